@@ -1,0 +1,84 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Targets are split so that the trading domain (TradingCore) compiles against Foundation only,
+// each external system has one module (Postgres: HybridStore), one composition root
+// (HybridHubApp) wires them, and executables stay thin.
+let package = Package(
+    name: "HybridHub",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "hybridhub", targets: ["hybridhub"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+    ],
+    targets: [
+        // Pure domain: config document, rules, guardrails, answers. Foundation only, no IO.
+        .target(name: "TradingCore"),
+        // Environment variables of the plan (§11) and the worker flags, read in one place.
+        .target(name: "HybridSettings"),
+        // Loaders for the market data committed under data/market (pure parsing).
+        .target(name: "MarketReplay", dependencies: ["TradingCore"]),
+        // Postgres: connection settings, the local-only guard, the migration runner, queries.
+        .target(
+            name: "HybridStore",
+            dependencies: [
+                "TradingCore",
+                "HybridSettings",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Composition root: the only place that builds clients and services from settings.
+        .target(
+            name: "HybridHubApp",
+            dependencies: [
+                "TradingCore", "HybridSettings", "HybridStore", "MarketReplay",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "hybridhub",
+            dependencies: [
+                "HybridHubApp", "HybridSettings",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Test-only helpers: per-suite databases cloned from a migrated template.
+        .target(
+            name: "HybridTestSupport",
+            dependencies: [
+                "HybridStore", "HybridSettings",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "TradingCoreTests",
+            dependencies: [
+                "TradingCore",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(name: "HybridSettingsTests", dependencies: ["HybridSettings"]),
+        .testTarget(name: "MarketReplayTests", dependencies: ["MarketReplay", "TradingCore"]),
+        .testTarget(
+            name: "HybridStoreTests",
+            dependencies: [
+                "HybridStore", "HybridTestSupport", "HybridHubApp", "TradingCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,135 @@
+import Foundation
+
+/// Everything the servers read from the environment, parsed and checked in one place.
+public struct Settings: Sendable {
+    public var trading: TradingSettings
+    public var alpaca: AlpacaSettings
+    public var worker: QuestionWorkerSettings
+    public var database: DatabaseSettings
+    public var migrationsDirectory: String
+    public var logLevel: String
+
+    /// Reads the variables of `SettingsCatalog`; `readFile` reads DATABASE_PASSWORD_FILE.
+    public static func load(
+        environment: [String: String],
+        readFile: (String) throws -> String = { try String(contentsOfFile: $0, encoding: .utf8) }
+    ) throws(SettingsError) -> Settings {
+        var env = EnvironmentReader(environment)
+        let trading = TradingSettings(
+            enabled: env.bool("TRADING_ENABLED"),
+            ingestEnabled: env.bool("TRADING_WORKER_INGEST_ENABLED"),
+            evalEnabled: env.bool("TRADING_WORKER_EVAL_ENABLED"),
+            hardMaxOrderNotionalUSD: env.decimal("TRADING_MAX_ORDER_NOTIONAL_USD", positive: true)
+        )
+        let alpaca = AlpacaSettings(
+            keyID: env.secret("ALPACA_API_KEY_ID"),
+            secretKey: env.secret("ALPACA_API_SECRET_KEY"),
+            tradingBaseURL: env.url("ALPACA_TRADING_BASE_URL"),
+            dataBaseURL: env.url("ALPACA_DATA_BASE_URL"),
+            dataFeed: env.oneOf("ALPACA_DATA_FEED", ["iex", "sip"]),
+            allowLive: env.bool("ALPACA_ALLOW_LIVE")
+        )
+        let worker = QuestionWorkerSettings(
+            enabled: env.bool("QUESTION_WORKER_ENABLED"),
+            intervalSeconds: env.int("QUESTION_WORKER_INTERVAL_SECONDS", minimum: 1),
+            testMode: env.bool("QUESTION_PIPELINE_TEST_MODE")
+        )
+        let database = env.database(readFile: readFile)
+        let settings = Settings(
+            trading: trading, alpaca: alpaca, worker: worker, database: database,
+            migrationsDirectory: env.string("HYBRIDHUB_MIGRATIONS_DIR"),
+            logLevel: env.oneOf("LOG_LEVEL", ["trace", "debug", "info", "notice", "warning", "error", "critical"])
+        )
+        // The start-up half of the live gate: a live URL needs ALPACA_ALLOW_LIVE=true.
+        if alpaca.tradingURLIsLive && !alpaca.allowLive {
+            env.fail("ALPACA_TRADING_BASE_URL", "points at a live trading host (\(alpaca.tradingBaseURL.host ?? "?")) but ALPACA_ALLOW_LIVE is not true; use https://paper-api.alpaca.markets for paper trading")
+        }
+        if !env.problems.isEmpty { throw SettingsError(problems: env.problems) }
+        return settings
+    }
+
+    /// Name = value lines for `hybridhub settings`, secrets redacted.
+    public static func describe(environment: [String: String]) -> [(name: String, value: String)] {
+        SettingsCatalog.all.map { doc in
+            let raw = environment[doc.name]
+            let shown: String
+            if doc.isSecret {
+                shown = (raw ?? doc.defaultValue).isEmpty ? "(unset)" : (raw == nil ? "(default)" : "<redacted>")
+            } else {
+                shown = raw ?? "\(doc.defaultValue) (default)"
+            }
+            return (doc.name, shown)
+        }
+    }
+}
+
+public struct TradingSettings: Sendable {
+    public var enabled: Bool
+    public var ingestEnabled: Bool
+    public var evalEnabled: Bool
+    public var hardMaxOrderNotionalUSD: Decimal
+}
+
+public struct AlpacaSettings: Sendable {
+    public var keyID: Secret
+    public var secretKey: Secret
+    public var tradingBaseURL: URL
+    public var dataBaseURL: URL
+    public var dataFeed: String
+    public var allowLive: Bool
+
+    public static let paperHost = "paper-api.alpaca.markets"
+
+    /// Conservative: anything that is not Alpaca's paper host or a loopback address (the
+    /// simulator) might reach real money, so it counts as live.
+    public var tradingURLIsLive: Bool {
+        let host = (tradingBaseURL.host ?? "").lowercased()
+        return !(host == Self.paperHost || host == "127.0.0.1" || host == "localhost" || host == "::1" || host == "[::1]")
+    }
+}
+
+public struct QuestionWorkerSettings: Sendable {
+    public var enabled: Bool
+    public var intervalSeconds: Int
+    public var testMode: Bool
+}
+
+public struct DatabaseSettings: Sendable {
+    public var host: String
+    public var port: Int
+    public var user: String
+    public var password: Secret?
+    public var database: String
+    public var poolSize: Int
+
+    public init(host: String, port: Int, user: String, password: Secret?, database: String, poolSize: Int = 10) {
+        self.host = host
+        self.port = port
+        self.user = user
+        self.password = password
+        self.database = database
+        self.poolSize = poolSize
+    }
+
+    /// The same server, another database (tests clone one per suite).
+    public func with(database: String) -> DatabaseSettings {
+        var copy = self
+        copy.database = database
+        return copy
+    }
+
+    /// Loopback or a unix socket: what tests insist on before they create or drop anything.
+    public var isLocal: Bool {
+        ["127.0.0.1", "localhost", "::1"].contains(host.lowercased()) || host.hasPrefix("/")
+    }
+
+    /// For logs: never the password.
+    public var redactedDescription: String { "postgres://\(user)@\(host):\(port)/\(database)" }
+}
+
+public struct SettingsError: Error, Sendable, CustomStringConvertible {
+    public let problems: [String]
+    public var description: String {
+        "invalid configuration:\n" + problems.map { "  - \($0)" }.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,40 @@
+/// Every environment variable the servers read: name, default, meaning, and whether it is a
+/// secret. The README's configuration table and `hybridhub settings` come from this list,
+/// and a test checks the README against it.
+public struct SettingDoc: Sendable, Hashable {
+    public let name: String
+    public let defaultValue: String
+    public let summary: String
+    public let isSecret: Bool
+}
+
+public enum SettingsCatalog {
+    public static let all: [SettingDoc] = [
+        // Plan §11: trading feature gates.
+        .init(name: "TRADING_ENABLED", defaultValue: "false", summary: "Master switch for the trading pipeline.", isSecret: false),
+        .init(name: "TRADING_WORKER_INGEST_ENABLED", defaultValue: "true", summary: "Scheduler enqueues market-data ingest.", isSecret: false),
+        .init(name: "TRADING_WORKER_EVAL_ENABLED", defaultValue: "true", summary: "Scheduler enqueues rule evaluation.", isSecret: false),
+        // Plan §11: Alpaca (server only).
+        .init(name: "ALPACA_API_KEY_ID", defaultValue: "", summary: "Alpaca key id (header APCA-API-KEY-ID).", isSecret: true),
+        .init(name: "ALPACA_API_SECRET_KEY", defaultValue: "", summary: "Alpaca secret key (header APCA-API-SECRET-KEY).", isSecret: true),
+        .init(name: "ALPACA_TRADING_BASE_URL", defaultValue: "https://paper-api.alpaca.markets", summary: "Trading API. Any host but the paper host or loopback counts as live.", isSecret: false),
+        .init(name: "ALPACA_DATA_BASE_URL", defaultValue: "https://data.alpaca.markets", summary: "Market data API.", isSecret: false),
+        .init(name: "ALPACA_DATA_FEED", defaultValue: "iex", summary: "Market data feed: iex (Basic) or sip.", isSecret: false),
+        .init(name: "ALPACA_ALLOW_LIVE", defaultValue: "false", summary: "Must be true, with mode \"live\" in the user's config, to trade on a live URL.", isSecret: false),
+        // Plan §11: the existing worker flags.
+        .init(name: "QUESTION_WORKER_ENABLED", defaultValue: "true", summary: "Scheduler ticks at all.", isSecret: false),
+        .init(name: "QUESTION_WORKER_INTERVAL_SECONDS", defaultValue: "60", summary: "Tick period: ingest due-times and evaluation frequency (>= 1).", isSecret: false),
+        .init(name: "QUESTION_PIPELINE_TEST_MODE", defaultValue: "false", summary: "Point Alpaca clients at the built-in simulator instead of Alpaca.", isSecret: false),
+        // This server's own.
+        .init(name: "TRADING_MAX_ORDER_NOTIONAL_USD", defaultValue: "250", summary: "Hard per-order notional cap; wins over any config.", isSecret: false),
+        .init(name: "DATABASE_URL", defaultValue: "postgres://hybridhub@127.0.0.1:54329/hybridhub", summary: "Postgres URL; a password in it is treated as a secret.", isSecret: true),
+        .init(name: "DATABASE_PASSWORD_FILE", defaultValue: "", summary: "File holding the database password (preferred over a password in the URL).", isSecret: false),
+        .init(name: "DATABASE_POOL_SIZE", defaultValue: "10", summary: "Connections per process.", isSecret: false),
+        .init(name: "HYBRIDHUB_MIGRATIONS_DIR", defaultValue: "migrations", summary: "Folder of numbered SQL migrations.", isSecret: false),
+        .init(name: "LOG_LEVEL", defaultValue: "info", summary: "trace, debug, info, notice, warning, error or critical.", isSecret: false),
+    ]
+
+    public static func doc(_ name: String) -> SettingDoc? {
+        all.first { $0.name == name }
+    }
+}

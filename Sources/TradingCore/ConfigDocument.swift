@@ -1,0 +1,138 @@
+import Foundation
+
+/// The trading config document of plan §4.2, fully resolved: every default filled in.
+/// Built only by `TradingConfigDecoder`, which validates; its JSON form is `jsonValue`.
+public struct TradingConfig: Sendable, Hashable {
+    public var version: Int
+    public var enabled: Bool
+    public var mode: TradingMode
+    public var dataInputs: [DataInput]
+    public var rules: [Rule]
+    public var guardrails: Guardrails
+
+    /// Every symbol any data input watches: the user's watchlist.
+    public var watchlist: Set<String> {
+        Set(dataInputs.flatMap(\.symbols))
+    }
+
+    public func rule(id: String) -> Rule? {
+        rules.first { $0.id == id }
+    }
+}
+
+public enum TradingMode: String, Sendable, Hashable, CaseIterable {
+    case paper
+    case live
+}
+
+public enum AssetClass: String, Sendable, Hashable, CaseIterable {
+    case usEquity = "us_equity"
+    case crypto
+}
+
+public enum DataFeed: String, Sendable, Hashable, CaseIterable {
+    case iex
+    case sip
+}
+
+/// A normalized market fact stored in `market_data_snapshots.metric`.
+public enum Metric: String, Sendable, Hashable, CaseIterable, Codable {
+    case lastTrade = "last_trade"
+    case dailyBar = "daily_bar"
+    case prevClose = "prev_close"
+}
+
+public struct DataInput: Sendable, Hashable {
+    public var id: String
+    public var source: String
+    public var assetClass: AssetClass
+    public var symbols: [String]
+    public var feed: DataFeed
+    public var pollIntervalSeconds: Int
+    public var metrics: [Metric]
+}
+
+public enum RuleType: String, Sendable, Hashable, CaseIterable {
+    /// Fires when `price` is at or below `ref × (1 + threshold_pct/100)`; threshold negative.
+    case priceBelowPctOfRef = "price_below_pct_of_ref"
+    /// Fires when `price` is at or above `ref × (1 + threshold_pct/100)`; threshold positive.
+    case priceAbovePctOfRef = "price_above_pct_of_ref"
+}
+
+public enum OrderSide: String, Sendable, Hashable, CaseIterable, Codable {
+    case buy
+    case sell
+}
+
+/// What an approved answer does. Exactly one of `notionalUSD` and `qty` is set.
+public struct OrderAction: Sendable, Hashable {
+    public var action: String
+    public var side: OrderSide
+    public var notionalUSD: Decimal?
+    public var qty: Decimal?
+}
+
+public struct Rule: Sendable, Hashable {
+    public var id: String
+    public var type: RuleType
+    public var enabled: Bool
+    public var symbol: String
+    public var priceMetric: Metric
+    public var refMetric: Metric
+    public var thresholdPct: Decimal
+    public var questionTemplate: String
+    public var onAnswerMatch: OrderAction
+    /// Seconds after its question closes before the rule may fire again.
+    public var cooldownSeconds: Int
+    /// The price row must be at most this old.
+    public var maxStalenessSeconds: Int
+    /// The reference row (a previous close is a day or more old) must be at most this old.
+    public var refMaxAgeSeconds: Int
+}
+
+public struct Guardrails: Sendable, Hashable {
+    public var maxOrdersPerDay: Int
+    public var maxNotionalUSDPer4h: Decimal
+    public var requireQuestionBeforeOrder: Bool
+    public var symbolsBlocklist: [String]
+    public var maxOpenQuestions: Int
+}
+
+/// The config a worker acts on for one user: template ⊕ override, validated, with the
+/// `enabled` column applied (the column wins over the document).
+public struct EffectiveTradingConfig: Sendable, Hashable {
+    public var firebaseUID: String
+    public var templateName: String?
+    public var config: TradingConfig
+
+    public init(firebaseUID: String, templateName: String?, config: TradingConfig, enabledColumn: Bool) {
+        self.firebaseUID = firebaseUID
+        self.templateName = templateName
+        var config = config
+        config.enabled = enabledColumn
+        self.config = config
+    }
+}
+
+/// Defaults applied when a document leaves a field out. Documented in the README.
+public enum ConfigDefaults {
+    public static let version = 1
+    public static let enabled = true
+    public static let mode = TradingMode.paper
+    public static let source = "alpaca"
+    public static let assetClass = AssetClass.usEquity
+    public static let feed = DataFeed.iex
+    public static let pollIntervalSeconds = 60
+    public static let metrics: [Metric] = [.lastTrade, .dailyBar, .prevClose]
+    public static let priceMetric = Metric.lastTrade
+    public static let refMetric = Metric.prevClose
+    public static let cooldownSeconds = 3600
+    public static let maxStalenessSeconds = 300
+    public static let refMaxAgeSeconds = 4 * 24 * 3600
+    public static let maxOrdersPerDay = 3
+    public static let maxNotionalUSDPer4h: Decimal = 100
+    public static let requireQuestionBeforeOrder = true
+    public static let maxOpenQuestions = 3
+    /// Alpaca Basic streams at most 30 symbols.
+    public static let maxDistinctSymbols = 30
+}

@@ -1,0 +1,184 @@
+import Foundation
+
+/// One problem in a config document, located by its JSON path
+/// (`rules[1].threshold_pct: must be negative for price_below_pct_of_ref`).
+public struct ConfigIssue: Error, Sendable, Hashable, CustomStringConvertible {
+    public let path: String
+    public let message: String
+
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    public var description: String { "\(path): \(message)" }
+}
+
+/// Every problem found in a document (validation does not stop at the first).
+public struct ConfigValidationError: Error, Sendable, Hashable, CustomStringConvertible {
+    public let issues: [ConfigIssue]
+
+    public var description: String {
+        issues.map(\.description).joined(separator: "\n")
+    }
+}
+
+/// Collects issues while a document is walked. Reference type so nested readers share it.
+final class IssueLog {
+    private(set) var issues: [ConfigIssue] = []
+
+    func add(_ path: String, _ message: String) {
+        issues.append(ConfigIssue(path: path, message: message))
+    }
+}
+
+enum JSONPath {
+    static let root = "$"
+
+    static func child(_ parent: String, _ key: String) -> String {
+        parent == root ? key : "\(parent).\(key)"
+    }
+
+    static func index(_ parent: String, _ index: Int) -> String {
+        "\(parent)[\(index)]"
+    }
+}
+
+/// Reads the fields of one JSON object, reporting wrong types, missing fields and,
+/// in `finish()`, keys nobody asked for.
+struct ObjectReader {
+    let path: String
+    let fields: [String: JSONValue]
+    let log: IssueLog
+    private var consumed: Set<String> = []
+
+    init?(_ value: JSONValue?, path: String, log: IssueLog) {
+        guard case .object(let fields)? = value else {
+            log.add(path, "expected an object, got \(value?.typeName ?? "nothing")")
+            return nil
+        }
+        self.path = path
+        self.fields = fields
+        self.log = log
+    }
+
+    /// The field, or nil when absent or JSON null (null means "use the default").
+    mutating func take(_ key: String) -> JSONValue? {
+        consumed.insert(key)
+        guard let value = fields[key], value != .null else { return nil }
+        return value
+    }
+
+    func at(_ key: String) -> String { JSONPath.child(path, key) }
+
+    mutating func missing(_ key: String) {
+        log.add(at(key), "required field is missing")
+    }
+
+    mutating func string(_ key: String, required: Bool = false) -> String? {
+        guard let value = take(key) else {
+            if required { missing(key) }
+            return nil
+        }
+        guard case .string(let text) = value else {
+            log.add(at(key), "expected a string, got \(value.typeName)")
+            return nil
+        }
+        return text
+    }
+
+    mutating func bool(_ key: String, default fallback: Bool) -> Bool {
+        guard let value = take(key) else { return fallback }
+        guard case .bool(let flag) = value else {
+            log.add(at(key), "expected true or false, got \(value.typeName)")
+            return fallback
+        }
+        return flag
+    }
+
+    mutating func decimal(_ key: String, required: Bool = false) -> Decimal? {
+        guard let value = take(key) else {
+            if required { missing(key) }
+            return nil
+        }
+        guard case .number(let number) = value else {
+            log.add(at(key), "expected a number, got \(value.typeName)")
+            return nil
+        }
+        return number
+    }
+
+    /// An integer field; `minimum` names the smallest accepted value in the message.
+    mutating func int(_ key: String, default fallback: Int, minimum: Int, unit: String = "") -> Int {
+        guard let number = decimal(key) else { return fallback }
+        var rounded = Decimal()
+        var copy = number
+        NSDecimalRound(&rounded, &copy, 0, .plain)
+        guard rounded == number, let whole = Int(exactly: NSDecimalNumber(decimal: number).int64Value) else {
+            if number < Decimal(minimum) {
+                log.add(at(key), "must be at least \(minimum)\(unit), got \(number)")
+            } else {
+                log.add(at(key), "must be a whole number, got \(number)")
+            }
+            return fallback
+        }
+        guard whole >= minimum else {
+            log.add(at(key), "must be at least \(minimum)\(unit), got \(whole)")
+            return fallback
+        }
+        return whole
+    }
+
+    mutating func enumeration<E: RawRepresentable & CaseIterable>(
+        _ key: String, default fallback: E?, required: Bool = false
+    ) -> E? where E.RawValue == String {
+        guard let text = string(key, required: required && fallback == nil) else { return fallback }
+        guard let value = E(rawValue: text) else {
+            let allowed = E.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+            log.add(at(key), "unknown value '\(text)'; expected one of \(allowed)")
+            return nil
+        }
+        return value
+    }
+
+    mutating func array(_ key: String, required: Bool = false) -> [JSONValue]? {
+        guard let value = take(key) else {
+            if required { missing(key) }
+            return nil
+        }
+        guard case .array(let items) = value else {
+            log.add(at(key), "expected an array, got \(value.typeName)")
+            return nil
+        }
+        return items
+    }
+
+    /// Reports every key that no reader asked for, with a suggestion for near misses.
+    func finish() {
+        for key in fields.keys.sorted() where !consumed.contains(key) {
+            var message = "unknown key"
+            if let close = consumed.min(by: { editDistance($0, key) < editDistance($1, key) }),
+               editDistance(close, key) <= 2 {
+                message += "; did you mean '\(close)'?"
+            }
+            log.add(at(key), message)
+        }
+    }
+}
+
+/// Levenshtein distance, for "did you mean" hints on misspelt keys.
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    if a.isEmpty { return b.count }
+    if b.isEmpty { return a.count }
+    var previous = Array(0...b.count)
+    for i in 1...a.count {
+        var current = [i] + Array(repeating: 0, count: b.count)
+        for j in 1...b.count {
+            let cost = a[i - 1] == b[j - 1] ? 0 : 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+        }
+        previous = current
+    }
+    return previous[b.count]
+}

@@ -1,0 +1,64 @@
+import Foundation
+
+/// Merges a template document with a user's override (plan §4.1). The semantics, also in
+/// the README:
+/// - objects merge key by key, recursively;
+/// - a key set to `null` in the override removes it (the default applies again);
+/// - lists whose items are all objects with a string `id`, on both sides, merge by `id`:
+///   items with the same id merge recursively, new ids are appended in override order;
+/// - any other list, and any scalar, is replaced by the override's value.
+/// The `enabled` column of `user_trading_config` is applied after the merge and wins
+/// (see `EffectiveTradingConfig`).
+public enum ConfigMerge {
+    public static func merge(template: JSONValue, override: JSONValue) -> JSONValue {
+        switch (template, override) {
+        case (.object(let base), .object(let patch)):
+            var merged = base
+            for (key, value) in patch {
+                if value == .null {
+                    merged[key] = nil
+                } else if let existing = base[key] {
+                    merged[key] = merge(template: existing, override: value)
+                } else {
+                    merged[key] = value
+                }
+            }
+            return .object(merged)
+        case (.array(let base), .array(let patch)):
+            guard let baseIDs = ids(of: base), let patchIDs = ids(of: patch) else { return override }
+            var merged = base
+            for (item, id) in zip(patch, patchIDs) {
+                if let index = baseIDs.firstIndex(of: id) {
+                    merged[index] = merge(template: base[index], override: item)
+                } else {
+                    merged.append(item)
+                }
+            }
+            return .array(merged)
+        default:
+            return override
+        }
+    }
+
+    /// The ids of a list of `{ "id": "…" }` objects, or nil if the list is not one.
+    private static func ids(of items: [JSONValue]) -> [String]? {
+        var ids: [String] = []
+        for item in items {
+            guard case .string(let id)? = item["id"] else { return nil }
+            ids.append(id)
+        }
+        return ids
+    }
+
+    /// Template ⊕ override → validated effective config, with the `enabled` column applied.
+    public static func effective(
+        firebaseUID: String, templateName: String?, template: JSONValue?, override: JSONValue,
+        enabledColumn: Bool
+    ) -> Result<EffectiveTradingConfig, ConfigValidationError> {
+        let merged = template.map { merge(template: $0, override: override) } ?? override
+        return TradingConfigDecoder.decode(merged).map {
+            EffectiveTradingConfig(firebaseUID: firebaseUID, templateName: templateName,
+                                   config: $0, enabledColumn: enabledColumn)
+        }
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+
+/// An order the system wants to place, before any broker is involved.
+public struct OrderProposal: Sendable, Hashable {
+    public var symbol: String
+    public var side: OrderSide
+    public var notionalUSD: Decimal?
+    public var qty: Decimal?
+    /// For `qty` orders, the price used to bound the notional (the question's price).
+    public var referencePrice: Decimal?
+
+    public init(symbol: String, side: OrderSide, notionalUSD: Decimal?, qty: Decimal?, referencePrice: Decimal?) {
+        self.symbol = symbol
+        self.side = side
+        self.notionalUSD = notionalUSD
+        self.qty = qty
+        self.referencePrice = referencePrice
+    }
+
+    /// Dollars at risk: the notional, or qty × reference price; nil when unknowable.
+    public var estimatedNotionalUSD: Decimal? {
+        if let notionalUSD { return notionalUSD }
+        if let qty, let referencePrice { return qty * referencePrice }
+        return nil
+    }
+}
+
+/// An order already counted against the caps (any status but one the broker never saw).
+public struct PlacedOrder: Sendable, Hashable {
+    public var createdAt: Date
+    public var notionalUSD: Decimal
+
+    public init(createdAt: Date, notionalUSD: Decimal) {
+        self.createdAt = createdAt
+        self.notionalUSD = notionalUSD
+    }
+}
+
+/// What the server environment says about live trading (never from a user document).
+public struct LiveTradingGate: Sendable, Hashable {
+    /// `ALPACA_ALLOW_LIVE=true`.
+    public var allowLive: Bool
+    /// The trading base URL is Alpaca's live host (not the paper host or a simulator).
+    public var tradingURLIsLive: Bool
+    /// Hard cap per order from the environment; wins over any config.
+    public var hardMaxOrderNotionalUSD: Decimal
+
+    public init(allowLive: Bool, tradingURLIsLive: Bool, hardMaxOrderNotionalUSD: Decimal) {
+        self.allowLive = allowLive
+        self.tradingURLIsLive = tradingURLIsLive
+        self.hardMaxOrderNotionalUSD = hardMaxOrderNotionalUSD
+    }
+}
+
+public enum GuardrailKind: String, Sendable, Hashable, CaseIterable {
+    case questionRequired = "require_question_before_order"
+    case liveTrading = "live_trading"
+    case hardNotionalCap = "hard_max_order_notional"
+    case unboundedNotional = "unbounded_notional"
+    case notWatchlisted = "watchlist"
+    case blocklisted = "symbols_blocklist"
+    case maxOrdersPerDay = "max_orders_per_day"
+    case maxNotionalPer4h = "max_notional_usd_per_4h"
+}
+
+public struct GuardrailRefusal: Sendable, Hashable, CustomStringConvertible {
+    public var guardrail: GuardrailKind
+    public var reason: String
+    public var description: String { "\(guardrail.rawValue): \(reason)" }
+}
+
+public enum GuardrailDecision: Sendable, Hashable {
+    case allow
+    /// Every guardrail that refused, most fundamental first.
+    case refuse([GuardrailRefusal])
+
+    public var refusals: [GuardrailRefusal] {
+        if case .refuse(let list) = self { return list }
+        return []
+    }
+
+    public var allowed: Bool { self == .allow }
+}
+
+/// Plan §8.3, as arithmetic. Callers pass the orders already placed; this decides.
+public enum GuardrailPolicy {
+    public static let notionalWindow: TimeInterval = 4 * 3600
+
+    public static func check(
+        proposal: OrderProposal,
+        config: TradingConfig,
+        gate: LiveTradingGate,
+        priorOrders: [PlacedOrder],
+        questionApproved: Bool,
+        now: Date
+    ) -> GuardrailDecision {
+        var refusals: [GuardrailRefusal] = []
+        func refuse(_ kind: GuardrailKind, _ reason: String) {
+            refusals.append(GuardrailRefusal(guardrail: kind, reason: reason))
+        }
+        let rails = config.guardrails
+
+        if rails.requireQuestionBeforeOrder && !questionApproved {
+            refuse(.questionRequired, "no approved answer to a question for this order")
+        }
+        if gate.tradingURLIsLive && !(gate.allowLive && config.mode == .live) {
+            refuse(.liveTrading, "the trading URL is live but ALPACA_ALLOW_LIVE=\(gate.allowLive) and mode=\(config.mode.rawValue); both must allow live")
+        }
+        let notional = proposal.estimatedNotionalUSD
+        if let notional {
+            if notional > gate.hardMaxOrderNotionalUSD {
+                refuse(.hardNotionalCap, "order notional \(Money.format(notional)) USD exceeds the server's hard cap \(Money.format(gate.hardMaxOrderNotionalUSD)) USD")
+            }
+        } else {
+            refuse(.unboundedNotional, "a qty order needs a reference price to bound its notional")
+        }
+        if !config.watchlist.contains(proposal.symbol) {
+            refuse(.notWatchlisted, "\(proposal.symbol) is not in the user's watchlist")
+        }
+        if rails.symbolsBlocklist.contains(proposal.symbol) {
+            refuse(.blocklisted, "\(proposal.symbol) is on the user's blocklist")
+        }
+        let today = ordersOnTradingDay(of: now, in: priorOrders)
+        if today.count >= rails.maxOrdersPerDay {
+            refuse(.maxOrdersPerDay, "\(today.count) orders already on \(MarketTime.tradingDay(of: now)) (US/Eastern); the limit is \(rails.maxOrdersPerDay)")
+        }
+        if let notional {
+            let used = notionalInWindow(endingAt: now, in: priorOrders)
+            if used + notional > rails.maxNotionalUSDPer4h {
+                refuse(.maxNotionalPer4h, "\(Money.format(used)) USD in the last 4 hours + \(Money.format(notional)) USD exceeds \(Money.format(rails.maxNotionalUSDPer4h)) USD")
+            }
+        }
+        return refusals.isEmpty ? .allow : .refuse(refusals)
+    }
+
+    /// Orders whose creation falls on the same US/Eastern calendar day as `now`.
+    public static func ordersOnTradingDay(of now: Date, in orders: [PlacedOrder]) -> [PlacedOrder] {
+        let day = MarketTime.tradingDay(of: now)
+        return orders.filter { MarketTime.tradingDay(of: $0.createdAt) == day }
+    }
+
+    /// Notional of orders created in the rolling window (now − 4h, now]; an order exactly
+    /// four hours old has left the window.
+    public static func notionalInWindow(endingAt now: Date, in orders: [PlacedOrder]) -> Decimal {
+        let start = now.addingTimeInterval(-notionalWindow)
+        return orders.filter { $0.createdAt > start && $0.createdAt <= now }
+            .reduce(Decimal(0)) { $0 + $1.notionalUSD }
+    }
+}
