@@ -32,7 +32,12 @@ public enum PostgresClientFactory {
         _ settings: DatabaseSettings, logger: Logger,
         _ body: @Sendable (PostgresClient) async throws -> T
     ) async throws -> T {
-        let client = make(settings, logger: logger)
+        // postgres-nio warns when a lease races the pool's `run()` starting in the child task;
+        // the lease simply waits, so that warning is noise here. Failures still reach `body`
+        // as thrown errors.
+        var background = logger
+        background.logLevel = max(logger.logLevel, .error)
+        let client = make(settings, logger: background)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }

@@ -1,0 +1,138 @@
+import ArgumentParser
+import Foundation
+import HybridHubApp
+import HybridSettings
+import HybridStore
+import Logging
+import MarketReplay
+import TradingCore
+
+@main
+struct HybridHubCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hybridhub",
+        abstract: "HybridHub trading server: migrations, configuration checks and the replay demo.",
+        subcommands: [Migrate.self, Demo.self, ShowSettings.self, ValidateConfig.self]
+    )
+}
+
+/// Settings and logging, the same way for every subcommand.
+struct Runtime {
+    let settings: Settings
+    let logger: Logger
+
+    static func load() throws -> Runtime {
+        let settings: Settings
+        do {
+            settings = try Settings.load(environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = Logger.Level(rawValue: settings.logLevel) ?? .info
+            return handler
+        }
+        return Runtime(settings: settings, logger: Logger(label: "hybridhub"))
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply the numbered SQL files in migrations/ (under an advisory lock), or --verify only.")
+
+    @Flag(help: "Change nothing; fail if a migration is pending, edited or unknown.")
+    var verify = false
+
+    func run() async throws {
+        let runtime = try Runtime.load()
+        let target = runtime.settings.database.redactedDescription
+        do {
+            if verify {
+                try await MigrationCommand.verify(settings: runtime.settings, logger: runtime.logger)
+                print("migrate: \(target) is up to date")
+            } else {
+                let report = try await MigrationCommand.apply(settings: runtime.settings, logger: runtime.logger)
+                for name in report.applied { print("migrate: applied \(name)") }
+                print("migrate: \(target): \(report.applied.count) applied, \(report.alreadyApplied.count) already applied")
+            }
+        } catch let error as MigrationError {
+            throw CommandFailure("migrate: \(error)")
+        } catch {
+            throw CommandFailure("migrate: cannot reach \(target): \(String(describing: error).prefix(300))\n"
+                                 + "  start the private cluster with `ops/postgres.sh start` and `eval \"$(ops/postgres.sh env)\"`")
+        }
+    }
+}
+
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Replay the committed SPY minute bars of a day against the plan's §17 user and print when the rule fires.")
+
+    @Option(help: "Trading day to replay (YYYY-MM-DD), one of the committed days.")
+    var day = "2011-03-16"
+
+    func run() async throws {
+        let runtime = try Runtime.load()
+        guard let dataDirectory = MarketDataSet.locateCommittedData(environment: ProcessInfo.processInfo.environment) else {
+            throw CommandFailure("demo: data/market not found; run from the repository or set HYBRIDHUB_DATA_DIR")
+        }
+        let market = try MarketDataSet.loadCommitted(directory: dataDirectory)
+        try await MigrationCommand.verify(settings: runtime.settings, logger: runtime.logger)
+        let logger = runtime.logger
+        let day = self.day
+        _ = try await PostgresClientFactory.withClient(runtime.settings.database, logger: logger) { client in
+            var demo = ReplayDemo(client: client, market: market, logger: logger) { print($0) }
+            demo.day = day
+            return try await demo.run().barsReplayed
+        }
+    }
+}
+
+struct ShowSettings: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "settings", abstract: "Print every setting and its value; secrets are redacted.")
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        for (name, value) in Settings.describe(environment: environment) { print("\(name)=\(value)") }
+        do {
+            _ = try Settings.load(environment: environment)
+        } catch {
+            throw CommandFailure(error.description)
+        }
+    }
+}
+
+struct ValidateConfig: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate-config",
+        abstract: "Validate a trading config document (optionally as an override of a template file).")
+
+    @Argument(help: "The config document (JSON).")
+    var file: String
+
+    @Option(help: "A template document the file overrides; the merge is validated.")
+    var template: String?
+
+    func run() async throws {
+        func read(_ path: String) throws -> JSONValue {
+            guard let data = FileManager.default.contents(atPath: path) else { throw CommandFailure("cannot read \(path)") }
+            do { return try JSONValue.parse(data) } catch { throw CommandFailure("\(path): \(error.message)") }
+        }
+        let document = try read(file)
+        let merged = try template.map { ConfigMerge.merge(template: try read($0), override: document) } ?? document
+        switch TradingConfigDecoder.decode(merged) {
+        case .success(let config):
+            print(String(decoding: try JSONSerialization.data(withJSONObject: JSONSerialization.jsonObject(with: config.jsonValue.canonicalData()), options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+        case .failure(let error):
+            throw CommandFailure(error.issues.map(\.description).joined(separator: "\n"))
+        }
+    }
+}
+
+/// A failure that prints its message and exits 1 (never a stack of internals).
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}
