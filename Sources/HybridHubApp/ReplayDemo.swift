@@ -99,7 +99,7 @@ public struct ReplayDemo: Sendable {
 
     /// Resets and seeds the §17 user so the demo can run again and again.
     private func seedUser() async throws {
-        try await client.withTransaction(logger: logger) { db in
+        try await client.transaction(logger: logger) { db in
             try await db.query("DELETE FROM user_trading_state WHERE firebase_uid = \(Self.userUID)", logger: logger)
             try await db.query("DELETE FROM questions WHERE firebase_uid = \(Self.userUID)", logger: logger)
             try await TradingStore.upsertUser(Self.userUID, displayName: "Plan §17 user U", on: db, logger: logger)

@@ -45,7 +45,7 @@ public struct UserEvaluator: Sendable {
     /// `now` is injected: the wall clock in production, the replayed instant in the demo.
     /// `snapshotsAsOf` reads the data as it was at `now` (replays store the whole day up front).
     public func evaluate(firebaseUID uid: String, now: Date, snapshotsAsOf: Bool = false) async throws -> UserEvaluationResult {
-        try await client.withTransaction(logger: logger) { db in
+        try await client.transaction(logger: logger) { db in
             guard let stored = try await TradingStore.userConfig(uid, on: db, logger: logger) else {
                 throw UserEvaluationError.noConfig(uid)
             }

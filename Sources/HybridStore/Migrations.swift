@@ -128,7 +128,7 @@ public struct Migrator: Sendable {
         var report = MigrationReport(applied: [], alreadyApplied: files.map(\.name).filter { applied[$0] != nil })
         for file in pending {
             let started = ContinuousClock.now
-            try await connection.withTransaction(logger: logger) { tx in
+            try await connection.transaction(logger: logger) { tx in
                 for (index, statement) in SQLScript.statements(file.sql).enumerated() {
                     do {
                         try await tx.query(PostgresQuery(unsafeSQL: statement), logger: logger)

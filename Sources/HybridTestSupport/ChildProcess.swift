@@ -1,0 +1,70 @@
+import Foundation
+import HybridSettings
+
+/// Runs the package's own executables as real OS processes in tests.
+public struct ChildProcess: Sendable {
+    public struct Result: Sendable {
+        public let status: Int32
+        public let stdout: String
+        public let stderr: String
+    }
+
+    /// A product built next to the test bundle (`swift build` / `swift test` build them all).
+    public static func executable(_ name: String) throws -> URL {
+        var candidates: [URL] = []
+        if let bundle = Bundle.main.executableURL?.resolvingSymlinksInPath().deletingLastPathComponent() {
+            candidates.append(bundle.appendingPathComponent(name))
+        }
+        candidates.append(TestDatabase.repositoryRoot.appendingPathComponent(".build/debug/\(name)"))
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+            throw MissingExecutable(name: name, looked: candidates.map(\.path))
+        }
+        return found
+    }
+
+    public struct MissingExecutable: Error, CustomStringConvertible {
+        let name: String
+        let looked: [String]
+        public var description: String { "executable \(name) not built (looked in \(looked.joined(separator: ", "))); run `swift build`" }
+    }
+
+    /// The environment that points a child at `database`.
+    public static func environment(for database: DatabaseSettings, extra: [String: String] = [:]) -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        let password = database.password.map { ":\($0.reveal())" } ?? ""
+        environment["DATABASE_URL"] = "postgres://\(database.user)\(password)@\(database.host):\(database.port)/\(database.database)"
+        environment["DATABASE_PASSWORD_FILE"] = nil
+        environment["HYBRIDHUB_MIGRATIONS_DIR"] = TestDatabase.migrationsDirectory.path
+        environment["LOG_LEVEL"] = "warning"
+        return environment.merging(extra) { $1 }
+    }
+
+    /// Starts `executable` and waits for it; output is collected from temporary files so a
+    /// chatty child never blocks on a full pipe.
+    public static func run(_ executable: URL, _ arguments: [String], environment: [String: String],
+                           currentDirectory: URL = TestDatabase.repositoryRoot) async throws -> Result {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.environment = environment
+        process.currentDirectoryURL = currentDirectory
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("hh-child-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let out = folder.appendingPathComponent("out"), err = folder.appendingPathComponent("err")
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do { try process.run() } catch {
+                process.terminationHandler = nil
+                continuation.resume(throwing: error)
+            }
+        }
+        return Result(status: status,
+                      stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+                      stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+    }
+}

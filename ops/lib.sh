@@ -1,0 +1,30 @@
+# Shared by ops/test.sh and ops/demo.sh: a toolchain on PATH, Debian packages, the private
+# Postgres started and its connection settings exported.
+# shellcheck shell=bash
+REPO="$(cd -P "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="/opt/swift/usr/bin:$PATH"
+
+prepare_machine() {
+  command -v swift >/dev/null || { echo "ops: swift not found (expected at /opt/swift/usr/bin)" >&2; exit 1; }
+  "$REPO/ops/setup-debian.sh"
+  "$REPO/ops/postgres.sh" start
+  eval "$("$REPO/ops/postgres.sh" env)"
+}
+
+# Builds everything (tests included) and fails on any compiler warning in our own code.
+build_without_warnings() {
+  local log
+  log="$(mktemp)"
+  echo "ops: building (a cold build takes a few minutes)"
+  if ! swift build --package-path "$REPO" --build-tests 2>&1 | tee "$log" | grep -E '^\[[0-9]+/[0-9]+\] (Compiling|Linking)' | awk 'NR % 50 == 0 { print "ops:   " $0 }'; then :; fi
+  if ! grep -q "Build complete" "$log"; then
+    grep -E "error:" "$log" | head -40 >&2
+    echo "ops: build failed (full log: $log)" >&2
+    exit 1
+  fi
+  if grep -E "^$REPO/(Sources|Tests)/.*warning:" "$log" >&2; then
+    echo "ops: the build printed warnings in our own code; fix them" >&2
+    exit 1
+  fi
+  rm -f "$log"
+}
