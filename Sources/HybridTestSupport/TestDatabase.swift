@@ -97,11 +97,22 @@ public enum TestDatabase {
                 var count = 0
                 for try await value in rows.decode(Int.self) { count = value }
                 if count == 0 {
+                    // A build interrupted by a crash leaves `_building` behind; start it over.
+                    try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name)_building WITH (FORCE)"), logger: logger)
                     try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)_building TEMPLATE template0"), logger: logger)
                     try await PostgresClientFactory.withClient(server.with(database: "\(name)_building"), logger: logger) { client in
                         _ = try await Migrator(client: client, logger: logger).apply(files)
                     }
                     try await connection.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(name)_building RENAME TO \(name)"), logger: logger)
+                    // Templates of older migration sets are no longer needed.
+                    let stale = try await connection.query("""
+                        SELECT datname FROM pg_database WHERE datname LIKE 'hh\\_tpl\\_%' AND datname <> \(name)
+                        """, logger: logger)
+                    var names: [String] = []
+                    for try await old in stale.decode(String.self) { names.append(old) }
+                    for old in names {
+                        try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(old) WITH (FORCE)"), logger: logger)
+                    }
                 }
                 _ = try await connection.query("SELECT pg_advisory_unlock(\(Int64(0x4859_5445_5354)))", logger: logger)
             } catch {

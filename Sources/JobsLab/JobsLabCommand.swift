@@ -1,0 +1,145 @@
+import ArgumentParser
+import Foundation
+import HybridSettings
+import HybridStore
+import JobEngine
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// `hybridhub-jobs-lab`: the job engine on its own, with lab job kinds, for the engine's
+/// tests (real processes), chaos runs and benchmarks.
+@main
+struct JobsLabCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hybridhub-jobs-lab",
+        abstract: "Run the job engine with lab job kinds (tests, chaos runs, benchmarks).",
+        subcommands: [Setup.self, Worker.self, Scheduler.self, Enqueue.self])
+}
+
+struct LabRuntime {
+    let settings: Settings
+    let logger: Logger
+
+    static func load(label: String) throws -> LabRuntime {
+        let settings: Settings
+        do { settings = try Settings.load(environment: ProcessInfo.processInfo.environment) } catch {
+            throw ValidationError(error.description)
+        }
+        LoggingSystem.bootstrap { name in
+            var handler = StreamLogHandler.standardError(label: name)
+            handler.logLevel = Logger.Level(rawValue: settings.logLevel) ?? .info
+            return handler
+        }
+        return LabRuntime(settings: settings, logger: Logger(label: label))
+    }
+
+    /// Runs `services` after the Postgres client, with SIGTERM/SIGINT as graceful shutdown.
+    func run(_ client: PostgresClient, _ services: [any Service]) async throws {
+        var configured = [ServiceGroupConfiguration.ServiceConfiguration(service: client)]
+        configured += services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) }
+        let group = ServiceGroup(configuration: .init(services: configured, gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      logger: logger))
+        try await group.run()
+    }
+}
+
+struct Setup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create the lab_executions table.")
+
+    func run() async throws {
+        let runtime = try LabRuntime.load(label: "jobs-lab")
+        try await PostgresClientFactory.withClient(runtime.settings.database, logger: runtime.logger) { client in
+            try await client.withConnection { db in
+                for sql in LabJobs.setupSQL { try await db.query(PostgresQuery(unsafeSQL: sql), logger: runtime.logger) }
+            }
+        }
+    }
+}
+
+struct Worker: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run one worker process.")
+
+    @Option var id: String = WorkerConfiguration.defaultWorkerID()
+    @Option var queue = "lab"
+    @Option var concurrency = 8
+    @Option var batch = 10
+    @Option var lease = 5.0
+    @Option var heartbeat = 1.0
+    @Option var poll = 1.0
+    @Option var maintenance = 1.0
+    @Option var grace = 20.0
+    @Option var timeout = 60.0
+    @Option var maxAttempts = 5
+    @Option var poolSize = 6
+
+    func run() async throws {
+        let runtime = try LabRuntime.load(label: "jobs-lab.worker")
+        var database = runtime.settings.database
+        database.poolSize = poolSize
+        let client = PostgresClientFactory.make(database, logger: runtime.logger)
+        let configuration = WorkerConfiguration(
+            workerID: id, queues: [queue: concurrency], leaseSeconds: lease, heartbeatSeconds: heartbeat,
+            pollSeconds: poll, maintenanceSeconds: maintenance, claimBatch: batch, shutdownGraceSeconds: grace)
+        let registry = LabJobs.registry(client: client, queue: queue, timeoutSeconds: timeout, maxAttempts: maxAttempts)
+        let worker = JobWorker(client: client, registry: registry, configuration: configuration, logger: runtime.logger)
+        try await runtime.run(client, [worker])
+    }
+}
+
+struct Scheduler: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run one scheduler process (one of them leads).")
+
+    @Option var id: String = WorkerConfiguration.defaultWorkerID()
+    @Option(help: "Seconds per periodic tick bucket.") var interval = 1
+    @Option var lease = 3.0
+    @Option var renew = 0.5
+    @Option var queue = "lab"
+
+    func run() async throws {
+        let runtime = try LabRuntime.load(label: "jobs-lab.scheduler")
+        var database = runtime.settings.database
+        database.poolSize = 3
+        let client = PostgresClientFactory.make(database, logger: runtime.logger)
+        let elector = LeaderElector(name: "lab-scheduler", holderID: id, leaseSeconds: lease, renewSeconds: renew)
+        let queue = self.queue
+        let tick = PeriodicSchedule(name: "lab.tick", intervalSeconds: interval) { bucket in
+            [try NewJob(LabPayload(tag: "tick:\(bucket)", record: true), definition: nil)].map { job in
+                var job = job
+                job.queue = queue
+                return job
+            }
+        }
+        let scheduler = SchedulerService(client: client, elector: elector, schedules: [tick],
+                                         tickSeconds: renew, logger: runtime.logger)
+        try await runtime.run(client, [scheduler])
+    }
+}
+
+struct Enqueue: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Enqueue lab jobs in batches.")
+
+    @Option var count = 1000
+    @Option var batch = 1000
+    @Option var queue = "lab"
+    @Flag var record = false
+    @Option var sleepMs = 0
+
+    func run() async throws {
+        let runtime = try LabRuntime.load(label: "jobs-lab.enqueue")
+        let payload = LabPayload(sleepMs: sleepMs > 0 ? sleepMs : nil, record: record ? true : nil)
+        var job = try NewJob(payload)
+        job.queue = queue
+        let template = job
+        let (count, batch) = (self.count, self.batch)
+        try await PostgresClientFactory.withClient(runtime.settings.database, logger: runtime.logger) { client in
+            var done = 0
+            while done < count {
+                let n = min(batch, count - done)
+                _ = try await client.withConnection { try await JobStore.enqueue(Array(repeating: template, count: n), on: $0, logger: runtime.logger) }
+                done += n
+            }
+        }
+        print("enqueued \(count)")
+    }
+}
