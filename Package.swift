@@ -93,6 +93,14 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
+        .testTarget(
+            name: "JobEngineTests",
+            dependencies: [
+                "JobEngine", "HybridTestSupport", "HybridStore", "HybridSettings",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
         .testTarget(name: "HybridSettingsTests", dependencies: ["HybridSettings"]),
         .testTarget(name: "MarketReplayTests", dependencies: ["MarketReplay", "TradingCore"]),
         .testTarget(

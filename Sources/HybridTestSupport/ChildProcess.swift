@@ -68,3 +68,76 @@ public struct ChildProcess: Sendable {
                       stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A child process left running: tests signal it (SIGKILL, SIGSTOP, SIGCONT, SIGTERM) and
+/// wait for it. Output goes to files so it never blocks on a pipe.
+public final class RunningProcess: Sendable {
+    public let process: Process
+    public let outputFile: URL
+
+    public static func start(_ executable: URL, _ arguments: [String], environment: [String: String],
+                             currentDirectory: URL = TestDatabase.repositoryRoot) throws -> RunningProcess {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.environment = environment
+        process.currentDirectoryURL = currentDirectory
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("hh-proc-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: output)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        return RunningProcess(process: process, outputFile: output)
+    }
+
+    private init(process: Process, outputFile: URL) {
+        self.process = process
+        self.outputFile = outputFile
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+
+    public func signal(_ signal: Int32) {
+        _ = kill(process.processIdentifier, signal)
+    }
+
+    /// The exit status (for a signal, the signal number), or nil if still running after `seconds`.
+    public func wait(seconds: Double) async -> Int32? {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while process.isRunning {
+            if ContinuousClock.now >= deadline { return nil }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return process.terminationStatus
+    }
+
+    /// True if the process ended because of a signal (as SIGKILL does).
+    public var endedBySignal: Bool { !process.isRunning && process.terminationReason == .uncaughtSignal }
+
+    public var output: String { (try? String(contentsOf: outputFile, encoding: .utf8)) ?? "" }
+
+    /// Kills the process if it still runs (test clean-up).
+    public func stop() {
+        if process.isRunning { signal(SIGKILL) }
+    }
+}
+
+/// Polls `condition` until it holds or `seconds` pass; returns how long it took, or nil.
+/// (Explicit readiness, never a blind sleep.)
+public func eventually(within seconds: Double, every interval: Double = 0.05,
+                       _ condition: @Sendable () async throws -> Bool) async throws -> Double? {
+    let start = ContinuousClock.now
+    while ContinuousClock.now - start < .seconds(seconds) {
+        if try await condition() {
+            let elapsed = ContinuousClock.now - start
+            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        }
+        try await Task.sleep(for: .seconds(interval))
+    }
+    return nil
+}

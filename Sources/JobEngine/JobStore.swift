@@ -41,6 +41,11 @@ public struct EnqueuedJob: Sendable, Equatable {
     public let id: Int64
     /// False when a job with the same unique key already existed (nothing was inserted).
     public let inserted: Bool
+
+    public init(id: Int64, inserted: Bool) {
+        self.id = id
+        self.inserted = inserted
+    }
 }
 
 /// A job this worker now holds, at `leaseEpoch`.
