@@ -32,20 +32,26 @@ public enum TradingConfigDecoder {
         let enabled = doc.bool("enabled", default: ConfigDefaults.enabled)
         let mode: TradingMode? = doc.enumeration("mode", default: ConfigDefaults.mode)
 
-        let inputs = (doc.array("data_inputs") ?? []).enumerated().compactMap { index, item in
-            readDataInput(item, path: JSONPath.index(doc.at("data_inputs"), index), log: log)
+        let rawInputs = doc.array("data_inputs") ?? []
+        let indexedInputs = rawInputs.enumerated().compactMap { index, item in
+            readDataInput(item, path: JSONPath.index(doc.at("data_inputs"), index), log: log).map { (index, $0) }
         }
-        checkUniqueIDs(inputs.map(\.id), path: doc.at("data_inputs"), log: log)
+        let inputs = indexedInputs.map(\.1)
+        checkUniqueIDs(indexedInputs.map { ($0.0, $0.1.id) }, path: doc.at("data_inputs"), log: log)
         let distinct = Set(inputs.flatMap(\.symbols))
         if distinct.count > ConfigDefaults.maxDistinctSymbols {
             log.add(doc.at("data_inputs"),
                     "\(distinct.count) distinct symbols; Alpaca Basic allows at most \(ConfigDefaults.maxDistinctSymbols)")
         }
 
-        let rules = (doc.array("rules") ?? []).enumerated().compactMap { index, item in
-            readRule(item, path: JSONPath.index(doc.at("rules"), index), inputs: inputs, log: log)
+        // Rules are checked against what the inputs declare, even inputs that failed on some
+        // other field, so one bad field does not also make every rule on them look wrong.
+        let declared = rawInputs.map(declaredFeed)
+        let indexedRules = (doc.array("rules") ?? []).enumerated().compactMap { index, item in
+            readRule(item, path: JSONPath.index(doc.at("rules"), index), declared: declared, log: log).map { (index, $0) }
         }
-        checkUniqueIDs(rules.map(\.id), path: doc.at("rules"), log: log)
+        let rules = indexedRules.map(\.1)
+        checkUniqueIDs(indexedRules.map { ($0.0, $0.1.id) }, path: doc.at("rules"), log: log)
 
         let guardrails = readGuardrails(doc.take("guardrails"), path: doc.at("guardrails"), log: log)
         doc.finish()
@@ -55,9 +61,10 @@ public enum TradingConfigDecoder {
                              dataInputs: inputs, rules: rules, guardrails: guardrails)
     }
 
-    private static func checkUniqueIDs(_ ids: [String], path: String, log: IssueLog) {
+    /// `(index in the document, id)` pairs, so the path names the item as the document has it.
+    private static func checkUniqueIDs(_ ids: [(Int, String)], path: String, log: IssueLog) {
         var seen: Set<String> = []
-        for (index, id) in ids.enumerated() where !seen.insert(id).inserted {
+        for (index, id) in ids where !seen.insert(id).inserted {
             log.add(JSONPath.child(JSONPath.index(path, index), "id"), "duplicate id '\(id)'")
         }
     }
@@ -98,14 +105,31 @@ public enum TradingConfigDecoder {
 
     // MARK: - rules[]
 
-    private static func readRule(_ json: JSONValue, path: String, inputs: [DataInput], log: IssueLog) -> Rule? {
+    /// The symbols and metrics a raw data input declares, whatever else is wrong with it.
+    private static func declaredFeed(_ json: JSONValue) -> (symbols: Set<String>, metrics: Set<Metric>) {
+        var symbols: Set<String> = []
+        if case .array(let items)? = json["symbols"] {
+            for case .string(let text) in items { symbols.insert(text) }
+        }
+        var metrics = Set(ConfigDefaults.metrics)
+        if case .array(let items)? = json["metrics"] {
+            metrics = Set(items.compactMap { item -> Metric? in
+                guard case .string(let text) = item else { return nil }
+                return Metric(rawValue: text)
+            })
+        }
+        return (symbols, metrics)
+    }
+
+    private static func readRule(_ json: JSONValue, path: String, declared: [(symbols: Set<String>, metrics: Set<Metric>)],
+                                 log: IssueLog) -> Rule? {
         guard var obj = ObjectReader(json, path: path, log: log) else { return nil }
         let id = identifier(&obj, "id")
         let type: RuleType? = obj.enumeration("type", default: nil, required: true)
         let enabled = obj.bool("enabled", default: true)
         var symbol = obj.string("symbol", required: true)
         if let text = symbol, !validSymbol(text, assetClass: nil) {
-            log.add(obj.at("symbol"), symbolMessage(text))
+            log.add(obj.at("symbol"), symbolMessage(text, assetClass: nil))
             symbol = nil
         }
         let priceMetric: Metric? = obj.enumeration("price_metric", default: ConfigDefaults.priceMetric)
@@ -137,7 +161,7 @@ public enum TradingConfigDecoder {
 
         // The rule can only see data that some input fetches.
         if let symbol, let priceMetric, let refMetric {
-            let feeding = inputs.filter { $0.symbols.contains(symbol) }
+            let feeding = declared.filter { $0.symbols.contains(symbol) }
             if feeding.isEmpty {
                 log.add(obj.at("symbol"), "'\(symbol)' is not in any data_inputs[].symbols")
             } else {
@@ -239,7 +263,7 @@ public enum TradingConfigDecoder {
                 continue
             }
             guard validSymbol(text, assetClass: assetClass) else {
-                obj.log.add(itemPath, symbolMessage(text))
+                obj.log.add(itemPath, symbolMessage(text, assetClass: assetClass))
                 valid = false
                 continue
             }
@@ -267,7 +291,9 @@ public enum TradingConfigDecoder {
         return false
     }
 
-    private static func symbolMessage(_ text: String) -> String {
-        "malformed symbol '\(text)'; use an upper-case ticker such as 'SPY' or 'BRK.B'"
+    private static func symbolMessage(_ text: String, assetClass: AssetClass?) -> String {
+        assetClass == .crypto
+            ? "malformed symbol '\(text)'; use an upper-case pair such as 'BTC/USD'"
+            : "malformed symbol '\(text)'; use an upper-case ticker such as 'SPY' or 'BRK.B'"
     }
 }

@@ -108,25 +108,29 @@ struct ObjectReader {
         return number
     }
 
+    /// Largest integer any field accepts: counts and seconds, never near Int64's edge.
+    static let maximumInteger: Decimal = 1_000_000_000
+
     /// An integer field; `minimum` names the smallest accepted value in the message.
     mutating func int(_ key: String, default fallback: Int, minimum: Int, unit: String = "") -> Int {
         guard let number = decimal(key) else { return fallback }
+        if number < Decimal(minimum) {
+            log.add(at(key), "must be at least \(minimum)\(unit), got \(number)")
+            return fallback
+        }
+        if number > Self.maximumInteger {
+            log.add(at(key), "must be at most \(Self.maximumInteger), got \(number)")
+            return fallback
+        }
         var rounded = Decimal()
         var copy = number
         NSDecimalRound(&rounded, &copy, 0, .plain)
-        guard rounded == number, let whole = Int(exactly: NSDecimalNumber(decimal: number).int64Value) else {
-            if number < Decimal(minimum) {
-                log.add(at(key), "must be at least \(minimum)\(unit), got \(number)")
-            } else {
-                log.add(at(key), "must be a whole number, got \(number)")
-            }
+        // In range, so the conversion below is exact.
+        guard rounded == number else {
+            log.add(at(key), "must be a whole number, got \(number)")
             return fallback
         }
-        guard whole >= minimum else {
-            log.add(at(key), "must be at least \(minimum)\(unit), got \(whole)")
-            return fallback
-        }
-        return whole
+        return NSDecimalNumber(decimal: number).intValue
     }
 
     mutating func enumeration<E: RawRepresentable & CaseIterable>(
@@ -157,12 +161,19 @@ struct ObjectReader {
     func finish() {
         for key in fields.keys.sorted() where !consumed.contains(key) {
             var message = "unknown key"
-            if let close = consumed.min(by: { editDistance($0, key) < editDistance($1, key) }),
-               editDistance(close, key) <= 2 {
-                message += "; did you mean '\(close)'?"
-            }
+            if let close = suggestion(for: key) { message += "; did you mean '\(close)'?" }
             log.add(at(key), message)
         }
+    }
+
+    /// The closest known key: one or two edits away (one for short keys), or one the unknown
+    /// key is a prefix of (`notional` → `notional_usd`). Ties go alphabetically.
+    private func suggestion(for key: String) -> String? {
+        let allowed = key.count >= 5 ? 2 : 1
+        let ranked = consumed.map { (name: $0, distance: editDistance($0, key)) }
+            .filter { $0.distance <= allowed || (key.count >= 4 && $0.name.hasPrefix(key)) }
+            .sorted { ($0.distance, $0.name) < ($1.distance, $1.name) }
+        return ranked.first?.name
     }
 }
 

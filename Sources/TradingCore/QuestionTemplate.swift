@@ -40,7 +40,7 @@ public enum QuestionTemplate {
         if template.count > 500 { problems.append("must be at most 500 characters, got \(template.count)") }
         for token in tokens(in: template) {
             switch token {
-            case .placeholder(let name) where !placeholders.contains(name):
+            case .placeholder(let name, _) where !placeholders.contains(name):
                 let allowed = placeholders.map { "{{\($0)}}" }.joined(separator: ", ")
                 problems.append("unknown placeholder {{\(name)}}; allowed: \(allowed)")
             case .unclosed:
@@ -56,7 +56,7 @@ public enum QuestionTemplate {
         tokens(in: template).map { token in
             switch token {
             case .text(let text): text
-            case .placeholder(let name): values.value(of: name) ?? "{{\(name)}}"
+            case .placeholder(let name, let raw): values.value(of: name) ?? raw
             case .unclosed(let text): text
             }
         }.joined()
@@ -64,7 +64,8 @@ public enum QuestionTemplate {
 
     enum Token: Equatable {
         case text(String)
-        case placeholder(String)
+        /// The trimmed name, and the text as written (kept when the name is unknown).
+        case placeholder(String, raw: String)
         case unclosed(String)
     }
 
@@ -79,7 +80,7 @@ public enum QuestionTemplate {
                 return tokens
             }
             let name = afterOpen[..<close.lowerBound].trimmingCharacters(in: .whitespaces)
-            tokens.append(.placeholder(name))
+            tokens.append(.placeholder(name, raw: String(rest[open.lowerBound..<close.upperBound])))
             rest = afterOpen[close.upperBound...]
         }
         if !rest.isEmpty { tokens.append(.text(String(rest))) }
