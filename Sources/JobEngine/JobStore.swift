@@ -57,6 +57,8 @@ public struct ClaimedJob: Sendable {
     public let attempt: Int
     public let maxAttempts: Int
     public let leaseEpoch: Int64
+    /// When the job was enqueued (database time), for queue-latency figures.
+    public let enqueuedAt: Date
 }
 
 /// The job table's statements, one per state transition, values bound, database clock.
@@ -151,12 +153,12 @@ public enum JobStore {
                    lease_owner = \(workerID), lease_expires_at = now() + make_interval(secs => \(leaseSeconds)),
                    lease_epoch = j.lease_epoch + 1, updated_at = now()
               FROM next WHERE j.id = next.id
-            RETURNING j.id, j.kind, j.queue, j.payload::text, j.attempt, j.max_attempts, j.lease_epoch
+            RETURNING j.id, j.kind, j.queue, j.payload::text, j.attempt, j.max_attempts, j.lease_epoch, j.created_at
             """, logger: logger)
         var claimed: [ClaimedJob] = []
-        for try await (id, kind, queue, payload, attempt, maxAttempts, epoch) in rows.decode((Int64, String, String, String, Int, Int, Int64).self) {
+        for try await (id, kind, queue, payload, attempt, maxAttempts, epoch, created) in rows.decode((Int64, String, String, String, Int, Int, Int64, Date).self) {
             claimed.append(ClaimedJob(id: id, kind: kind, queue: queue, payload: Data(payload.utf8), attempt: attempt,
-                                      maxAttempts: maxAttempts, leaseEpoch: epoch))
+                                      maxAttempts: maxAttempts, leaseEpoch: epoch, enqueuedAt: created))
         }
         return claimed.sorted { $0.id < $1.id }
     }

@@ -89,6 +89,8 @@ public struct JobContext: Sendable {
     /// `holdsLease`) cannot be applied by a worker that lost the job.
     public let leaseEpoch: Int64
     public let workerID: String
+    /// When the job was enqueued (database time).
+    public let enqueuedAt: Date
     public let logger: Logger
     /// True while this worker still holds the job at this epoch (asks the database).
     public let holdsLease: @Sendable () async throws -> Bool

@@ -138,7 +138,7 @@ public final class JobWorker: Service, Sendable {
             let probeLogger = logger
             let context = JobContext(
                 id: job.id, kind: job.kind, queue: job.queue, attempt: job.attempt, maxAttempts: job.maxAttempts,
-                leaseEpoch: job.leaseEpoch, workerID: config.workerID, logger: logger,
+                leaseEpoch: job.leaseEpoch, workerID: config.workerID, enqueuedAt: job.enqueuedAt, logger: logger,
                 holdsLease: { try await client.withConnection { try await JobStore.holdsLease(lease, on: $0, logger: probeLogger) } })
             do {
                 result = .success(try await Self.withTimeout(seconds: definition.timeoutSeconds) {

@@ -72,6 +72,8 @@ struct Worker: AsyncParsableCommand {
     @Option var timeout = 60.0
     @Option var maxAttempts = 5
     @Option var poolSize = 6
+    @Option(help: "Write each job's enqueue-to-start latency (seconds) to this file at exit.")
+    var latencyOut: String?
 
     func run() async throws {
         let runtime = try LabRuntime.load(label: "jobs-lab.worker")
@@ -81,9 +83,12 @@ struct Worker: AsyncParsableCommand {
         let configuration = WorkerConfiguration(
             workerID: id, queues: [queue: concurrency], leaseSeconds: lease, heartbeatSeconds: heartbeat,
             pollSeconds: poll, maintenanceSeconds: maintenance, claimBatch: batch, shutdownGraceSeconds: grace)
-        let registry = LabJobs.registry(client: client, queue: queue, timeoutSeconds: timeout, maxAttempts: maxAttempts)
+        let latencies = latencyOut.map { _ in LatencyLog() }
+        let registry = LabJobs.registry(client: client, queue: queue, timeoutSeconds: timeout, maxAttempts: maxAttempts,
+                                        latencies: latencies)
         let worker = JobWorker(client: client, registry: registry, configuration: configuration, logger: runtime.logger)
         try await runtime.run(client, [worker])
+        if let latencies, let latencyOut { try latencies.write(to: latencyOut) }
     }
 }
 
@@ -124,6 +129,8 @@ struct Enqueue: AsyncParsableCommand {
     @Option var queue = "lab"
     @Flag var record = false
     @Option var sleepMs = 0
+    @Option(help: "Enqueue one job per call at this many per second instead of in batches.")
+    var rate: Double?
 
     func run() async throws {
         let runtime = try LabRuntime.load(label: "jobs-lab.enqueue")
@@ -132,14 +139,28 @@ struct Enqueue: AsyncParsableCommand {
         job.queue = queue
         let template = job
         let (count, batch) = (self.count, self.batch)
+        let rate = self.rate
+        let started = ContinuousClock.now
         try await PostgresClientFactory.withClient(runtime.settings.database, logger: runtime.logger) { client in
             var done = 0
+            if let rate {
+                // Paced single enqueues (latency benchmarks): job n goes in at start + n / rate.
+                let start = ContinuousClock.now
+                while done < count {
+                    let due = start + .seconds(Double(done) / rate)
+                    if due > ContinuousClock.now { try await Task.sleep(until: due, clock: .continuous) }
+                    _ = try await client.withConnection { try await JobStore.enqueue(template, on: $0, logger: runtime.logger) }
+                    done += 1
+                }
+                return
+            }
             while done < count {
                 let n = min(batch, count - done)
                 _ = try await client.withConnection { try await JobStore.enqueue(Array(repeating: template, count: n), on: $0, logger: runtime.logger) }
                 done += n
             }
         }
-        print("enqueued \(count)")
+        let elapsed = (ContinuousClock.now - started) / .seconds(1)
+        print("enqueued \(count) in \(String(format: "%.3f", elapsed)) s (\(String(format: "%.0f", Double(count) / elapsed)) jobs/s)")
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import JobEngine
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// Job kinds for the engine's own tests, chaos runs and benchmarks (never trading work).
 struct LabPayload: JobPayload {
@@ -28,10 +29,12 @@ enum LabJobs {
         "CREATE INDEX IF NOT EXISTS lab_executions_job ON lab_executions (job_id)",
     ]
 
-    static func registry(client: PostgresClient, queue: String, timeoutSeconds: Double, maxAttempts: Int) -> JobRegistry {
+    static func registry(client: PostgresClient, queue: String, timeoutSeconds: Double, maxAttempts: Int,
+                         latencies: LatencyLog?) -> JobRegistry {
         let retry = RetryPolicy(maxAttempts: maxAttempts, baseSeconds: 0.2, maxSeconds: 2, jitter: 0.2)
         return JobRegistry([
             JobDefinition(LabPayload.self, queue: queue, retry: retry, timeoutSeconds: timeoutSeconds) { payload, context in
+                latencies?.add(Date().timeIntervalSince(context.enqueuedAt))
                 if let ms = payload.sleepMs, ms > 0 { try await Task.sleep(for: .milliseconds(ms)) }
                 if payload.permanent == true { throw JobError.permanent("lab: permanent failure asked for") }
                 if let until = payload.failUntilAttempt, context.attempt < until {
@@ -48,5 +51,17 @@ enum LabJobs {
                 return .complete
             },
         ])
+    }
+}
+
+/// Enqueue-to-start latencies seen by this worker, written out at exit (benchmarks).
+final class LatencyLog: Sendable {
+    private let samples = Mutex<[Double]>([])
+
+    func add(_ seconds: Double) { samples.withLock { $0.append(seconds) } }
+
+    func write(to path: String) throws {
+        let text = samples.withLock { $0.map { String(format: "%.6f", $0) }.joined(separator: "\n") }
+        try (text + "\n").write(toFile: path, atomically: true, encoding: .utf8)
     }
 }
