@@ -48,6 +48,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The five trading job kinds: payloads and specs (jobs/ states the same); handlers join them.
+        .target(name: "TradingJobs", dependencies: ["JobEngine", "TradingCore"]),
         // Composition root: the only place that builds clients and services from settings.
         .target(
             name: "HybridHubApp",
@@ -101,6 +103,7 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
+        .testTarget(name: "TradingJobsTests", dependencies: ["TradingJobs", "JobEngine"]),
         .testTarget(name: "HybridSettingsTests", dependencies: ["HybridSettings"]),
         .testTarget(name: "MarketReplayTests", dependencies: ["MarketReplay", "TradingCore"]),
         .testTarget(

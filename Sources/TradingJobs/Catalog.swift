@@ -1,0 +1,83 @@
+import Foundation
+import JobEngine
+
+/// What defines each job kind, in code. `jobs/<kind>.json` states the same for people, and a
+/// test fails when the two disagree.
+public struct JobSpec: Sendable {
+    public let kind: String
+    public let queue: String
+    public let priority: Int
+    public let retry: RetryPolicy
+    public let timeoutSeconds: Double
+    /// The unique key's shape.
+    public let uniqueKey: String
+    public let enqueuedBy: String
+    public let idempotency: String
+    /// Decodes a payload example (the catalog test round-trips `jobs/<kind>.json` through it).
+    public let decodeExample: @Sendable (Data) throws -> Data
+
+    init<P: JobPayload>(_ payload: P.Type, queue: String, priority: Int, retry: RetryPolicy, timeoutSeconds: Double,
+                        uniqueKey: String, enqueuedBy: String, idempotency: String) {
+        self.kind = P.kind
+        self.queue = queue
+        self.priority = priority
+        self.retry = retry
+        self.timeoutSeconds = timeoutSeconds
+        self.uniqueKey = uniqueKey
+        self.enqueuedBy = enqueuedBy
+        self.idempotency = idempotency
+        self.decodeExample = { data in
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            return try encoder.encode(try JSONDecoder().decode(P.self, from: data))
+        }
+    }
+
+    /// The engine definition for a handler of this kind.
+    public func definition<P: JobPayload>(
+        _ payload: P.Type, execute: @escaping @Sendable (P, JobContext) async throws -> JobOutcome
+    ) -> JobDefinition {
+        precondition(P.kind == kind, "handler for \(P.kind) bound to the spec of \(kind)")
+        return JobDefinition(payload, queue: queue, priority: priority, retry: retry, timeoutSeconds: timeoutSeconds,
+                             execute: execute)
+    }
+}
+
+public enum TradingJobCatalog {
+    public static let ingestSymbolBatch = JobSpec(
+        IngestSymbolBatch.self, queue: "market", priority: 1,
+        retry: RetryPolicy(maxAttempts: 3, baseSeconds: 2, maxSeconds: 30), timeoutSeconds: 30,
+        uniqueKey: "ingest-symbol-batch:<feed>:<sha256(sorted symbols)[0..16]>:<bucket>",
+        enqueuedBy: "scheduler, per due data input per tick, symbols batched across users",
+        idempotency: "snapshot rows are unique per (symbol, metric, feed, as_of); a repeat inserts nothing")
+
+    public static let evaluateUser = JobSpec(
+        EvaluateUser.self, queue: "evaluate", priority: 2,
+        retry: RetryPolicy(maxAttempts: 3, baseSeconds: 1, maxSeconds: 20), timeoutSeconds: 30,
+        uniqueKey: "evaluate-user:<firebase_uid>:<bucket>",
+        enqueuedBy: "scheduler, per enabled user per tick",
+        idempotency: "runs under a row lock on user_trading_state; the cooldown in its context stops a second question")
+
+    public static let deliverQuestion = JobSpec(
+        DeliverQuestion.self, queue: "delivery", priority: 0,
+        retry: RetryPolicy(maxAttempts: 10, baseSeconds: 1, maxSeconds: 60), timeoutSeconds: 10,
+        uniqueKey: "deliver-question:<question_id>",
+        enqueuedBy: "evaluate-user, in the same transaction as the question row",
+        idempotency: "clients dedupe by question id; publishing again is harmless")
+
+    public static let submitOrder = JobSpec(
+        SubmitOrder.self, queue: "orders", priority: 0,
+        retry: RetryPolicy(maxAttempts: 10, baseSeconds: 2, maxSeconds: 120), timeoutSeconds: 30,
+        uniqueKey: "submit-order:<client_order_id>",
+        enqueuedBy: "the answer handler, in the same transaction as the trade_orders row",
+        idempotency: "client_order_id is UNIQUE; the order is looked up at Alpaca before every POST, never posted blindly after a timeout")
+
+    public static let pollOrderStatus = JobSpec(
+        PollOrderStatus.self, queue: "orders", priority: 1,
+        retry: RetryPolicy(maxAttempts: 20, baseSeconds: 2, maxSeconds: 300), timeoutSeconds: 15,
+        uniqueKey: "poll-order-status:<client_order_id>",
+        enqueuedBy: "submit-order; the scheduler for open orders",
+        idempotency: "a GET and an UPDATE to the broker's state; snoozes (no attempt used) until the order is terminal")
+
+    public static let all: [JobSpec] = [ingestSymbolBatch, evaluateUser, deliverQuestion, submitOrder, pollOrderStatus]
+}

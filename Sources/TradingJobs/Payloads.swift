@@ -1,0 +1,102 @@
+import Foundation
+import JobEngine
+import TradingCore
+
+/// The five job kinds of the design card. Payloads carry ids only: never keys, never secrets,
+/// never data the handler can read from Postgres.
+
+/// One Alpaca market-data call for many symbols → snapshot rows.
+public struct IngestSymbolBatch: JobPayload, Equatable {
+    public static let kind = "ingest-symbol-batch"
+    public var feed: String
+    public var symbols: [String]
+    public var metrics: [String]
+    /// The scheduler's time bucket (tick).
+    public var bucket: Int64
+
+    public init(feed: String, symbols: [String], metrics: [String], bucket: Int64) {
+        self.feed = feed
+        self.symbols = symbols
+        self.metrics = metrics
+        self.bucket = bucket
+    }
+
+    /// Unique per (feed, symbol set, bucket): the symbol set enters as a digest.
+    public var uniqueKey: String {
+        let digest = SHA256.hex(Array(symbols.sorted().joined(separator: ",").utf8)).prefix(16)
+        return "\(Self.kind):\(feed):\(digest):\(bucket)"
+    }
+}
+
+/// Resolve config → latest snapshots → rules → guardrail pre-check → question + delivery.
+public struct EvaluateUser: JobPayload, Equatable {
+    public static let kind = "evaluate-user"
+    public var firebaseUID: String
+    public var bucket: Int64
+
+    public init(firebaseUID: String, bucket: Int64) {
+        self.firebaseUID = firebaseUID
+        self.bucket = bucket
+    }
+
+    public var uniqueKey: String { "\(Self.kind):\(firebaseUID):\(bucket)" }
+
+    enum CodingKeys: String, CodingKey {
+        case firebaseUID = "firebase_uid"
+        case bucket
+    }
+}
+
+/// Publish a question to every live hub connection of its user and mark it delivered.
+public struct DeliverQuestion: JobPayload, Equatable {
+    public static let kind = "deliver-question"
+    public var questionID: UUID
+
+    public init(questionID: UUID) {
+        self.questionID = questionID
+    }
+
+    public var uniqueKey: String { "\(Self.kind):\(questionID.uuidString.lowercased())" }
+
+    enum CodingKeys: String, CodingKey {
+        case questionID = "question_id"
+    }
+}
+
+/// Re-check guardrails, look the order up by client_order_id, POST only if absent, record.
+public struct SubmitOrder: JobPayload, Equatable {
+    public static let kind = "submit-order"
+    public var tradeOrderID: UUID
+    public var clientOrderID: String
+
+    public init(tradeOrderID: UUID, clientOrderID: String) {
+        self.tradeOrderID = tradeOrderID
+        self.clientOrderID = clientOrderID
+    }
+
+    public var uniqueKey: String { "\(Self.kind):\(clientOrderID)" }
+
+    enum CodingKeys: String, CodingKey {
+        case tradeOrderID = "trade_order_id"
+        case clientOrderID = "client_order_id"
+    }
+}
+
+/// GET the order until it is terminal (snoozing in between), update trade_orders, notify.
+public struct PollOrderStatus: JobPayload, Equatable {
+    public static let kind = "poll-order-status"
+    public var tradeOrderID: UUID
+    public var clientOrderID: String
+
+    public init(tradeOrderID: UUID, clientOrderID: String) {
+        self.tradeOrderID = tradeOrderID
+        self.clientOrderID = clientOrderID
+    }
+
+    public var uniqueKey: String { "\(Self.kind):\(clientOrderID)" }
+
+    enum CodingKeys: String, CodingKey {
+        case tradeOrderID = "trade_order_id"
+        case clientOrderID = "client_order_id"
+    }
+}
