@@ -28,3 +28,25 @@ build_without_warnings() {
   fi
   rm -f "$log"
 }
+
+# A test the runner does not see never fails: every `@Test` in Tests/ must be listed by the
+# runner, and no `func test…` may sit in a Swift Testing file without `@Test`.
+check_test_discovery() {
+  local declared listed lost
+  declared=$(grep -rhE '^\s*@Test\b' "$REPO/Tests" --include='*.swift' | wc -l)
+  listed=$(swift test list --skip-build --package-path "$REPO" 2>/dev/null | grep -c '/' || true)
+  if [[ "$declared" -ne "$listed" ]]; then
+    echo "ops: $declared @Test functions in Tests/ but the runner lists $listed" >&2
+    exit 1
+  fi
+  lost=$(grep -rlE '^\s*func test' "$REPO/Tests" --include='*.swift' | xargs -r grep -L 'XCTestCase' || true)
+  if [[ -n "$lost" ]]; then
+    for file in $lost; do
+      if awk '/@Test/ { marked = NR } /^[[:space:]]*func test/ && marked != NR - 1 { bad = 1 } END { exit !bad }' "$file"; then
+        echo "ops: $file has func test… without @Test: it would never run" >&2
+        exit 1
+      fi
+    done
+  fi
+  echo "ops: the runner sees all $listed tests"
+}
