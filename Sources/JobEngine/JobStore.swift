@@ -139,7 +139,21 @@ public enum JobStore {
     /// Only `kinds` are claimed: a worker never takes a job it has no handler for.
     public static func claim(queue: String, kinds: [String], limit: Int, workerID: String, leaseSeconds: Double,
                              on db: PostgresConnection, logger: Logger) async throws -> [ClaimedJob] {
-        let rows = try await db.query("""
+        let rows = try await db.query(claimQuery(queue: queue, kinds: kinds, limit: limit, workerID: workerID,
+                                                 leaseSeconds: leaseSeconds), logger: logger)
+        var claimed: [ClaimedJob] = []
+        for try await (id, kind, queue, payload, attempt, maxAttempts, epoch, created) in rows.decode((Int64, String, String, String, Int, Int, Int64, Date).self) {
+            claimed.append(ClaimedJob(id: id, kind: kind, queue: queue, payload: Data(payload.utf8), attempt: attempt,
+                                      maxAttempts: maxAttempts, leaseEpoch: epoch, enqueuedAt: created))
+        }
+        return claimed.sorted { $0.id < $1.id }
+    }
+
+    /// The claim statement itself (the tests EXPLAIN it to check that its cost does not grow
+    /// with history).
+    public static func claimQuery(queue: String, kinds: [String], limit: Int, workerID: String,
+                                  leaseSeconds: Double) -> PostgresQuery {
+        """
             WITH next AS (
                 SELECT id FROM jobs
                 WHERE state = 'available' AND queue = \(queue) AND run_at <= now() AND kind = ANY(\(kinds))
@@ -154,13 +168,7 @@ public enum JobStore {
                    lease_epoch = j.lease_epoch + 1, updated_at = now()
               FROM next WHERE j.id = next.id
             RETURNING j.id, j.kind, j.queue, j.payload::text, j.attempt, j.max_attempts, j.lease_epoch, j.created_at
-            """, logger: logger)
-        var claimed: [ClaimedJob] = []
-        for try await (id, kind, queue, payload, attempt, maxAttempts, epoch, created) in rows.decode((Int64, String, String, String, Int, Int, Int64, Date).self) {
-            claimed.append(ClaimedJob(id: id, kind: kind, queue: queue, payload: Data(payload.utf8), attempt: attempt,
-                                      maxAttempts: maxAttempts, leaseEpoch: epoch, enqueuedAt: created))
-        }
-        return claimed.sorted { $0.id < $1.id }
+            """
     }
 
     // MARK: Outcomes (each checks state and epoch)

@@ -280,3 +280,42 @@ import Testing
         }
     }
 }
+
+@Suite struct ClaimCostTests {
+    /// EXPLAIN ANALYZE of the real claim statement: plan text and shared buffers touched.
+    func explainClaim(_ client: PostgresClient) async throws -> (plan: String, buffers: Int) {
+        var query = JobStore.claimQuery(queue: "q", kinds: ["t"], limit: 10, workerID: "w", leaseSeconds: 30)
+        query.sql = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query.sql
+        let text = try await client.withConnection { db in
+            var text = ""
+            for try await row in try await db.query(query, logger: logger).decode(String.self) { text += row }
+            return text
+        }
+        let json = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]]
+        let plan = json?.first?["Plan"] as? [String: Any]
+        let buffers = ((plan?["Shared Hit Blocks"] as? Int) ?? 0) + ((plan?["Shared Read Blocks"] as? Int) ?? 0)
+        return (text, buffers)
+    }
+
+    @Test func claimCostDoesNotGrowWithCompletedHistory() async throws {
+        try await TestDatabase.withMigrated { db in
+            try await withClient(db) { client in
+                _ = try await client.enqueue((0..<50).map { _ in job() })
+                try await client.exec("ANALYZE jobs")
+                let fresh = try await explainClaim(client)
+                try await client.exec("""
+                    INSERT INTO jobs (kind, queue, state, attempt, finalized_at, created_at)
+                    SELECT 't', 'q', 'completed', 1, now() - interval '1 minute', now() - interval '2 minutes'
+                    FROM generate_series(1, 300000)
+                    """)
+                _ = try await client.enqueue((0..<50).map { _ in job() })
+                try await client.exec("ANALYZE jobs")
+                let loaded = try await explainClaim(client)
+                #expect(!loaded.plan.contains("Seq Scan"), "\(loaded.plan)")
+                #expect(loaded.plan.contains("jobs_claim"), "the claim reads the partial index of available jobs")
+                #expect(loaded.buffers <= fresh.buffers * 2 + 50,
+                        "claim touched \(loaded.buffers) buffers with 300k completed rows vs \(fresh.buffers) without")
+            }
+        }
+    }
+}
