@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .executable(name: "hybridhub", targets: ["hybridhub"]),
         .executable(name: "hybridhub-jobs-lab", targets: ["JobsLab"]),
+        .executable(name: "alpaca-sim", targets: ["AlpacaSimCommand"]),
     ],
     dependencies: [
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
@@ -19,10 +20,15 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // Pure domain: config document, rules, guardrails, answers. Foundation only, no IO.
         .target(name: "TradingCore"),
+        // MessagePack (Alpaca's market-data stream encoding). Foundation only.
+        .target(name: "MessagePack"),
         // Environment variables of the plan (§11) and the worker flags, read in one place.
         .target(name: "HybridSettings"),
         // Loaders for the market data committed under data/market (pure parsing).
@@ -46,6 +52,27 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Alpaca's JSON (trading and market data): the only code that knows it. Foundation only.
+        .target(name: "AlpacaModels"),
+        // The Alpaca-compatible paper exchange replaying the committed data (Hummingbird).
+        .target(
+            name: "AlpacaSimulator",
+            dependencies: [
+                "AlpacaModels", "MarketReplay", "TradingCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "AlpacaSimCommand",
+            dependencies: [
+                "AlpacaSimulator", "MarketReplay", "AlpacaModels",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The five trading job kinds: payloads and specs (jobs/ states the same); handlers join them.
@@ -103,8 +130,17 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
+        .testTarget(
+            name: "AlpacaSimulatorTests",
+            dependencies: [
+                "AlpacaSimulator", "AlpacaModels", "MarketReplay", "HybridTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
         .testTarget(name: "TradingJobsTests", dependencies: ["TradingJobs", "JobEngine"]),
         .testTarget(name: "HybridSettingsTests", dependencies: ["HybridSettings"]),
+        .testTarget(name: "MessagePackTests", dependencies: ["MessagePack", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "MarketReplayTests", dependencies: ["MarketReplay", "TradingCore"]),
         .testTarget(
             name: "HybridStoreTests",

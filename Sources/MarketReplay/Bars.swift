@@ -11,6 +11,10 @@ public struct MinuteBar: Sendable, Hashable {
     public var close: Decimal
     public var volume: Decimal
 
+    public init(symbol: String, start: Date, open: Decimal, high: Decimal, low: Decimal, close: Decimal, volume: Decimal) {
+        (self.symbol, self.start, self.open, self.high, self.low, self.close, self.volume) = (symbol, start, open, high, low, close, volume)
+    }
+
     public var end: Date { start.addingTimeInterval(60) }
     /// The Eastern trading day the bar belongs to.
     public var tradingDay: String { MarketTime.tradingDay(of: start) }
@@ -26,6 +30,10 @@ public struct DailyBar: Sendable, Hashable {
     public var low: Decimal
     public var close: Decimal
     public var volume: Decimal
+
+    public init(symbol: String, day: String, open: Decimal, high: Decimal, low: Decimal, close: Decimal, volume: Decimal) {
+        (self.symbol, self.day, self.open, self.high, self.low, self.close, self.volume) = (symbol, day, open, high, low, close, volume)
+    }
 }
 
 public struct MarketDataError: Error, Sendable, CustomStringConvertible {

@@ -23,7 +23,7 @@ public struct MarketDataSet: Sendable {
         return bars.filter { Self.isRegularHours($0) }
     }
 
-    static func isRegularHours(_ bar: MinuteBar) -> Bool {
+    public static func isRegularHours(_ bar: MinuteBar) -> Bool {
         let parts = MarketTime.calendar.dateComponents([.hour, .minute], from: bar.start)
         let minute = (parts.hour ?? 0) * 60 + (parts.minute ?? 0)
         return minute >= 9 * 60 + 30 && minute < 16 * 60

@@ -1,0 +1,135 @@
+import Foundation
+
+/// Alpaca Market Data v2 JSON: single-letter keys, numbers as JSON numbers, RFC 3339 times.
+public struct AlpacaBar: Codable, Sendable, Equatable {
+    public var t: String
+    public var o: Double
+    public var h: Double
+    public var l: Double
+    public var c: Double
+    public var v: Double
+    /// Trade count and VWAP: alpaca-py requires both keys (they may be null).
+    public var n: Int?
+    public var vw: Double?
+
+    public init(t: String, o: Double, h: Double, l: Double, c: Double, v: Double, n: Int?, vw: Double?) {
+        (self.t, self.o, self.h, self.l, self.c, self.v, self.n, self.vw) = (t, o, h, l, c, v, n, vw)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(t, forKey: .t); try c.encode(o, forKey: .o); try c.encode(h, forKey: .h)
+        try c.encode(l, forKey: .l); try c.encode(self.c, forKey: .c); try c.encode(v, forKey: .v)
+        try c.encode(n, forKey: .n); try c.encode(vw, forKey: .vw)
+    }
+}
+
+public struct AlpacaTrade: Codable, Sendable, Equatable {
+    public var t: String
+    public var x: String
+    public var p: Double
+    public var s: Double
+    public var c: [String]
+    public var i: Int64
+    public var z: String
+
+    public init(t: String, x: String, p: Double, s: Double, c: [String], i: Int64, z: String) {
+        (self.t, self.x, self.p, self.s, self.c, self.i, self.z) = (t, x, p, s, c, i, z)
+    }
+}
+
+public struct AlpacaQuote: Codable, Sendable, Equatable {
+    public var t: String
+    public var bx: String
+    public var bp: Double
+    public var bs: Double
+    public var ax: String
+    public var ap: Double
+    public var `as`: Double
+    public var c: [String]
+    public var z: String
+
+    public init(t: String, bx: String, bp: Double, bs: Double, ax: String, ap: Double, as askSize: Double, c: [String], z: String) {
+        (self.t, self.bx, self.bp, self.bs, self.ax, self.ap, self.as, self.c, self.z) = (t, bx, bp, bs, ax, ap, askSize, c, z)
+    }
+}
+
+public struct AlpacaSnapshot: Codable, Sendable, Equatable {
+    public var latestTrade: AlpacaTrade?
+    public var latestQuote: AlpacaQuote?
+    public var minuteBar: AlpacaBar?
+    public var dailyBar: AlpacaBar?
+    public var prevDailyBar: AlpacaBar?
+
+    public init(latestTrade: AlpacaTrade?, latestQuote: AlpacaQuote?, minuteBar: AlpacaBar?, dailyBar: AlpacaBar?, prevDailyBar: AlpacaBar?) {
+        (self.latestTrade, self.latestQuote, self.minuteBar, self.dailyBar, self.prevDailyBar) = (latestTrade, latestQuote, minuteBar, dailyBar, prevDailyBar)
+    }
+}
+
+/// RFC 3339 in UTC with nanoseconds, as Alpaca's market data writes them.
+public enum AlpacaTime {
+    public static func utc(_ date: Date) -> String {
+        let seconds = date.timeIntervalSince1970.rounded(.down)
+        let nanos = Int(((date.timeIntervalSince1970 - seconds) * 1e9).rounded())
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = .gmt
+        let p = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: Date(timeIntervalSince1970: seconds))
+        let base = String(format: "%04d-%02d-%02dT%02d:%02d:%02d", p.year ?? 0, p.month ?? 0, p.day ?? 0, p.hour ?? 0, p.minute ?? 0, p.second ?? 0)
+        return nanos == 0 ? base + "Z" : base + String(format: ".%09dZ", min(nanos, 999_999_999))
+    }
+
+    /// RFC 3339 with the New York offset (the trading clock's style).
+    public static func newYork(_ date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        let zone = TimeZone(identifier: "America/New_York") ?? .gmt
+        calendar.timeZone = zone
+        let p = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        let offset = zone.secondsFromGMT(for: date)
+        let sign = offset < 0 ? "-" : "+"
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d%@%02d:%02d", p.year ?? 0, p.month ?? 0, p.day ?? 0,
+                      p.hour ?? 0, p.minute ?? 0, p.second ?? 0, sign, abs(offset) / 3600, abs(offset) % 3600 / 60)
+    }
+
+    /// Parses RFC 3339 (any offset, up to nanoseconds) or `YYYY-MM-DD` (midnight UTC).
+    public static func parse(_ text: String) -> Date? {
+        let chars = Array(text)
+        func number(_ range: Range<Int>) -> Int? {
+            guard range.upperBound <= chars.count else { return nil }
+            let digits = chars[range]
+            guard digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber) else { return nil }
+            return Int(String(digits))
+        }
+        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+              chars.count >= 10, chars[4] == "-", chars[7] == "-" else { return nil }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = .gmt
+        guard chars.count > 10 else {
+            return calendar.date(from: DateComponents(year: year, month: month, day: day))
+        }
+        guard chars.count >= 20, chars[10] == "T" || chars[10] == " ", let hour = number(11..<13),
+              let minute = number(14..<16), let second = number(17..<19) else { return nil }
+        var index = 19
+        var fraction = 0.0
+        if index < chars.count, chars[index] == "." {
+            var digits = ""
+            index += 1
+            while index < chars.count, chars[index].isNumber { digits.append(chars[index]); index += 1 }
+            fraction = Double("0." + digits) ?? 0
+        }
+        var offset = 0
+        guard index < chars.count else { return nil }
+        if chars[index] == "Z" || chars[index] == "z" {
+            index += 1
+        } else if chars[index] == "+" || chars[index] == "-", let h = number((index + 1)..<(index + 3)),
+                  let m = number((index + 4)..<(index + 6)) {
+            offset = (h * 3600 + m * 60) * (chars[index] == "-" ? -1 : 1)
+            index += 6
+        } else {
+            return nil
+        }
+        guard index == chars.count,
+              let base = calendar.date(from: DateComponents(year: year, month: month, day: day, hour: hour, minute: minute, second: second))
+        else { return nil }
+        return base.addingTimeInterval(fraction - Double(offset))
+    }
+}

@@ -1,0 +1,143 @@
+import AlpacaModels
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import MarketReplay
+import NIOCore
+
+/// An Alpaca-compatible paper exchange over HTTP: trading REST, market-data REST replaying the
+/// committed data on a simulated clock, faults on demand, and a ledger for tests.
+/// (The WebSocket streams are added by the streams slice.)
+public final class AlpacaSimulator: Sendable {
+    public let configuration: SimulatorConfiguration
+    public let clock: SimulatedClock
+    public let market: ReplayMarket
+    public let exchange: PaperExchange
+    public let faults: FaultPlan
+    public let stats: RequestStats
+    let logger: Logger
+
+    public init(configuration: SimulatorConfiguration, data: MarketDataSet, logger: Logger = Logger(label: "alpaca-sim")) {
+        self.configuration = configuration
+        self.clock = SimulatedClock(start: configuration.start, speed: configuration.speed)
+        self.market = ReplayMarket(data: data)
+        self.exchange = PaperExchange(configuration: configuration, market: market)
+        self.faults = FaultPlan()
+        self.stats = RequestStats()
+        self.logger = logger
+    }
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        addTradingRoutes(to: router)
+        addMarketDataRoutes(to: router)
+        addControlRoutes(to: router)
+        return router
+    }
+
+    /// An application on `host:port` (port 0: any free port, reported to `onRunning`).
+    public func application(host: String = "127.0.0.1", port: Int = 0,
+                            onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        Application(router: router(), configuration: .init(address: .hostname(host, port: port), serverName: nil),
+                    onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
+                    logger: logger)
+    }
+
+    // MARK: Request plumbing shared by every API route
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return encoder
+    }()
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var fields = headers
+        fields[.contentType] = "application/json"
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func error(_ error: SimulatorError) -> Response {
+        json(AlpacaAPIError(code: error.code, message: error.message), status: .init(code: error.status))
+    }
+
+    static func header(_ request: Request, _ name: String) -> String? {
+        request.headers.first { $0.name.canonicalName == name }?.value
+    }
+
+    struct DroppedConnection: Error {}
+
+    /// Counts, authenticates, applies faults, runs `body` with the account key and the
+    /// simulated now, and maps simulator errors to Alpaca's shapes.
+    func api(_ request: Request, _ body: @Sendable (_ key: String, _ now: Date) async throws -> Response) async -> Response {
+        let method = request.method.rawValue
+        let path = request.uri.path
+        guard let keyID = Self.header(request, "apca-api-key-id"), let secret = Self.header(request, "apca-api-secret-key"),
+              configuration.keys.contains(.init(keyID: keyID, secret: secret)) else {
+            return Self.error(.unauthorized)
+        }
+        let used = stats.count(key: keyID)
+        let rateHeaders: HTTPFields = [
+            HTTPField.Name("X-RateLimit-Limit").map { HTTPField(name: $0, value: "200") },
+            HTTPField.Name("X-RateLimit-Remaining").map { HTTPField(name: $0, value: "\(max(0, 200 - used))") },
+            HTTPField.Name("X-RateLimit-Reset").map { HTTPField(name: $0, value: "\(Int(Date().timeIntervalSince1970 / 60 + 1) * 60)") },
+        ].compactMap { $0 }.reduce(into: HTTPFields()) { $0.append($1) }
+
+        if let delay = faults.take(method: method, path: path, kinds: [.latency]) {
+            try? await Task.sleep(for: .milliseconds(delay.latencyMs ?? 1000))
+        }
+        if let fault = faults.take(method: method, path: path, kinds: [.status, .drop]) {
+            if fault.kind == .drop { return Self.drop() }
+            var headers = rateHeaders
+            if let after = fault.retryAfterSeconds, let name = HTTPField.Name("Retry-After") { headers[name] = "\(after)" }
+            let status = fault.status ?? 500
+            return Self.json(AlpacaAPIError(code: status * 100_000, message: "simulated fault: HTTP \(status)"),
+                             status: .init(code: status), headers: headers)
+        }
+        let hang = faults.take(method: method, path: path, kinds: [.timeoutAfterAccept])
+        var response: Response
+        do {
+            response = try await body(keyID, clock.now())
+        } catch let error as SimulatorError {
+            response = Self.error(error)
+        } catch {
+            response = Self.error(.validation("invalid request: \(error)"))
+        }
+        if let hang {
+            // The work is done (an order now exists); the reply never arrives.
+            try? await Task.sleep(for: .milliseconds(hang.latencyMs ?? 60_000))
+            return Self.drop()
+        }
+        for field in rateHeaders { response.headers.append(field) }
+        return response
+    }
+
+    /// A response whose body fails at once: the server closes the connection mid-answer.
+    static func drop() -> Response {
+        Response(status: .ok, headers: [.contentLength: "100"], body: ResponseBody { _ in throw DroppedConnection() })
+    }
+
+    /// A JSON request body, at most 64 KiB; malformed JSON is a 422 like Alpaca's.
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+        var request = request
+        let buffer = try await request.collectBody(upTo: 64 * 1024)
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        } catch {
+            throw SimulatorError.validation("request body is not valid JSON for this route")
+        }
+    }
+}
+
+extension Request {
+    func query(_ name: String) -> String? {
+        uri.queryParameters[Substring(name)].map(String.init)?.removingPercentEncoding
+    }
+
+    /// Python sends `True`/`False`; accept any case.
+    func flag(_ name: String) -> Bool? {
+        query(name).map { $0.lowercased() == "true" || $0 == "1" }
+    }
+}

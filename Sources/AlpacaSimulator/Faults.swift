@@ -1,0 +1,104 @@
+import Foundation
+import Synchronization
+
+/// A scripted fault: which requests it hits and what happens to them.
+public struct FaultRule: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable {
+        /// Delay the answer by `latencyMs`.
+        case latency
+        /// Answer `status` (429 with `Retry-After: retryAfterSeconds`, 500, 503…) without doing anything.
+        case status
+        /// Close the connection without an answer, without doing anything.
+        case drop
+        /// Do the work (the order is accepted), then never answer: hold the request for
+        /// `latencyMs` (default 60 s) and close the connection.
+        case timeoutAfterAccept = "timeout_after_accept"
+        /// Market data answers as of `staleSeconds` ago.
+        case staleData = "stale_data"
+        /// The next fills are partial (half), the rest fills on the next step.
+        case partialFill = "partial_fill"
+        /// WebSocket streams are closed by the server (see the stream endpoints).
+        case disconnectStreams = "disconnect_streams"
+    }
+
+    /// `"METHOD /path"` with `*` matching the rest (`"POST /v2/orders"`, `"GET /v2/stocks/*"`, `"*"`).
+    public var route: String
+    public var kind: Kind
+    public var status: Int?
+    public var retryAfterSeconds: Int?
+    public var latencyMs: Int?
+    public var staleSeconds: Int?
+    /// How many requests it applies to; nil = until cleared.
+    public var count: Int?
+
+    public init(route: String, kind: Kind, status: Int? = nil, retryAfterSeconds: Int? = nil, latencyMs: Int? = nil,
+                staleSeconds: Int? = nil, count: Int? = nil) {
+        self.route = route
+        self.kind = kind
+        self.status = status
+        self.retryAfterSeconds = retryAfterSeconds
+        self.latencyMs = latencyMs
+        self.staleSeconds = staleSeconds
+        self.count = count
+    }
+
+    func matches(method: String, path: String) -> Bool {
+        if route == "*" { return true }
+        let parts = route.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].uppercased() == method.uppercased() || parts[0] == "*" else { return false }
+        let pattern = parts[1]
+        if pattern.hasSuffix("*") { return path.hasPrefix(pattern.dropLast()) }
+        return path == pattern
+    }
+}
+
+/// The active faults, consumed as they fire.
+public final class FaultPlan: Sendable {
+    private let rules = Mutex<[FaultRule]>([])
+
+    public init(_ initial: [FaultRule] = []) {
+        rules.withLock { $0 = initial }
+    }
+
+    public func add(_ rule: FaultRule) { rules.withLock { $0.append(rule) } }
+    public func clear() { rules.withLock { $0.removeAll() } }
+    public var all: [FaultRule] { rules.withLock { $0 } }
+
+    /// The first rule that matches, counted down (and removed when used up).
+    public func take(method: String, path: String, kinds: Set<FaultRule.Kind>) -> FaultRule? {
+        rules.withLock { rules in
+            guard let index = rules.firstIndex(where: { kinds.contains($0.kind) && $0.matches(method: method, path: path) }) else {
+                return nil
+            }
+            let rule = rules[index]
+            if let count = rule.count {
+                if count <= 1 { rules.remove(at: index) } else { rules[index].count = count - 1 }
+            }
+            return rule
+        }
+    }
+}
+
+/// REST requests per key and minute of wall time (the farm's rate budget is checked against it).
+public final class RequestStats: Sendable {
+    private let counts = Mutex<[String: [Int: Int]]>([:])
+
+    public init() {}
+
+    /// Counts one request; returns how many this key made in the current minute.
+    @discardableResult
+    public func count(key: String, at wall: Date = Date()) -> Int {
+        let minute = Int(wall.timeIntervalSince1970 / 60)
+        return counts.withLock { counts in
+            counts[key, default: [:]][minute, default: 0] += 1
+            return counts[key]?[minute] ?? 0
+        }
+    }
+
+    /// Per key: total and the busiest minute.
+    public func summary() -> [String: (total: Int, maxPerMinute: Int)] {
+        counts.withLock { counts in
+            counts.mapValues { minutes in (minutes.values.reduce(0, +), minutes.values.max() ?? 0) }
+        }
+    }
+}

@@ -1,0 +1,4 @@
+import Testing
+@testable import MessagePack
+
+@Test func placeholder() { #expect(MessagePack.encode(.null) == [0xc0]) }
