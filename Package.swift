@@ -136,6 +136,7 @@ let package = Package(
                 "AlpacaSimulator", "AlpacaModels", "MarketReplay", "HybridTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(name: "TradingJobsTests", dependencies: ["TradingJobs", "JobEngine"]),

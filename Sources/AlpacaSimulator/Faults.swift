@@ -31,6 +31,11 @@ public struct FaultRule: Codable, Sendable, Equatable {
     /// How many requests it applies to; nil = until cleared.
     public var count: Int?
 
+    enum CodingKeys: String, CodingKey {
+        case route, kind, status, count
+        case retryAfterSeconds = "retry_after_seconds", latencyMs = "latency_ms", staleSeconds = "stale_seconds"
+    }
+
     public init(route: String, kind: Kind, status: Int? = nil, retryAfterSeconds: Int? = nil, latencyMs: Int? = nil,
                 staleSeconds: Int? = nil, count: Int? = nil) {
         self.route = route

@@ -145,11 +145,16 @@ extension AlpacaSimulator {
             }
             return value
         } ?? 1000
+        // A bare date means that whole New York day (both ends are inclusive).
         let start = try request.query("start").map { text -> Date in
+            if text.count == 10, let midnight = ReplayMarket.midnight(text) { return midnight }
             guard let date = AlpacaTime.parse(text) else { throw SimulatorError(status: 400, code: 40010001, message: "invalid start: \(text)") }
             return date
         } ?? MarketTime.startOfTradingDay(now)
         let end = try request.query("end").map { text -> Date in
+            if text.count == 10, let midnight = ReplayMarket.midnight(text) {
+                return MarketTime.startOfTradingDay(midnight.addingTimeInterval(36 * 3600)).addingTimeInterval(-0.001)
+            }
             guard let date = AlpacaTime.parse(text) else { throw SimulatorError(status: 400, code: 40010001, message: "invalid end: \(text)") }
             return date
         } ?? now
