@@ -50,3 +50,15 @@ check_test_discovery() {
   fi
   echo "ops: the runner sees all $listed tests"
 }
+
+# Python test clients (alpaca-py, …) in the git-ignored .venv-test, pinned by
+# ops/python-test-requirements.txt; reinstalled only when that file changes.
+prepare_python() {
+  local venv="$REPO/.venv-test" stamp
+  stamp="$(sha256sum "$REPO/ops/python-test-requirements.txt" | cut -c1-16)"
+  if [[ -x "$venv/bin/python" && -f "$venv/.stamp" && "$(cat "$venv/.stamp")" == "$stamp" ]]; then return; fi
+  echo "ops: installing the Python test clients into .venv-test"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$REPO/ops/python-test-requirements.txt"
+  echo "$stamp" > "$venv/.stamp"
+}

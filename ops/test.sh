@@ -6,6 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$REPO"
 prepare_machine
+prepare_python
 "$REPO/ops/postgres-selftest.sh"
 build_without_warnings
 check_test_discovery

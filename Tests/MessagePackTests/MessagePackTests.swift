@@ -251,3 +251,357 @@ enum RandomValue {
         #expect(message["secret"]?.stringValue == "s")
     }
 }
+
+// MARK: - Round trips at every size boundary
+
+@Suite struct RoundTripTests {
+    static let integers: [Int64] = [
+        0, 1, 127, 128, 255, 256, 65535, 65536, 4_294_967_295, 4_294_967_296, .max,
+        -1, -32, -33, -128, -129, -32768, -32769, -2_147_483_648, -2_147_483_649, .min,
+    ]
+
+    @Test(arguments: integers) func signed(number: Int64) throws {
+        #expect(try roundTrip(.int(number)) == .int(number))
+        #expect(try roundTrip(.int(number)).int64Value == number)
+    }
+
+    @Test(arguments: [UInt64(0), 127, 128, 255, 256, 65535, 65536, 4_294_967_295, 4_294_967_296, 1 << 63, .max])
+    func unsigned(number: UInt64) throws {
+        #expect(try roundTrip(.uint(number)) == .uint(number))
+    }
+
+    @Test func floatingPoint() throws {
+        let doubles: [Double] = [0, -0.0, 1.5, -126.5, .infinity, -.infinity, .nan, .leastNonzeroMagnitude, .greatestFiniteMagnitude, .pi]
+        for number in doubles {
+            let decoded = try roundTrip(.double(number))
+            #expect(decoded == .double(number))
+            if case .double(let back) = decoded { #expect(back.bitPattern == number.bitPattern) }
+        }
+        let floats: [Float] = [0, -0.0, 1.5, .infinity, -.infinity, .nan, .leastNonzeroMagnitude, .greatestFiniteMagnitude]
+        for number in floats {
+            #expect(try roundTrip(.float(number)) == .float(number))
+        }
+    }
+
+    @Test(arguments: [0, 1, 31, 32, 255, 256, 65535, 65536])
+    func stringsBinariesArraysMaps(count: Int) throws {
+        let text = MessagePackValue.string(String(repeating: "a", count: count))
+        #expect(try roundTrip(text) == text)
+        let blob = MessagePackValue.binary(Data((0..<count).map { UInt8(truncatingIfNeeded: $0) }))
+        #expect(try roundTrip(blob) == blob)
+        let list = MessagePackValue.array((0..<count).map { .int(Int64($0)) })
+        #expect(try roundTrip(list) == list)
+        let dict = MessagePackValue.map((0..<count).map { (.int(Int64($0)), .bool($0 % 2 == 0)) })
+        #expect(try roundTrip(dict) == dict)
+    }
+
+    @Test(arguments: [15, 16, 17]) func smallCollections(count: Int) throws {
+        let list = MessagePackValue.array(Array(repeating: "x", count: count))
+        #expect(try roundTrip(list) == list)
+        let dict = MessagePackValue.map((0..<count).map { (.string("k\($0)"), .null) })
+        #expect(try roundTrip(dict) == dict)
+    }
+
+    @Test func unicodeStrings() throws {
+        for text in ["", "é", "€", "😀", "a\u{0}b", "Größe 日本語 🇨🇭", String(repeating: "€", count: 21_846)] {
+            #expect(try roundTrip(.string(text)) == .string(text))
+        }
+    }
+
+    @Test(arguments: [0, 1, 2, 3, 4, 5, 8, 16, 17, 255, 256, 65535, 65536])
+    func extensions(size: Int) throws {
+        for type: Int8 in [0, 1, 127, -2, -128] {
+            let value = MessagePackValue.ext(type: type, data: Data((0..<size).map { UInt8(truncatingIfNeeded: $0 * 7) }))
+            #expect(try roundTrip(value) == value)
+        }
+    }
+
+    @Test func timestampBoundaries() throws {
+        let seconds: [Int64] = [0, 1, 4_294_967_295, 4_294_967_296, 17_179_869_183, 17_179_869_184, -1, .min, .max]
+        for second in seconds {
+            for nanoseconds: UInt32 in [0, 1, 999_999_999] {
+                let value = MessagePackValue.timestamp(seconds: second, nanoseconds: nanoseconds)
+                #expect(try roundTrip(value) == value)
+            }
+        }
+    }
+
+    @Test func nestedMixedValue() throws {
+        let value: MessagePackValue = [
+            "null": .null, "list": [1, -1, 2.5, .float(0.25), "x", .binary(Data([0, 255]))],
+            .int(7): ["inner": [.timestamp(seconds: -5, nanoseconds: 7), .ext(type: 9, data: Data([1, 2, 3]))]],
+            .uint(.max): .bool(false),
+        ]
+        #expect(try roundTrip(value) == value)
+    }
+
+    @Test func decodesAnyByteCollection() throws {
+        let bytes = MessagePack.encode(["a": [1, 2, 3]])
+        #expect(try MessagePack.decode(Data(bytes)) == ["a": [1, 2, 3]])
+        let framed = [0xff, 0xff] + bytes + [0xff]
+        #expect(try MessagePack.decode(framed[2..<framed.count - 1]) == ["a": [1, 2, 3]])
+        #expect(try MessagePack.decode(bytes.reversed().reversed()) == ["a": [1, 2, 3]])
+    }
+}
+
+// MARK: - Decoding every format, including the non-minimal ones other encoders may send
+
+@Suite struct DecodeFormatTests {
+    static let vectors: [(String, MessagePackValue)] = [
+        ("cc 05", .int(5)), ("cd 00 05", 5), ("ce 00 00 00 05", 5), ("cf 00 00 00 00 00 00 00 05", 5),
+        ("d0 05", 5), ("d1 00 05", 5), ("d2 00 00 00 05", 5), ("d3 00 00 00 00 00 00 00 05", 5),
+        ("d0 ff", -1), ("d1 ff ff", -1), ("d2 ff ff ff ff", -1), ("d3 ff ff ff ff ff ff ff ff", -1), ("e0", -32),
+        ("c0", .null), ("c2", false), ("c3", true), ("ca 3f c0 00 00", .float(1.5)), ("cb 3f f8 00 00 00 00 00 00", 1.5),
+        ("d9 00", ""), ("da 00 01 61", "a"), ("db 00 00 00 01 61", "a"), ("a3 e2 82 ac", "€"),
+        ("c4 01 07", .binary(Data([7]))), ("c5 00 01 07", .binary(Data([7]))), ("c6 00 00 00 00", .binary(Data())),
+        ("90", []), ("dc 00 01 c0", [.null]), ("dd 00 00 00 02 01 02", [1, 2]),
+        ("80", [:]), ("de 00 01 a1 61 c3", ["a": true]), ("df 00 00 00 01 01 02", [1: 2]),
+        ("d4 07 aa", .ext(type: 7, data: Data([0xaa]))), ("d5 07 aa bb", .ext(type: 7, data: Data([0xaa, 0xbb]))),
+        ("d6 80 01 02 03 04", .ext(type: -128, data: Data([1, 2, 3, 4]))),
+        ("d7 7f 01 02 03 04 05 06 07 08", .ext(type: 127, data: Data([1, 2, 3, 4, 5, 6, 7, 8]))),
+        ("d8 07 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f", .ext(type: 7, data: Data(0..<16))),
+        ("c7 00 07", .ext(type: 7, data: Data())), ("c8 00 01 07 aa", .ext(type: 7, data: Data([0xaa]))),
+        ("c9 00 00 00 02 07 aa bb", .ext(type: 7, data: Data([0xaa, 0xbb]))),
+        // Timestamps in any ext container of 4, 8 or 12 bytes.
+        ("c7 04 ff 00 00 00 01", .timestamp(seconds: 1, nanoseconds: 0)),
+        ("c8 00 08 ff 00 00 00 04 00 00 00 00", .timestamp(seconds: 0, nanoseconds: 1)),
+        ("c9 00 00 00 0c ff 00 00 00 01 ff ff ff ff ff ff ff fe", .timestamp(seconds: -2, nanoseconds: 1)),
+    ]
+
+    @Test(arguments: vectors)
+    func decodes(bytes: String, expected: MessagePackValue) throws {
+        #expect(try MessagePack.decode(hex(bytes)) == expected)
+    }
+}
+
+// MARK: - Malformed and malicious input
+
+@Suite struct MalformedInputTests {
+    @Test(arguments: [
+        ("", MessagePackError.Kind.truncated(needed: 1, available: 0), 0),
+        ("c1", .reservedByte(0xc1), 0),
+        ("92 c0 c1", .reservedByte(0xc1), 2),
+        ("cd 01", .truncated(needed: 2, available: 1), 0),
+        ("cb 00 00 00 00 00 00 00", .truncated(needed: 8, available: 7), 0),
+        ("91 d3 00", .truncated(needed: 8, available: 1), 1),
+        ("d6 ff 00", .truncated(needed: 4, available: 1), 0),
+        ("d9", .truncated(needed: 1, available: 0), 0),
+        ("db ff ff ff ff 61 62 63", .lengthExceedsInput(declared: 0xffff_ffff, available: 3), 0),
+        ("c6 ff ff ff ff 61 62 63", .lengthExceedsInput(declared: 0xffff_ffff, available: 3), 0),
+        ("c9 ff ff ff ff 01 61 62 63", .lengthExceedsInput(declared: 0xffff_ffff, available: 4), 0),
+        ("dd ff ff ff ff c0 c0 c0", .lengthExceedsInput(declared: 0xffff_ffff, available: 3), 0),
+        ("df ff ff ff ff c0 c0 c0", .lengthExceedsInput(declared: 0xffff_ffff, available: 3), 0),
+        ("df 00 00 00 03 c0 c0 c0 c0 c0", .lengthExceedsInput(declared: 3, available: 5), 0),
+        ("a5 61 62", .lengthExceedsInput(declared: 5, available: 2), 0),
+        ("93 c0 c0", .lengthExceedsInput(declared: 3, available: 2), 0),
+        ("93 c0 c0 cd", .truncated(needed: 2, available: 0), 3),
+        ("a2 c3 28", .invalidUTF8, 0),
+        ("a3 ed a0 80", .invalidUTF8, 0),
+        ("a2 c0 80", .invalidUTF8, 0),
+        ("92 c0 a1 ff", .invalidUTF8, 2),
+        ("c0 c0", .trailingBytes(count: 1), 1),
+        ("91 01 02 03", .trailingBytes(count: 2), 2),
+        ("d5 ff 00 00", .invalidTimestampLength(2), 0),
+        ("d8 ff 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00", .invalidTimestampLength(16), 0),
+        ("c7 00 ff", .invalidTimestampLength(0), 0),
+        ("d7 ff ee 6b 28 00 00 00 00 00", .invalidTimestampNanoseconds(1_000_000_000), 0),
+        ("c7 0c ff 3b 9a ca 00 00 00 00 00 00 00 00 00", .invalidTimestampNanoseconds(1_000_000_000), 0),
+    ])
+    func rejects(bytes: String, kind: MessagePackError.Kind, offset: Int) {
+        let error = decodeError(hex(bytes))
+        #expect(error == MessagePackError(kind, at: offset))
+        #expect(error?.description.contains("at byte offset \(offset)") == true)
+    }
+
+    @Test func nestingDepthIsLimited() throws {
+        let deepest = [UInt8](repeating: 0x91, count: MessagePack.maxDepth) + [0xc0]
+        #expect(try MessagePack.decode(deepest).arrayValue != nil)
+        let tooDeep = [UInt8](repeating: 0x91, count: MessagePack.maxDepth + 1) + [0xc0]
+        #expect(decodeError(tooDeep) == MessagePackError(.depthLimitExceeded(limit: 64), at: 64))
+        let maps = [UInt8](Array(repeating: [0x81, 0xc0], count: 65).joined()) + [0xc0]
+        #expect(decodeError(maps) == MessagePackError(.depthLimitExceeded(limit: 64), at: 128))
+        // Far deeper than any stack would allow if it recursed without a limit.
+        #expect(decodeError([UInt8](repeating: 0xdc, count: 1) + [0x00, 0x01] + [UInt8](repeating: 0x91, count: 1_000_000))?.kind
+            == .depthLimitExceeded(limit: 64))
+    }
+
+    @Test func everyPrefixOfAValidEncodingThrows() throws {
+        let bytes = MessagePack.encode([
+            ["T": "t", "S": "SPY", "p": 126.5, "f": .float(2), "s": 100, "c": ["@", "I"], "b": .binary(Data(count: 300)),
+             "t": .timestamp(seconds: -1, nanoseconds: 5), "u": .uint(.max), "n": -40_000, "e": .ext(type: 3, data: Data(count: 20))],
+        ])
+        for length in 0..<bytes.count {
+            #expect(decodeError(Array(bytes[0..<length])) != nil, "prefix of \(length) bytes decoded")
+        }
+        #expect(decodeError(bytes) == nil)
+    }
+
+    /// Random bytes and random corruptions of valid encodings: the decoder returns or throws, never traps.
+    @Test func randomAndCorruptedInputNeverTraps() {
+        var rng = SplitMix64(seed: 0xdec0de)
+        var decoded = 0
+        for _ in 0..<3000 {
+            let noise = (0..<Int.random(in: 0...48, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            if decodeError(noise) == nil { decoded += 1 }
+            var bytes = MessagePack.encode(RandomValue.value(&rng))
+            for _ in 0..<Int.random(in: 1...4, using: &rng) where !bytes.isEmpty {
+                bytes[Int.random(in: 0..<bytes.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+            }
+            if Bool.random(using: &rng) { bytes.removeLast(Int.random(in: 0...min(3, bytes.count), using: &rng)) }
+            if decodeError(bytes) == nil { decoded += 1 }
+        }
+        #expect(decoded > 0)
+    }
+}
+
+// MARK: - Properties over random values
+
+@Suite struct PropertyTests {
+    /// A fixed seed, so a failure here is reproducible run after run.
+    @Test func seededRandomValuesRoundTrip() throws {
+        var rng = SplitMix64(seed: 20_110_316)
+        for _ in 0..<1500 {
+            let value = RandomValue.value(&rng)
+            let bytes = MessagePack.encode(value)
+            let decoded = try MessagePack.decode(bytes)
+            #expect(decoded == value)
+            #expect(MessagePack.encode(decoded) == bytes)
+            #expect(decoded.hashValue == value.hashValue)
+        }
+    }
+
+    @Test func randomValuesRoundTrip() async {
+        await propertyCheck(count: 300, input: Gen.uint64()) { seed throws in
+            var rng = SplitMix64(seed: seed)
+            let value = RandomValue.value(&rng)
+            #expect(try roundTrip(value) == value)
+        }
+    }
+
+    @Test func integersRoundTripInTheSmallestForm() async {
+        await propertyCheck(count: 1000, input: Gen.int64(), Gen.uint64()) { signed, unsigned throws in
+            #expect(try roundTrip(.int(signed)) == .int(signed))
+            #expect(try roundTrip(.uint(unsigned)) == .uint(unsigned))
+            let size = MessagePack.encode(.int(signed)).count
+            let expected = switch signed {
+            case -32...127: 1
+            case -128...255: 2
+            case -32768...65535: 3
+            case -2_147_483_648...4_294_967_295: 5
+            default: 9
+            }
+            #expect(size == expected)
+        }
+    }
+
+    @Test func timestampsRoundTrip() async {
+        await propertyCheck(count: 1000, input: Gen.int64(), Gen.uint32(in: 0...999_999_999)) { seconds, nanoseconds throws in
+            let value = MessagePackValue.timestamp(seconds: seconds, nanoseconds: nanoseconds)
+            #expect(try roundTrip(value) == value)
+        }
+    }
+}
+
+// MARK: - Value semantics and conveniences
+
+@Suite struct ValueTests {
+    @Test func integersCompareByValue() {
+        #expect(MessagePackValue.int(5) == .uint(5))
+        #expect(MessagePackValue.uint(5) == .int(5))
+        #expect(MessagePackValue.int(5).hashValue == MessagePackValue.uint(5).hashValue)
+        #expect(MessagePackValue.int(-1) != .uint(.max))
+        #expect(Set<MessagePackValue>([.int(1), .uint(1), .int(-1), .uint(.max)]).count == 3)
+    }
+
+    @Test func floatsCompareByBits() {
+        #expect(MessagePackValue.double(.nan) == .double(.nan))
+        #expect(MessagePackValue.double(0) != .double(-0.0))
+        #expect(MessagePackValue.float(1) != .double(1))
+        #expect(MessagePackValue.int(1) != .double(1))
+    }
+
+    @Test func mapsAreOrderedPairs() {
+        let ab: MessagePackValue = ["a": 1, "b": 2]
+        let ba: MessagePackValue = ["b": 2, "a": 1]
+        #expect(ab != ba)
+        #expect(ab == .map([(.string("a"), .int(1)), (.string("b"), .int(2))]))
+        #expect(MessagePack.encode(ab) == hex("82 a1 61 01 a1 62 02"))
+        let duplicated: MessagePackValue = .map([("k", 1), ("k", 2)])
+        #expect(duplicated["k"] == .int(1))
+    }
+
+    @Test func accessors() {
+        let message: MessagePackValue = ["s": "x", "n": 7, "u": .uint(.max), "d": 1.5, "f": .float(0.5), "b": true, "a": [1]]
+        #expect(message["s"]?.stringValue == "x")
+        #expect(message["n"]?.int64Value == 7)
+        #expect(message["n"]?.doubleValue == 7)
+        #expect(message["u"]?.int64Value == nil)
+        #expect(message["u"]?.doubleValue == 0x1p64)
+        #expect(MessagePackValue.uint(9).int64Value == 9)
+        #expect(message["d"]?.doubleValue == 1.5)
+        #expect(message["f"]?.doubleValue == 0.5)
+        #expect(message["b"]?.boolValue == true)
+        #expect(message["a"]?.arrayValue == [1])
+        #expect(message.mapValue?.count == 7)
+        #expect(message["missing"] == nil)
+        #expect(MessagePackValue.array([1])["s"] == nil)
+        #expect(message["s"]?.int64Value == nil)
+        #expect(message["n"]?.stringValue == nil)
+        #expect(MessagePackValue.string("x").dateValue == nil)
+    }
+
+    @Test func errorsDescribeWhatAndWhere() {
+        let error = MessagePackError(.lengthExceedsInput(declared: 4_294_967_295, available: 3), at: 0)
+        #expect(error.description == "MessagePack: declared length 4294967295 exceeds the 3 bytes left at byte offset 0")
+        #expect(MessagePackError(.reservedByte(0xc1), at: 9).description == "MessagePack: reserved byte 0xc1 at byte offset 9")
+    }
+}
+
+// MARK: - Dates
+
+@Suite struct DateTests {
+    @Test(arguments: [
+        (1.5, Int64(1), UInt32(500_000_000)), (0, 0, 0), (-1.5, -2, 500_000_000), (-0.25, -1, 750_000_000),
+        (-1, -1, 0), (1_300_288_080, 1_300_288_080, 0), (20_000_000_000.25, 20_000_000_000, 250_000_000),
+    ])
+    func fromDate(unixTime: Double, seconds: Int64, nanoseconds: UInt32) {
+        let value = MessagePackValue(date: Date(timeIntervalSince1970: unixTime))
+        #expect(value == .timestamp(seconds: seconds, nanoseconds: nanoseconds))
+        #expect(value.dateValue == Date(timeIntervalSince1970: unixTime))
+    }
+
+    @Test func nanosecondsAreRoundedToTheNearest() throws {
+        // 2011-03-16T15:08:00.123456Z: a Double holds it only to ~0.1 µs, the nanoseconds round to the closest.
+        let value = MessagePackValue(date: Date(timeIntervalSince1970: 1_300_288_080.123456))
+        guard case .timestamp(let seconds, let nanoseconds) = value else {
+            Issue.record("a timestamp expected")
+            return
+        }
+        #expect(seconds == 1_300_288_080)
+        #expect(abs(Int(nanoseconds) - 123_456_000) < 100)
+        // A fraction that rounds up to a whole second carries into the seconds.
+        #expect(MessagePackValue(date: Date(timeIntervalSinceReferenceDate: 0.999_999_999_9))
+            == .timestamp(seconds: 978_307_201, nanoseconds: 0))
+        #expect(MessagePackValue(date: Date(timeIntervalSinceReferenceDate: -0.000_000_000_1))
+            == .timestamp(seconds: 978_307_200, nanoseconds: 0))
+    }
+
+    @Test func datesRoundTripThroughBytes() throws {
+        let dates = [Date(timeIntervalSince1970: 1_300_288_080.123456), Date(timeIntervalSince1970: -2_208_988_800.5),
+                     .distantPast, .distantFuture, Date(timeIntervalSinceReferenceDate: 0)]
+        for date in dates {
+            let decoded = try roundTrip(MessagePackValue(date: date)).dateValue
+            let back = try #require(decoded)
+            #expect(abs(back.timeIntervalSince(date)) < 1e-6, "\(date)")
+        }
+    }
+
+    @Test func extremeDatesAreClamped() {
+        #expect(MessagePackValue(date: Date(timeIntervalSinceReferenceDate: .infinity)) == .timestamp(seconds: 0, nanoseconds: 0))
+        #expect(MessagePackValue(date: Date(timeIntervalSinceReferenceDate: .nan)) == .timestamp(seconds: 0, nanoseconds: 0))
+        #expect(MessagePackValue(date: Date(timeIntervalSinceReferenceDate: 1e300)) == .timestamp(seconds: .max, nanoseconds: 999_999_999))
+        #expect(MessagePackValue(date: Date(timeIntervalSinceReferenceDate: -1e300)) == .timestamp(seconds: .min, nanoseconds: 0))
+        #expect(MessagePackValue.timestamp(seconds: .min, nanoseconds: 0).dateValue != nil)
+        #expect(MessagePackValue.timestamp(seconds: .max, nanoseconds: 0).dateValue != nil)
+    }
+}

@@ -5,6 +5,8 @@
 # Knobs (defaults are the published configuration; anything else is noted in the report):
 #   BENCH_SECTIONS="1 2 3 4"  BENCH_DRAIN_JOBS=100000  BENCH_ENQ1_JOBS=5000  BENCH_ENQ100_JOBS=100000
 #   BENCH_LAT_JOBS=2000  BENCH_RESCUE_TRIALS=5  BENCH_REBUILD=1 (rebuild the release binaries)
+#   BENCH_SYNC_COMMIT=off (diagnostic: ALTER DATABASE hh_bench SET synchronous_commit = off, for
+#     every contender alike; takes the disk's fsync rate out of the figures; noted in the report)
 #   BENCH_NO_RESULTS=1 (do not write results/<date>.md)  BENCH_SKIP_FSYNC=1 (skip pg_test_fsync)
 set -euo pipefail
 
@@ -138,6 +140,9 @@ pgbench_run() { "$PGBIN/pgbench" -n -M extended "$@" "$BENCH_DB"; }
 fresh_db() { # a new hh_bench with our migrations, the lab table and PgQueuer's schema
   psql_db hybridhub -c "SET client_min_messages = warning" \
     -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" -c "CREATE DATABASE $BENCH_DB"
+  if [ -n "${BENCH_SYNC_COMMIT:-}" ]; then
+    psql_db hybridhub -c "ALTER DATABASE $BENCH_DB SET synchronous_commit = '$BENCH_SYNC_COMMIT'"
+  fi
   "$HH" migrate >"$WORK/migrate.log" 2>&1 || { cat "$WORK/migrate.log" >&2; die "migrate failed"; }
   lab setup
   bench_py pgq-install
@@ -189,6 +194,8 @@ progress "fdatasync: ${FSYNC_OPS:-n/a} ops/s"
 
 fresh_db
 record pg_version "$(sql "SHOW server_version")"
+record sync_commit "$(sql "SHOW synchronous_commit")$( [ -z "${BENCH_SYNC_COMMIT:-}" ] || echo " (BENCH_SYNC_COMMIT: set on $BENCH_DB only, a diagnostic run)")"
+[ -z "${BENCH_SYNC_COMMIT:-}" ] || note "synchronous_commit = $BENCH_SYNC_COMMIT for $BENCH_DB (diagnostic run: commits do not wait for the WAL flush)"
 
 section_on() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
@@ -275,13 +282,18 @@ fi
 # --- 3. Latency -----------------------------------------------------------------------------------
 
 if section_on 3; then
-  # The floor under any enqueue-to-start figure: created_at is now() at the enqueue's
-  # transaction start, and the job is visible only once that transaction's commit is flushed.
-  progress "3/4 latency: commit floor (pgbench, one single-row INSERT transaction at a time)"
+  # What any enqueue-to-start figure contains: created_at is now() at the enqueue's transaction
+  # start, and the job is visible only once that transaction's commit (WAL flush) is done.
+  # Reference: the duration of the same single-row INSERT transactions, paced alike (pgbench
+  # -R, per-transaction log; its "time" counts from the scheduled start, so the lag is taken off).
+  progress "3/4 latency, reference: $LAT_JOBS single-row INSERT transactions at $LAT_RATE/s (pgbench -R)"
   fresh_db
-  pgbench_run -c 1 -j 1 -t 500 -f "$HERE/sql/insert-1.sql" >"$WORK/pgbench-commit-floor.log" 2>&1 \
-    || { cat "$WORK/pgbench-commit-floor.log" >&2; die "pgbench (commit floor) failed"; }
-  record lat_commit_ms "$(sed -nE 's/^latency average = ([0-9.]+) ms.*/\1/p' "$WORK/pgbench-commit-floor.log")"
+  pgbench_run -c 1 -j 1 -R "$LAT_RATE" -t "$LAT_JOBS" -l --log-prefix="$WORK/commit-ref" -f "$HERE/sql/insert-1.sql" \
+    >"$WORK/pgbench-commit-ref.log" 2>&1 || { cat "$WORK/pgbench-commit-ref.log" >&2; die "pgbench (commit reference) failed"; }
+  cat "$WORK"/commit-ref.* | awk '{ print ($3 - $7) / 1e6 }' >"$WORK/lat-commit-ref.txt"
+  read -r n p50 p99 mx < <(bench_py stats "$WORK/lat-commit-ref.txt")
+  record lat_commit_n "$n"; record lat_commit_p50 "$p50"; record lat_commit_p99 "$p99"; record lat_commit_max "$mx"
+  progress "3/4 latency, reference INSERT transaction: p50 $p50 ms, p99 $p99 ms, max $mx ms"
 
   progress "3/4 latency, ours: 2 idle workers, $LAT_JOBS jobs at $LAT_RATE/s"
   fresh_db
@@ -354,7 +366,7 @@ fi
 OUT=()
 if [ "${BENCH_NO_RESULTS:-0}" != 1 ]; then
   mkdir -p "$HERE/results"
-  OUT=(--out "$HERE/results/$STAMP.md")
+  OUT=(--out "$HERE/results/$STAMP${BENCH_SYNC_COMMIT:+-synchronous_commit-$BENCH_SYNC_COMMIT}.md")
 fi
 echo
 bench_py report --results "$RESULTS" "${OUT[@]}"
