@@ -8,7 +8,7 @@ import NIOCore
 
 /// An Alpaca-compatible paper exchange over HTTP: trading REST, market-data REST replaying the
 /// committed data on a simulated clock, faults on demand, and a ledger for tests.
-/// (The WebSocket streams are added by the streams slice.)
+/// WebSocket streams: market data at `/v2/{feed}` (JSON or MessagePack), trade updates at `/stream`.
 public final class AlpacaSimulator: Sendable {
     public let configuration: SimulatorConfiguration
     public let clock: SimulatedClock
@@ -16,6 +16,7 @@ public final class AlpacaSimulator: Sendable {
     public let exchange: PaperExchange
     public let faults: FaultPlan
     public let stats: RequestStats
+    let streamSlots = StreamSlots()
     let logger: Logger
 
     public init(configuration: SimulatorConfiguration, data: MarketDataSet, logger: Logger = Logger(label: "alpaca-sim")) {
@@ -39,7 +40,8 @@ public final class AlpacaSimulator: Sendable {
     /// An application on `host:port` (port 0: any free port, reported to `onRunning`).
     public func application(host: String = "127.0.0.1", port: Int = 0,
                             onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-        Application(router: router(), configuration: .init(address: .hostname(host, port: port), serverName: nil),
+        Application(router: router(), server: webSocketServer(),
+                    configuration: .init(address: .hostname(host, port: port), serverName: nil),
                     onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
                     logger: logger)
     }

@@ -1,6 +1,7 @@
 import AlpacaModels
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// The simulator's own API under `/_sim` (no Alpaca keys: it is a test tool on loopback).
 extension AlpacaSimulator {
@@ -79,6 +80,10 @@ extension AlpacaSimulator {
         router.delete("/_sim/faults") { _, _ in
             self.faults.clear()
             return Response(status: .noContent)
+        }
+        router.get("/_sim/streams") { _, _ in
+            let data = (try? JSONSerialization.data(withJSONObject: self.streamSlots.report, options: [.sortedKeys])) ?? Data("{}".utf8)
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
         router.get("/_sim/ledger") { _, _ in Self.json(self.exchange.ledger()) }
         router.get("/_sim/stats") { _, _ in

@@ -57,14 +57,17 @@ enum RandomValue {
     }
 
     static func value(_ rng: inout SplitMix64, depth: Int = 0) -> MessagePackValue {
-        switch Int.random(in: 0..<(depth < 4 ? 14 : 11), using: &rng) {
+        switch Int.random(in: 0..<(depth < 3 ? 12 : 10), using: &rng) {
         case 0: return .null
         case 1: return .bool(Bool.random(using: &rng))
         case 2: return .int(Int64(bitPattern: rng.next()) >> Int64.random(in: 0...63, using: &rng))
         case 3: return .uint(rng.next() >> UInt64.random(in: 0...63, using: &rng))
         case 4: return .double(Double(bitPattern: rng.next()))
         case 5: return .float(Float(bitPattern: UInt32(truncatingIfNeeded: rng.next())))
-        case 6: return .string(string(&rng))
+        case 6:
+            // Now and then a string past the 16-bit length header.
+            if Int.random(in: 0..<40, using: &rng) == 0 { return .string(String(repeating: "x", count: 65_536)) }
+            return .string(string(&rng))
         case 7: return .binary(bytes(&rng))
         case 8:
             let seconds = Int64(bitPattern: rng.next()) >> Int64.random(in: 0...63, using: &rng)
@@ -72,12 +75,11 @@ enum RandomValue {
         case 9:
             let type = Int8.random(in: -128...127, using: &rng)
             return .ext(type: type == -1 ? 1 : type, data: bytes(&rng))
-        case 10: return .string(String(repeating: "x", count: Int.random(in: 0...70_000, using: &rng)))
-        case 11:
-            let count = Int.random(in: 0...20, using: &rng)
+        case 10:
+            let count = Int.random(in: 0...(depth == 0 ? 20 : 5), using: &rng)
             return .map((0..<count).map { _ in (value(&rng, depth: depth + 1), value(&rng, depth: depth + 1)) })
         default:
-            let count = Int.random(in: 0...20, using: &rng)
+            let count = Int.random(in: 0...(depth == 0 ? 20 : 5), using: &rng)
             return .array((0..<count).map { _ in value(&rng, depth: depth + 1) })
         }
     }

@@ -202,6 +202,8 @@ def report(args: argparse.Namespace) -> None:
     add(f"| Commit | `{r.get('commit', '?')}` |")
     add(f"| nproc | {r.get('nproc', '?')} |")
     add(f"| CPU | {r.get('cpu', '?')} |")
+    add(f"| Load average (1/5/15 min) at start → end | {r.get('load_start', '?')} → {r.get('load_end', '?')} "
+        "(anything above 0 is other work on the machine competing with the benchmark) |")
     add(f"| PostgreSQL | {r.get('pg_version', '?')}, synchronous_commit {r.get('sync_commit', '?')} |")
     add(f"| pg_test_fsync fdatasync (one 8 kB write) | {fmt(num('fsync_ops'))} ops/s |")
     add(f"| Swift | {r.get('swift', '?')} |")

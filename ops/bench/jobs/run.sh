@@ -175,6 +175,7 @@ RUN_T0=$SECONDS
 record date "$STAMP"
 record commit "$(git rev-parse --short HEAD 2>/dev/null || echo '?')$( [ -z "$(git status --porcelain 2>/dev/null)" ] || echo ' (working tree has uncommitted changes)')"
 record nproc "$(nproc)"
+record load_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 record cpu "$(lscpu 2>/dev/null | sed -nE 's/^Model name:[[:space:]]+//p' | head -n1)"
 record swift "$(swift --version 2>&1 | head -n1)"
 record pgq_version "$("$PY" -c 'import importlib.metadata as m; print(" / ".join(m.version(p) for p in ("pgqueuer", "asyncpg", "uvloop")))')"
@@ -358,6 +359,7 @@ fi
   && [ "$RESCUE_TRIALS" = 5 ] && [ "$SECTIONS" = "1 2 3 4" ] \
   || note "non-default parameters: sections '$SECTIONS', drain $DRAIN_JOBS, enqueue $ENQ1_JOBS/$ENQ100_JOBS, latency $LAT_JOBS, rescue trials $RESCUE_TRIALS"
 record run_seconds "$((SECONDS - RUN_T0))"
+record load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "${#NOTES[@]}" -gt 0 ]; then
   joined=""; for n in "${NOTES[@]}"; do joined+="${joined:+ | }$n"; done
   record notes "$joined"
