@@ -16,9 +16,11 @@ extension PaperExchange {
                 let order = try validate(request, key: key, state: state, now: now)
                 state.orders[order.id] = order
                 state.orderSequence.append(order.id)
+                state.openOrders.append(order.id)
                 state.byClientOrderID[key, default: [:]][order.clientOrderID] = order.id
                 var updates = [update(order, event: "new", at: now, state: state)]
                 updates += tryFill(order.id, state: &state, now: now)
+                Self.pruneOpen(&state)
                 return (alpaca(state.orders[order.id] ?? order), updates)
             } catch {
                 if error.message == "client_order_id must be unique" { state.duplicateSubmits += 1 } else { state.rejectedSubmits += 1 }
@@ -91,7 +93,8 @@ extension PaperExchange {
 
     /// Cash that open buy orders hold back.
     func reservedCash(_ state: State, key: String, now: Date) -> Decimal {
-        state.orders.values.filter { $0.accountKey == key && $0.side == "buy" && !AlpacaOrder.terminalStatuses.contains($0.status) }
+        state.openOrders.compactMap { state.orders[$0] }
+            .filter { $0.accountKey == key && $0.side == "buy" && !AlpacaOrder.terminalStatuses.contains($0.status) }
             .reduce(Decimal(0)) { sum, order in
                 let price = order.limitPrice ?? market.latestTrade(order.symbol, at: now)?.price ?? 0
                 return sum + (order.notional ?? ((order.qty ?? 0) - order.filledQty) * price)
@@ -99,7 +102,8 @@ extension PaperExchange {
     }
 
     func heldForSale(_ state: State, key: String, symbol: String) -> Decimal {
-        state.orders.values.filter { $0.accountKey == key && $0.symbol == symbol && $0.side == "sell" && !AlpacaOrder.terminalStatuses.contains($0.status) }
+        state.openOrders.compactMap { state.orders[$0] }
+            .filter { $0.accountKey == key && $0.symbol == symbol && $0.side == "sell" && !AlpacaOrder.terminalStatuses.contains($0.status) }
             .reduce(Decimal(0)) { $0 + (($1.qty ?? 0) - $1.filledQty) }
     }
 
@@ -109,9 +113,8 @@ extension PaperExchange {
     public func advance(to now: Date) {
         let updates = state.withLock { state -> [TradeUpdate] in
             var updates: [TradeUpdate] = []
-            for id in state.orderSequence where !(state.orders[id].map { AlpacaOrder.terminalStatuses.contains($0.status) } ?? true) {
-                updates += tryFill(id, state: &state, now: now)
-            }
+            for id in state.openOrders { updates += tryFill(id, state: &state, now: now) }
+            Self.pruneOpen(&state)
             return updates
         }
         publish(updates)
@@ -186,6 +189,10 @@ extension PaperExchange {
         filled.positionQty = position.qty
         updates.append(filled)
         return updates
+    }
+
+    static func pruneOpen(_ state: inout State) {
+        state.openOrders.removeAll { id in state.orders[id].map { AlpacaOrder.terminalStatuses.contains($0.status) } ?? true }
     }
 
     func sessionClose(for order: Order) -> Date? {
@@ -269,6 +276,7 @@ extension PaperExchange {
             order.canceledAt = now
             order.updatedAt = now
             state.orders[id] = order
+            Self.pruneOpen(&state)
             return [update(order, event: "canceled", at: now, state: state)]
         }
         publish(updates)

@@ -69,6 +69,9 @@ public final class PaperExchange: Sendable {
         var accounts: [String: Account] = [:]
         var orders: [UUID: Order] = [:]
         var orderSequence: [UUID] = []
+        /// Orders not yet terminal, in submission order: what fills, expiries and buying-power
+        /// checks look at (so a long session with many finished orders stays fast).
+        var openOrders: [UUID] = []
         var byClientOrderID: [String: [String: UUID]] = [:]
         var duplicateSubmits = 0
         var rejectedSubmits = 0
