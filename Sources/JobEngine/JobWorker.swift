@@ -87,9 +87,13 @@ public final class JobWorker: Service, Sendable {
     private func fetchLoop(queue: String, concurrency: Int) async {
         guard let wake = wakes[queue] else { return }
         let kinds = registry.definitions.values.filter { $0.queue == queue }.map(\.kind).sorted()
+        // While jobs are running, wait until at least half a batch of slots is free: claiming
+        // one job per freed slot costs a round trip and a commit per job.
+        let worthClaiming = max(1, min(config.claimBatch, concurrency) / 2)
         while !isStopping {
-            let free = concurrency - busy.withLock { $0[queue, default: 0] }
-            guard free > 0 else {
+            let running = busy.withLock { $0[queue, default: 0] }
+            let free = concurrency - running
+            guard free > 0, free >= worthClaiming || running == 0 else {
                 await wake.wait(seconds: config.pollSeconds)
                 continue
             }
@@ -255,6 +259,8 @@ public final class JobWorker: Service, Sendable {
             if batch.isEmpty {
                 if Task.isCancelled { return }
                 await completionWake.wait(seconds: 1)
+                // Linger a moment so jobs finishing together complete in one statement.
+                try? await Task.sleep(for: .milliseconds(1))
                 continue
             }
             var done: Set<Int64>?
