@@ -82,6 +82,12 @@ import Testing
                 #expect(again[0] == EnqueuedJob(id: first.id, inserted: false))
                 #expect(again[1].inserted && again[2] == EnqueuedJob(id: again[1].id, inserted: false))
                 #expect(try await client.int("SELECT count(*)::int FROM jobs") == 2)
+                // The single-job path behaves the same.
+                let single = try await client.withConnection { try await JobStore.enqueue(job(key: "k1"), on: $0, logger: logger) }
+                #expect(single == EnqueuedJob(id: first.id, inserted: false))
+                let fresh = try await client.withConnection { try await JobStore.enqueue(job(key: "k3"), on: $0, logger: logger) }
+                #expect(fresh.inserted && fresh.id != first.id)
+                try await client.exec("DELETE FROM jobs WHERE id = \(fresh.id)")
                 // A completed job keeps its key (a periodic tick is not redone); a discarded one frees it.
                 let claimed = try await client.claim()
                 let k1 = try #require(claimed.first { $0.id == first.id })

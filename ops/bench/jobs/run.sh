@@ -163,6 +163,16 @@ OURS_DRAINED="SELECT count(*) FILTER (WHERE state <> 'completed') = 0 FROM jobs"
 PGQ_EMPTY_PROBE="SELECT (SELECT id FROM pgqueuer ORDER BY id LIMIT 1) IS NULL"
 PGQ_EMPTY="SELECT count(*) = 0 FROM pgqueuer"
 
+# Jobs per claim and per complete statement after a drain: a statement's rows share now()
+# (attempted_at, finalized_at), so distinct values count statements (to the microsecond).
+statement_sizes() {
+  local sizes
+  sizes=$(sql "SELECT round(count(*)::numeric / count(DISTINCT attempted_at), 2) || ' ' ||
+                      round(count(*)::numeric / count(DISTINCT finalized_at), 2) FROM jobs WHERE state = 'completed'")
+  record "drain_$1_per_claim" "${sizes% *}"; record "drain_$1_per_complete" "${sizes#* }"
+  progress "1/4 drain, $1: ${sizes% *} jobs per claim statement, ${sizes#* } per complete statement"
+}
+
 start_ours_worker() { # NAME ID [extra args]
   local name=$1 id=$2; shift 2
   start_bg "$name" "$LAB" worker --id "$id" --queue lab "$@"
@@ -219,6 +229,7 @@ if section_on 1; then
   record drain_ours_s "$s"; record drain_ours_jps "$(calc '$1 / $2' "$DRAIN_JOBS" "$s")"
   done_n=$(sql "SELECT count(*) FROM jobs WHERE state = 'completed'")
   [ "$done_n" = "$DRAIN_JOBS" ] || note "drain, ours: $done_n of $DRAIN_JOBS completed"
+  statement_sizes ours
   progress "1/4 drain, ours: $s s"
 
   progress "1/4 drain, raw SQL (pgbench -c 2 -j 2, claim + complete, batch $BATCH): enqueue $DRAIN_JOBS"
@@ -234,6 +245,7 @@ if section_on 1; then
   record drain_raw_s "$s"; record drain_raw_jps "$(calc '$1 / $2' "$DRAIN_JOBS" "$s")"
   done_n=$(sql "SELECT count(*) FROM jobs WHERE state = 'completed'")
   [ "$done_n" = "$DRAIN_JOBS" ] || note "drain, raw: pgbench completed $done_n of $DRAIN_JOBS jobs (empty claims near the end)"
+  statement_sizes raw
   progress "1/4 drain, raw SQL: $s s"
 
   progress "1/4 drain, PgQueuer: enqueue $DRAIN_JOBS"
