@@ -19,6 +19,9 @@ public struct FaultRule: Codable, Sendable, Equatable {
         case partialFill = "partial_fill"
         /// WebSocket streams are closed by the server (see the stream endpoints).
         case disconnectStreams = "disconnect_streams"
+        /// The order is accepted, then rejected by the "broker" (status `rejected`, a `rejected`
+        /// trade update), as Alpaca does when a venue refuses an order after acceptance.
+        case rejectOrder = "reject_order"
     }
 
     /// `"METHOD /path"` with `*` matching the rest (`"POST /v2/orders"`, `"GET /v2/stocks/*"`, `"*"`).

@@ -9,7 +9,8 @@ extension PaperExchange {
     static let supportedTypes: Set<String> = ["market", "limit"]
 
     /// `POST /v2/orders`: validates as Alpaca does, records the order, fills it when it can.
-    public func submit(key: String, _ request: AlpacaOrderRequest, now: Date) throws(SimulatorError) -> AlpacaOrder {
+    public func submit(key: String, _ request: AlpacaOrderRequest, now: Date,
+                       rejectAfterAccept: Bool = false) throws(SimulatorError) -> AlpacaOrder {
         advance(to: now)
         let (order, updates) = try state.withLock { state throws(SimulatorError) -> (AlpacaOrder, [TradeUpdate]) in
             do throws(SimulatorError) {
@@ -19,6 +20,18 @@ extension PaperExchange {
                 state.openOrders.append(order.id)
                 state.byClientOrderID[key, default: [:]][order.clientOrderID] = order.id
                 var updates = [update(order, event: "new", at: now, state: state)]
+                if rejectAfterAccept {
+                    // Accepted, then refused downstream: the reply shows the accepted order and
+                    // the rejection arrives as a trade update (and on the next read).
+                    let accepted = alpaca(order)
+                    var rejected = order
+                    rejected.status = "rejected"
+                    rejected.updatedAt = now
+                    state.orders[order.id] = rejected
+                    Self.pruneOpen(&state)
+                    updates.append(update(rejected, event: "rejected", at: now, state: state))
+                    return (accepted, updates)
+                }
                 updates += tryFill(order.id, state: &state, now: now)
                 Self.pruneOpen(&state)
                 return (alpaca(state.orders[order.id] ?? order), updates)

@@ -61,7 +61,8 @@ extension AlpacaSimulator {
         router.post("/v2/orders") { request, _ in
             await self.api(request) { key, now in
                 let body = try await Self.decode(AlpacaOrderRequest.self, from: request)
-                return Self.json(try self.exchange.submit(key: key, body, now: now))
+                let reject = self.faults.take(method: "POST", path: "/v2/orders", kinds: [.rejectOrder])
+                return Self.json(try self.exchange.submit(key: key, body, now: now, rejectAfterAccept: reject != nil))
             }
         }
         router.get("/v2/orders") { request, _ in

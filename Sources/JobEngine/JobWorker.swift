@@ -102,15 +102,8 @@ public final class JobWorker: Service, Sendable {
             let jobs: [ClaimedJob]
             do {
                 jobs = try await client.withConnection { db in
-                    try await db.withTransaction(logger: logger) { tx in
-                        // The claim does not wait for its WAL flush: a claim lost to a database
-                        // crash only lets the job run again, which at-least-once handlers already
-                        // tolerate (a worker dying mid-job does the same). Enqueues and outcomes
-                        // stay fully durable.
-                        try await tx.query("SET LOCAL synchronous_commit = off", logger: logger)
-                        return try await JobStore.claim(queue: queue, kinds: kinds, limit: want, workerID: config.workerID,
-                                                        leaseSeconds: config.leaseSeconds, on: tx, logger: logger)
-                    }
+                    try await JobStore.claim(queue: queue, kinds: kinds, limit: want, workerID: config.workerID,
+                                             leaseSeconds: config.leaseSeconds, on: db, logger: logger)
                 }
             } catch {
                 logger.warning("claim failed; retrying after the poll interval", metadata: ["error": "\(String(reflecting: error))"])

@@ -156,7 +156,11 @@ struct Enqueue: AsyncParsableCommand {
             }
             while done < count {
                 let n = min(batch, count - done)
-                _ = try await client.withConnection { try await JobStore.enqueue(Array(repeating: template, count: n), on: $0, logger: runtime.logger) }
+                if n == 1 {
+                    _ = try await client.withConnection { try await JobStore.enqueue(template, on: $0, logger: runtime.logger) }
+                } else {
+                    _ = try await client.withConnection { try await JobStore.enqueue(Array(repeating: template, count: n), on: $0, logger: runtime.logger) }
+                }
                 done += n
             }
         }

@@ -126,6 +126,21 @@ import Testing
         }
     }
 
+    @Test func anOrderCanBeRejectedAfterItWasAccepted() async throws {
+        try await Sim.run { sim in
+            _ = try await sim.control("/_sim/faults", #"{"route": "POST /v2/orders", "kind": "reject_order", "count": 1}"#)
+            let events = EventLog()
+            let subscription = sim.simulator.exchange.subscribe { events.append($0.event) }
+            defer { sim.simulator.exchange.unsubscribe(subscription) }
+            let accepted = try await sim.call(.POST, "/v2/orders", json: Self.order).json(AlpacaOrder.self)
+            #expect(accepted.status == "new")
+            #expect(try await sim.call(.GET, "/v2/orders/\(accepted.id)").json(AlpacaOrder.self).status == "rejected")
+            #expect(events.all == ["new", "rejected"])
+            let account = try await sim.call(.GET, "/v2/account").json(AlpacaAccount.self)
+            #expect(account.cash == "100000", "a rejected order moves no money")
+        }
+    }
+
     @Test func latencyAndStaleData() async throws {
         try await Sim.run(start: Date(timeIntervalSince1970: 1_300_297_140)) { sim in
             _ = try await sim.control("/_sim/faults", #"{"route": "GET /v2/clock", "kind": "latency", "latency_ms": 400, "count": 1}"#)
@@ -152,4 +167,11 @@ import Testing
             #expect(try await sim.control("/_sim/clock", #"{"speed": -1}"#).status == 422)
         }
     }
+}
+
+final class EventLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var events: [String] = []
+    func append(_ event: String) { lock.withLock { events.append(event) } }
+    var all: [String] { lock.withLock { events } }
 }

@@ -1,11 +1,9 @@
 -- pgbench script: the raw SQL limit of the drain. The claim is JobStore.claim's statement with
 -- literals for its binds (queue 'lab', kinds {lab.job}, limit 10, worker 'pgbench', lease 5 s),
 -- wrapped to hand the claimed ids and epochs to the next statement; then JobStore.complete's
--- statement. The claim runs in its own transaction with `SET LOCAL synchronous_commit = off`,
--- as the worker's does; the complete is its own durable implicit transaction. Run with -M extended (the worker's PostgresNIO also uses the extended protocol
+-- statement. No BEGIN: each statement is its own implicit transaction and round trip, as in
+-- the worker. Run with -M extended (the worker's PostgresNIO also uses the extended protocol
 -- with unnamed statements). coalesce(): an empty claim would otherwise set '' (not an array).
-BEGIN;
-SET LOCAL synchronous_commit = off;
 WITH claimed AS (
     WITH next AS (
         SELECT id FROM jobs
@@ -23,7 +21,6 @@ WITH claimed AS (
     RETURNING j.id, j.kind, j.queue, j.payload::text, j.attempt, j.max_attempts, j.lease_epoch, j.created_at
 )
 SELECT coalesce(array_agg(id), '{}') AS ids, coalesce(array_agg(lease_epoch), '{}') AS epochs FROM claimed \gset
-COMMIT;
 UPDATE jobs AS j
    SET state = 'completed', finalized_at = now(), updated_at = now(),
        lease_owner = NULL, lease_expires_at = NULL
