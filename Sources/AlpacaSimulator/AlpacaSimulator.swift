@@ -65,6 +65,14 @@ public final class AlpacaSimulator: Sendable {
         json(AlpacaAPIError(code: error.code, message: error.message), status: .init(code: error.status))
     }
 
+    // Header names built once (this is the hot path of every request).
+    static let rateLimit = HTTPField.Name("X-RateLimit-Limit") ?? .contentType
+    static let rateRemaining = HTTPField.Name("X-RateLimit-Remaining") ?? .contentType
+    static let rateReset = HTTPField.Name("X-RateLimit-Reset") ?? .contentType
+    static let retryAfter = HTTPField.Name("Retry-After") ?? .contentType
+    static let keyID = HTTPField.Name("APCA-API-KEY-ID") ?? .contentType
+    static let secretKey = HTTPField.Name("APCA-API-SECRET-KEY") ?? .contentType
+
     static func header(_ request: Request, _ name: String) -> String? {
         request.headers.first { $0.name.canonicalName == name }?.value
     }
@@ -76,16 +84,15 @@ public final class AlpacaSimulator: Sendable {
     func api(_ request: Request, _ body: @Sendable (_ key: String, _ now: Date) async throws -> Response) async -> Response {
         let method = request.method.rawValue
         let path = request.uri.path
-        guard let keyID = Self.header(request, "apca-api-key-id"), let secret = Self.header(request, "apca-api-secret-key"),
+        guard let keyID = request.headers[Self.keyID], let secret = request.headers[Self.secretKey],
               configuration.keys.contains(.init(keyID: keyID, secret: secret)) else {
             return Self.error(.unauthorized)
         }
         let used = stats.count(key: keyID)
-        let rateHeaders: HTTPFields = [
-            HTTPField.Name("X-RateLimit-Limit").map { HTTPField(name: $0, value: "200") },
-            HTTPField.Name("X-RateLimit-Remaining").map { HTTPField(name: $0, value: "\(max(0, 200 - used))") },
-            HTTPField.Name("X-RateLimit-Reset").map { HTTPField(name: $0, value: "\(Int(Date().timeIntervalSince1970 / 60 + 1) * 60)") },
-        ].compactMap { $0 }.reduce(into: HTTPFields()) { $0.append($1) }
+        var rateHeaders = HTTPFields()
+        rateHeaders[Self.rateLimit] = "200"
+        rateHeaders[Self.rateRemaining] = String(max(0, 200 - used))
+        rateHeaders[Self.rateReset] = String(Int(Date().timeIntervalSince1970 / 60 + 1) * 60)
 
         if let delay = faults.take(method: method, path: path, kinds: [.latency]) {
             try? await Task.sleep(for: .milliseconds(delay.latencyMs ?? 1000))
@@ -93,7 +100,7 @@ public final class AlpacaSimulator: Sendable {
         if let fault = faults.take(method: method, path: path, kinds: [.status, .drop]) {
             if fault.kind == .drop { return Self.drop() }
             var headers = rateHeaders
-            if let after = fault.retryAfterSeconds, let name = HTTPField.Name("Retry-After") { headers[name] = "\(after)" }
+            if let after = fault.retryAfterSeconds { headers[Self.retryAfter] = "\(after)" }
             let status = fault.status ?? 500
             return Self.json(AlpacaAPIError(code: status * 100_000, message: "simulated fault: HTTP \(status)"),
                              status: .init(code: status), headers: headers)

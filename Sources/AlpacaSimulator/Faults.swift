@@ -63,25 +63,41 @@ public struct FaultRule: Codable, Sendable, Equatable {
 /// The active faults, consumed as they fire.
 public final class FaultPlan: Sendable {
     private let rules = Mutex<[FaultRule]>([])
+    /// Lets every request skip the lock when no fault is scripted (the usual case).
+    private let count = Atomic<Int>(0)
 
     public init(_ initial: [FaultRule] = []) {
         rules.withLock { $0 = initial }
+        count.store(initial.count, ordering: .releasing)
     }
 
-    public func add(_ rule: FaultRule) { rules.withLock { $0.append(rule) } }
-    public func clear() { rules.withLock { $0.removeAll() } }
+    public func add(_ rule: FaultRule) {
+        rules.withLock { rules in
+            rules.append(rule)
+            count.store(rules.count, ordering: .releasing)
+        }
+    }
+
+    public func clear() {
+        rules.withLock { rules in
+            rules.removeAll()
+            count.store(0, ordering: .releasing)
+        }
+    }
     public var all: [FaultRule] { rules.withLock { $0 } }
 
     /// The first rule that matches, counted down (and removed when used up).
     public func take(method: String, path: String, kinds: Set<FaultRule.Kind>) -> FaultRule? {
-        rules.withLock { rules in
+        guard count.load(ordering: .acquiring) > 0 else { return nil }
+        return rules.withLock { rules in
             guard let index = rules.firstIndex(where: { kinds.contains($0.kind) && $0.matches(method: method, path: path) }) else {
                 return nil
             }
             let rule = rules[index]
-            if let count = rule.count {
-                if count <= 1 { rules.remove(at: index) } else { rules[index].count = count - 1 }
+            if let remaining = rule.count {
+                if remaining <= 1 { rules.remove(at: index) } else { rules[index].count = remaining - 1 }
             }
+            count.store(rules.count, ordering: .releasing)
             return rule
         }
     }

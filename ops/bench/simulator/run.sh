@@ -26,7 +26,7 @@ wrk.headers["Content-Type"] = "application/json"
 local counter = 0
 request = function()
   counter = counter + 1
-  local body = string.format('{"symbol":"SPY","notional":1,"side":"buy","type":"market","time_in_force":"day","client_order_id":"bench-%d-%d"}', math.random(1, 1000000000), counter)
+  local body = '{"symbol":"SPY","notional":1,"side":"buy","type":"market","time_in_force":"day"}'
   return wrk.format(nil, nil, nil, body)
 end
 LUA
@@ -35,7 +35,7 @@ run() { # label, wrk args…
   local out; out="$(wrk -t2 -c32 -d"${SECONDS_PER_RUN}s" --latency "${H[@]}" "$@")"
   local rps; rps="$(awk '/Requests\/sec/ { print $2 }' <<<"$out")"
   local p99; p99="$(awk '$1 == "99%" { print $2 }' <<<"$out")"
-  local errors; errors="$(awk '/Non-2xx/ { print $4 }' <<<"$out")"
+  local errors; errors="$(awk '/Non-2xx/ { print $NF }' <<<"$out")"
   printf '| %s | %s | %s | %s |\n' "$label" "$rps" "$p99" "${errors:-0}"
 }
 {
