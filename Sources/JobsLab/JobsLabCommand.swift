@@ -75,6 +75,13 @@ struct Worker: AsyncParsableCommand {
     @Option(help: "Write each job's enqueue-to-start latency (seconds) to this file at exit.")
     var latencyOut: String?
 
+    func validate() throws {
+        guard lease > heartbeat * 2 else { throw ValidationError("--lease must be more than twice --heartbeat") }
+        guard concurrency >= 1, batch >= 1, poolSize >= 2 else {
+            throw ValidationError("--concurrency and --batch must be at least 1, --pool-size at least 2")
+        }
+    }
+
     func run() async throws {
         let runtime = try LabRuntime.load(label: "jobs-lab.worker")
         var database = runtime.settings.database
@@ -100,6 +107,11 @@ struct Scheduler: AsyncParsableCommand {
     @Option var lease = 3.0
     @Option var renew = 0.5
     @Option var queue = "lab"
+
+    func validate() throws {
+        guard lease > renew * 2 else { throw ValidationError("--lease must be more than twice --renew") }
+        guard interval >= 1 else { throw ValidationError("--interval must be at least 1 second") }
+    }
 
     func run() async throws {
         let runtime = try LabRuntime.load(label: "jobs-lab.scheduler")
