@@ -16,13 +16,16 @@ mutants=(
   "Sources/TradingCore/Cooldown.swift|if let until = state.cooldownUntil, now < until|if let until = state.cooldownUntil, now <= until"
 )
 survived=0
+invalid=0
 for m in "${mutants[@]}"; do
   IFS='|' read -r file from to <<<"$m"
   cp "$file" "$file.orig"
   trap 'mv -f "$file.orig" "$file"' EXIT
   sed -i "s|$from|$to|" "$file"
   if cmp -s "$file" "$file.orig"; then echo "mutation-check: pattern not found in $file: $from" >&2; mv -f "$file.orig" "$file"; exit 1; fi
-  if swift build --build-tests >/dev/null 2>&1 && swift test --skip-build --filter TradingCoreTests >/dev/null 2>&1; then
+  if ! swift build --build-tests >/dev/null 2>&1; then
+    echo "INVALID   $file: $from -> $to (the mutant does not build)"; invalid=$((invalid + 1))
+  elif swift test --skip-build --filter TradingCoreTests >/dev/null 2>&1; then
     echo "SURVIVED  $file: $from -> $to"; survived=$((survived + 1))
   else
     echo "killed    $file: $from -> $to"
@@ -30,5 +33,5 @@ for m in "${mutants[@]}"; do
   mv -f "$file.orig" "$file"; trap - EXIT
 done
 swift build --build-tests >/dev/null 2>&1
-echo "mutation-check: ${#mutants[@]} mutants, $survived survived"
-[[ $survived -eq 0 ]]
+echo "mutation-check: ${#mutants[@]} mutants, $survived survived, $invalid did not build"
+[[ $survived -eq 0 && $invalid -eq 0 ]]
