@@ -57,6 +57,10 @@ public final class JobWorker: Service, Sendable {
                 support.addTask { await self.heartbeatLoop() }
                 support.addTask { await self.maintenanceLoop() }
                 support.addTask { await self.completionLoop() }
+                // One periodic wake-up per loop instead of a timer per wait: the polling floor.
+                support.addTask { await self.tick(every: self.config.pollSeconds, Array(self.wakes.values)) }
+                support.addTask { await self.tick(every: 1, [self.completionWake]) }
+                support.addTask { await self.tick(every: 0.1, [self.drainWake]) }
                 await withDiscardingTaskGroup { fetchers in
                     for (queue, concurrency) in self.config.queues {
                         fetchers.addTask { await self.fetchLoop(queue: queue, concurrency: concurrency) }
@@ -94,7 +98,7 @@ public final class JobWorker: Service, Sendable {
             let running = busy.withLock { $0[queue, default: 0] }
             let free = concurrency - running
             guard free > 0, free >= worthClaiming || running == 0 else {
-                await wake.wait(seconds: config.pollSeconds)
+                await wake.wait()
                 continue
             }
             let want = min(free, config.claimBatch)
@@ -107,14 +111,14 @@ public final class JobWorker: Service, Sendable {
                 }
             } catch {
                 logger.warning("claim failed; retrying after the poll interval", metadata: ["error": "\(String(reflecting: error))"])
-                await wake.wait(seconds: config.pollSeconds)
+                await wake.wait()
                 continue
             }
             JobMetrics.claimLatency(queue, ContinuousClock.now - started)
             if !jobs.isEmpty { JobMetrics.claimed(queue, jobs.count) }
             for job in jobs { start(job) }
             // Fewer than asked for: the queue is empty for now; wait for NOTIFY, a free slot or the poll floor.
-            if jobs.count < want { await wake.wait(seconds: config.pollSeconds) }
+            if jobs.count < want { await wake.wait() }
         }
     }
 
@@ -251,9 +255,9 @@ public final class JobWorker: Service, Sendable {
             }
             if batch.isEmpty {
                 if Task.isCancelled { return }
-                await completionWake.wait(seconds: 1)
-                // Linger a moment so jobs finishing together complete in one statement.
-                try? await Task.sleep(for: .milliseconds(1))
+                await completionWake.wait()
+                // Let jobs finishing together join this batch.
+                await Task.yield()
                 continue
             }
             var done: Set<Int64>?
@@ -348,12 +352,19 @@ public final class JobWorker: Service, Sendable {
         }
     }
 
+    private func tick(every seconds: Double, _ signals: [WakeSignal]) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(seconds))
+            for signal in signals { signal.signal() }
+        }
+    }
+
     // MARK: Shutdown
 
     private func drain() async {
         let deadline = ContinuousClock.now + .seconds(config.shutdownGraceSeconds)
         while held.withLock({ !$0.isEmpty }) && ContinuousClock.now < deadline && !Task.isCancelled {
-            await drainWake.wait(seconds: 0.1)
+            await drainWake.wait()
         }
         let leftovers = held.withLock { held -> [(JobStore.Lease, Task<Void, Never>?)] in
             var leftovers: [(JobStore.Lease, Task<Void, Never>?)] = []
@@ -380,7 +391,7 @@ public final class JobWorker: Service, Sendable {
         let flushDeadline = ContinuousClock.now + .seconds(5)
         while held.withLock({ !$0.isEmpty }) && ContinuousClock.now < flushDeadline {
             completionWake.signal()
-            await drainWake.wait(seconds: 0.1)
+            await drainWake.wait()
         }
     }
 

@@ -24,6 +24,31 @@ final class WakeSignal: Sendable {
         waiter?.resume()
     }
 
+    /// Returns after a signal or cancellation. The worker's tickers signal every loop's wake-up
+    /// periodically, so no timer is created per wait (the hot loops wait once per job).
+    func wait() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.pending || Task.isCancelled {
+                        state.pending = false
+                        return true
+                    }
+                    state.waitID &+= 1
+                    state.waiter = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume()
+        }
+    }
+
     /// Returns after a signal, `seconds`, or cancellation, whichever comes first.
     /// One waiter at a time (each loop owns its signal).
     func wait(seconds: Double) async {
