@@ -69,13 +69,29 @@ public struct AlpacaSnapshot: Codable, Sendable, Equatable {
 /// RFC 3339 in UTC with nanoseconds, as Alpaca's market data writes them.
 public enum AlpacaTime {
     public static func utc(_ date: Date) -> String {
-        let seconds = date.timeIntervalSince1970.rounded(.down)
-        let nanos = Int(((date.timeIntervalSince1970 - seconds) * 1e9).rounded())
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = .gmt
-        let p = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: Date(timeIntervalSince1970: seconds))
-        let base = String(format: "%04d-%02d-%02dT%02d:%02d:%02d", p.year ?? 0, p.month ?? 0, p.day ?? 0, p.hour ?? 0, p.minute ?? 0, p.second ?? 0)
-        return nanos == 0 ? base + "Z" : base + String(format: ".%09dZ", min(nanos, 999_999_999))
+        // Civil-from-days (H. Hinnant) and hand-made padding: no Calendar, no String(format:),
+        // because every market-data answer formats several of these.
+        let interval = date.timeIntervalSince1970
+        let seconds = Int64(interval.rounded(.down))
+        let nanos = min(999_999_999, max(0, Int(((interval - Double(seconds)) * 1e9).rounded())))
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = Int(seconds - days * 86_400)
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = Int(dayOfYear - (153 * mp + 2) / 5 + 1)
+        let month = Int(mp < 10 ? mp + 3 : mp - 9)
+        let year = Int(yearOfEra + era * 400 + (month <= 2 ? 1 : 0))
+        func pad(_ value: Int, _ width: Int) -> String {
+            let text = String(value)
+            return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+        }
+        var out = pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T"
+        out += pad(secondOfDay / 3600, 2) + ":" + pad(secondOfDay / 60 % 60, 2) + ":" + pad(secondOfDay % 60, 2)
+        return nanos == 0 ? out + "Z" : out + "." + pad(nanos, 9) + "Z"
     }
 
     /// RFC 3339 with the New York offset (the trading clock's style).
