@@ -102,7 +102,7 @@ let package = Package(
         .executableTarget(
             name: "JobsLab",
             dependencies: [
-                "JobEngine", "HybridSettings", "HybridStore",
+                "JobEngine", "HybridSettings", "HybridStore", "HybridHubApp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

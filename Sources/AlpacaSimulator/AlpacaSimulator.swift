@@ -73,10 +73,6 @@ public final class AlpacaSimulator: Sendable {
     static let keyID = HTTPField.Name("APCA-API-KEY-ID") ?? .contentType
     static let secretKey = HTTPField.Name("APCA-API-SECRET-KEY") ?? .contentType
 
-    static func header(_ request: Request, _ name: String) -> String? {
-        request.headers.first { $0.name.canonicalName == name }?.value
-    }
-
     struct DroppedConnection: Error {}
 
     /// Counts, authenticates, applies faults, runs `body` with the account key and the

@@ -43,11 +43,7 @@ public struct ChildProcess: Sendable {
     /// chatty child never blocks on a full pipe.
     public static func run(_ executable: URL, _ arguments: [String], environment: [String: String],
                            currentDirectory: URL = TestDatabase.repositoryRoot) async throws -> Result {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.environment = environment
-        process.currentDirectoryURL = currentDirectory
+        let process = makeProcess(executable, arguments, environment: environment, currentDirectory: currentDirectory)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("hh-child-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -67,6 +63,16 @@ public struct ChildProcess: Sendable {
                       stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
                       stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
     }
+
+    static func makeProcess(_ executable: URL, _ arguments: [String], environment: [String: String],
+                            currentDirectory: URL) -> Process {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.environment = environment
+        process.currentDirectoryURL = currentDirectory
+        return process
+    }
 }
 
 #if canImport(Glibc)
@@ -81,11 +87,7 @@ public final class RunningProcess: Sendable {
 
     public static func start(_ executable: URL, _ arguments: [String], environment: [String: String],
                              currentDirectory: URL = TestDatabase.repositoryRoot) throws -> RunningProcess {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.environment = environment
-        process.currentDirectoryURL = currentDirectory
+        let process = ChildProcess.makeProcess(executable, arguments, environment: environment, currentDirectory: currentDirectory)
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("hh-proc-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         let handle = try FileHandle(forWritingTo: output)

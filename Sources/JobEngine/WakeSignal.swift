@@ -7,7 +7,6 @@ final class WakeSignal: Sendable {
     private struct State {
         var pending = false
         var waiter: CheckedContinuation<Void, Never>?
-        var waitID: UInt64 = 0
     }
 
     private let state = Mutex(State())
@@ -34,7 +33,6 @@ final class WakeSignal: Sendable {
                         state.pending = false
                         return true
                     }
-                    state.waitID &+= 1
                     state.waiter = continuation
                     return false
                 }
@@ -47,45 +45,5 @@ final class WakeSignal: Sendable {
             }
             waiter?.resume()
         }
-    }
-
-    /// Returns after a signal, `seconds`, or cancellation, whichever comes first.
-    /// One waiter at a time (each loop owns its signal).
-    func wait(seconds: Double) async {
-        let id = state.withLock { state -> UInt64 in
-            state.waitID &+= 1
-            return state.waitID
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow = state.withLock { state -> Bool in
-                    if state.pending || Task.isCancelled {
-                        state.pending = false
-                        return true
-                    }
-                    state.waiter = continuation
-                    return false
-                }
-                if resumeNow {
-                    continuation.resume()
-                    return
-                }
-                Task { [weak self] in
-                    try? await Task.sleep(for: .seconds(seconds))
-                    self?.expire(id)
-                }
-            }
-        } onCancel: {
-            expire(id)
-        }
-    }
-
-    private func expire(_ id: UInt64) {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard state.waitID == id, let waiter = state.waiter else { return nil }
-            state.waiter = nil
-            return waiter
-        }
-        waiter?.resume()
     }
 }

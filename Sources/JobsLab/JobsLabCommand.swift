@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HybridHubApp
 import HybridSettings
 import HybridStore
 import JobEngine
@@ -22,16 +23,12 @@ struct LabRuntime {
     let logger: Logger
 
     static func load(label: String) throws -> LabRuntime {
-        let settings: Settings
-        do { settings = try Settings.load(environment: ProcessInfo.processInfo.environment) } catch {
+        do {
+            let runtime = try ProcessRuntime.load(label: label)
+            return LabRuntime(settings: runtime.settings, logger: runtime.logger)
+        } catch {
             throw ValidationError(error.description)
         }
-        LoggingSystem.bootstrap { name in
-            var handler = StreamLogHandler.standardError(label: name)
-            handler.logLevel = Logger.Level(rawValue: settings.logLevel) ?? .info
-            return handler
-        }
-        return LabRuntime(settings: settings, logger: Logger(label: label))
     }
 
     /// Runs `services` after the Postgres client, with SIGTERM/SIGINT as graceful shutdown.

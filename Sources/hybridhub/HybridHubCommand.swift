@@ -17,23 +17,13 @@ struct HybridHubCommand: AsyncParsableCommand {
 }
 
 /// Settings and logging, the same way for every subcommand.
-struct Runtime {
-    let settings: Settings
-    let logger: Logger
-
-    static func load() throws -> Runtime {
-        let settings: Settings
+enum Runtime {
+    static func load() throws -> ProcessRuntime {
         do {
-            settings = try Settings.load(environment: ProcessInfo.processInfo.environment)
+            return try ProcessRuntime.load(label: "hybridhub")
         } catch {
             throw ValidationError(error.description)
         }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = Logger.Level(rawValue: settings.logLevel) ?? .info
-            return handler
-        }
-        return Runtime(settings: settings, logger: Logger(label: "hybridhub"))
     }
 }
 
