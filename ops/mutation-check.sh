@@ -20,9 +20,9 @@ invalid=0
 for m in "${mutants[@]}"; do
   IFS='|' read -r file from to <<<"$m"
   cp "$file" "$file.orig"
-  trap 'mv -f "$file.orig" "$file"' EXIT
+  trap 'mv -f "$file.orig" "$file"; touch "$file"' EXIT
   sed -i "s|$from|$to|" "$file"
-  if cmp -s "$file" "$file.orig"; then echo "mutation-check: pattern not found in $file: $from" >&2; mv -f "$file.orig" "$file"; exit 1; fi
+  if cmp -s "$file" "$file.orig"; then echo "mutation-check: pattern not found in $file: $from" >&2; mv -f "$file.orig" "$file"; touch "$file"; exit 1; fi
   if ! swift build --build-tests >/dev/null 2>&1; then
     echo "INVALID   $file: $from -> $to (the mutant does not build)"; invalid=$((invalid + 1))
   elif swift test --skip-build --filter TradingCoreTests >/dev/null 2>&1; then
@@ -30,7 +30,8 @@ for m in "${mutants[@]}"; do
   else
     echo "killed    $file: $from -> $to"
   fi
-  mv -f "$file.orig" "$file"; trap - EXIT
+  # touch: the restored file keeps the copy's older mtime, and the build would keep the mutant.
+  mv -f "$file.orig" "$file"; touch "$file"; trap - EXIT
 done
 swift build --build-tests >/dev/null 2>&1
 echo "mutation-check: ${#mutants[@]} mutants, $survived survived, $invalid did not build"
