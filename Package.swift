@@ -78,13 +78,34 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Alpaca's REST APIs over async-http-client: errors classified for retries, keys kept secret.
+        .target(
+            name: "AlpacaClient",
+            dependencies: [
+                "AlpacaModels", "HybridSettings",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
         // The five trading job kinds: payloads and specs (jobs/ states the same); handlers join them.
         .target(name: "TradingJobs", dependencies: ["JobEngine", "TradingCore"]),
+        // The product: the five handlers, the tick planner and the answer service.
+        .target(
+            name: "TradingPipeline",
+            dependencies: [
+                "TradingCore", "TradingJobs", "JobEngine", "HybridStore", "AlpacaClient", "AlpacaModels",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
         // Composition root: the only place that builds clients and services from settings.
         .target(
             name: "HybridHubApp",
             dependencies: [
-                "TradingCore", "HybridSettings", "HybridStore", "MarketReplay",
+                "TradingCore", "HybridSettings", "HybridStore", "MarketReplay", "TradingPipeline", "AlpacaClient", "JobEngine",
+                "TradingJobs",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -93,7 +114,8 @@ let package = Package(
         .executableTarget(
             name: "hybridhub",
             dependencies: [
-                "HybridHubApp", "HybridSettings",
+                "HybridHubApp", "HybridSettings", "HybridStore", "JobEngine", "TradingPipeline", "TradingCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -113,7 +135,9 @@ let package = Package(
         .target(
             name: "HybridTestSupport",
             dependencies: [
-                "HybridStore", "HybridSettings",
+                "HybridStore", "HybridSettings", "AlpacaSimulator", "MarketReplay",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -139,6 +163,16 @@ let package = Package(
                 "AlpacaSimulator", "AlpacaModels", "MarketReplay", "HybridTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "TradingPipelineTests",
+            dependencies: [
+                "TradingPipeline", "TradingJobs", "JobEngine", "HybridStore", "HybridTestSupport", "HybridSettings",
+                "AlpacaClient", "AlpacaModels", "AlpacaSimulator", "TradingCore", "HybridHubApp",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),

@@ -19,7 +19,11 @@ public struct Settings: Sendable {
             enabled: env.bool("TRADING_ENABLED"),
             ingestEnabled: env.bool("TRADING_WORKER_INGEST_ENABLED"),
             evalEnabled: env.bool("TRADING_WORKER_EVAL_ENABLED"),
-            hardMaxOrderNotionalUSD: env.decimal("TRADING_MAX_ORDER_NOTIONAL_USD", positive: true)
+            hardMaxOrderNotionalUSD: env.decimal("TRADING_MAX_ORDER_NOTIONAL_USD", positive: true),
+            questionTTLSeconds: env.int("TRADING_QUESTION_TTL_SECONDS", minimum: 10),
+            approvalMaxDriftPct: env.decimal("TRADING_APPROVAL_MAX_DRIFT_PCT", positive: true),
+            ingestBatchSymbols: env.int("TRADING_INGEST_BATCH_SYMBOLS", minimum: 1),
+            evaluateDelaySeconds: env.int("TRADING_EVALUATE_DELAY_SECONDS", minimum: 0)
         )
         let alpaca = AlpacaSettings(
             keyID: env.secret("ALPACA_API_KEY_ID"),
@@ -27,7 +31,9 @@ public struct Settings: Sendable {
             tradingBaseURL: env.url("ALPACA_TRADING_BASE_URL"),
             dataBaseURL: env.url("ALPACA_DATA_BASE_URL"),
             dataFeed: env.oneOf("ALPACA_DATA_FEED", ["iex", "sip"]),
-            allowLive: env.bool("ALPACA_ALLOW_LIVE")
+            allowLive: env.bool("ALPACA_ALLOW_LIVE"),
+            timeoutSeconds: env.int("ALPACA_HTTP_TIMEOUT_SECONDS", minimum: 1),
+            simulatorURL: env.url("ALPACA_SIMULATOR_URL")
         )
         let worker = QuestionWorkerSettings(
             enabled: env.bool("QUESTION_WORKER_ENABLED"),
@@ -68,6 +74,10 @@ public struct TradingSettings: Sendable {
     public var ingestEnabled: Bool
     public var evalEnabled: Bool
     public var hardMaxOrderNotionalUSD: Decimal
+    public var questionTTLSeconds: Int
+    public var approvalMaxDriftPct: Decimal
+    public var ingestBatchSymbols: Int
+    public var evaluateDelaySeconds: Int
 }
 
 public struct AlpacaSettings: Sendable {
@@ -77,6 +87,9 @@ public struct AlpacaSettings: Sendable {
     public var dataBaseURL: URL
     public var dataFeed: String
     public var allowLive: Bool
+    public var timeoutSeconds: Int
+    /// Where QUESTION_PIPELINE_TEST_MODE sends both clients (and reads the trading clock).
+    public var simulatorURL: URL
 
     public static let paperHost = "paper-api.alpaca.markets"
 

@@ -27,6 +27,12 @@ public enum SettingsCatalog {
         .init(name: "QUESTION_PIPELINE_TEST_MODE", defaultValue: "false", summary: "Point Alpaca clients at the built-in simulator instead of Alpaca.", isSecret: false),
         // This server's own.
         .init(name: "TRADING_MAX_ORDER_NOTIONAL_USD", defaultValue: "250", summary: "Hard per-order notional cap; wins over any config.", isSecret: false),
+        .init(name: "TRADING_QUESTION_TTL_SECONDS", defaultValue: "900", summary: "A trading question expires after this long unanswered.", isSecret: false),
+        .init(name: "TRADING_APPROVAL_MAX_DRIFT_PCT", defaultValue: "1", summary: "An approval whose price moved more than this % since the question asks again.", isSecret: false),
+        .init(name: "TRADING_INGEST_BATCH_SYMBOLS", defaultValue: "100", summary: "Symbols per market-data call (calls per tick = ceil(symbols / this)).", isSecret: false),
+        .init(name: "TRADING_EVALUATE_DELAY_SECONDS", defaultValue: "2", summary: "evaluate-user runs this long after its tick's ingest, to read fresh rows.", isSecret: false),
+        .init(name: "ALPACA_HTTP_TIMEOUT_SECONDS", defaultValue: "10", summary: "Timeout of each Alpaca REST call.", isSecret: false),
+        .init(name: "ALPACA_SIMULATOR_URL", defaultValue: "http://127.0.0.1:54380", summary: "The built-in simulator (alpaca-sim) that QUESTION_PIPELINE_TEST_MODE points both Alpaca clients and the trading clock at.", isSecret: false),
         .init(name: "DATABASE_URL", defaultValue: "postgres://hybridhub@127.0.0.1:54329/hybridhub", summary: "Postgres URL; a password in it is treated as a secret.", isSecret: true),
         .init(name: "DATABASE_PASSWORD_FILE", defaultValue: "", summary: "File holding the database password (preferred over a password in the URL).", isSecret: false),
         .init(name: "DATABASE_POOL_SIZE", defaultValue: "10", summary: "Connections per process.", isSecret: false),

@@ -33,6 +33,14 @@ public struct StoredUserConfig: Sendable {
     public var override: JSONValue
     public var enabled: Bool
 
+    public init(firebaseUID: String, templateName: String?, template: JSONValue?, override: JSONValue, enabled: Bool) {
+        self.firebaseUID = firebaseUID
+        self.templateName = templateName
+        self.template = template
+        self.override = override
+        self.enabled = enabled
+    }
+
     /// Template ⊕ override, validated; errors carry JSON paths.
     public var effective: Result<EffectiveTradingConfig, ConfigValidationError> {
         ConfigMerge.effective(firebaseUID: firebaseUID, templateName: templateName, template: template,

@@ -12,10 +12,17 @@ public struct PeriodicSchedule: Sendable {
     public let name: String
     public let intervalSeconds: Int
     public let maxCatchUp: Int
-    public let makeJobs: @Sendable (_ bucket: Int64) throws -> [NewJob]
+    /// Runs inside the tick's transaction, so it may read the database (and its reads commit
+    /// or vanish with the enqueue).
+    public let makeJobs: @Sendable (_ bucket: Int64, _ db: PostgresConnection, _ logger: Logger) async throws -> [NewJob]
 
     public init(name: String, intervalSeconds: Int, maxCatchUp: Int = 10,
                 makeJobs: @escaping @Sendable (_ bucket: Int64) throws -> [NewJob]) {
+        self.init(name: name, intervalSeconds: intervalSeconds, maxCatchUp: maxCatchUp) { bucket, _, _ in try makeJobs(bucket) }
+    }
+
+    public init(name: String, intervalSeconds: Int, maxCatchUp: Int = 10,
+                makeJobs: @escaping @Sendable (_ bucket: Int64, _ db: PostgresConnection, _ logger: Logger) async throws -> [NewJob]) {
         precondition(intervalSeconds >= 1 && maxCatchUp >= 1)
         self.name = name
         self.intervalSeconds = intervalSeconds
@@ -112,7 +119,7 @@ public final class SchedulerService: Service, Sendable {
                 }
                 var jobs: [NewJob] = []
                 for bucket in first...current {
-                    for (n, var job) in try schedule.makeJobs(bucket).enumerated() {
+                    for (n, var job) in try await schedule.makeJobs(bucket, db, logger).enumerated() {
                         if job.uniqueKey == nil { job.uniqueKey = "periodic:\(schedule.name):\(bucket)" + (n == 0 ? "" : ":\(n)") }
                         jobs.append(job)
                     }

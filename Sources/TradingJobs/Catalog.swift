@@ -33,6 +33,16 @@ public struct JobSpec: Sendable {
         }
     }
 
+    /// A job of this kind with the spec's queue, priority and attempts, and the payload's unique key.
+    public func job<P: TradingJobPayload>(_ payload: P, runAfterSeconds: Double = 0) throws -> NewJob {
+        precondition(P.kind == kind, "payload \(P.kind) enqueued with the spec of \(kind)")
+        var job = try NewJob(payload, runAfterSeconds: runAfterSeconds, uniqueKey: payload.uniqueKey)
+        job.queue = queue
+        job.priority = priority
+        job.maxAttempts = retry.maxAttempts
+        return job
+    }
+
     /// The engine definition for a handler of this kind.
     public func definition<P: JobPayload>(
         _ payload: P.Type, execute: @escaping @Sendable (P, JobContext) async throws -> JobOutcome

@@ -5,8 +5,13 @@ import TradingCore
 /// The five job kinds of the design card. Payloads carry ids only: never keys, never secrets,
 /// never data the handler can read from Postgres.
 
+/// A payload that names its own unique key (each kind's key shape is in its spec).
+public protocol TradingJobPayload: JobPayload {
+    var uniqueKey: String { get }
+}
+
 /// One Alpaca market-data call for many symbols → snapshot rows.
-public struct IngestSymbolBatch: JobPayload, Equatable {
+public struct IngestSymbolBatch: TradingJobPayload, Equatable {
     public static let kind = "ingest-symbol-batch"
     public var feed: String
     public var symbols: [String]
@@ -29,7 +34,7 @@ public struct IngestSymbolBatch: JobPayload, Equatable {
 }
 
 /// Resolve config → latest snapshots → rules → guardrail pre-check → question + delivery.
-public struct EvaluateUser: JobPayload, Equatable {
+public struct EvaluateUser: TradingJobPayload, Equatable {
     public static let kind = "evaluate-user"
     public var firebaseUID: String
     public var bucket: Int64
@@ -48,7 +53,7 @@ public struct EvaluateUser: JobPayload, Equatable {
 }
 
 /// Publish a question to every live hub connection of its user and mark it delivered.
-public struct DeliverQuestion: JobPayload, Equatable {
+public struct DeliverQuestion: TradingJobPayload, Equatable {
     public static let kind = "deliver-question"
     public var questionID: UUID
 
@@ -64,7 +69,7 @@ public struct DeliverQuestion: JobPayload, Equatable {
 }
 
 /// Re-check guardrails, look the order up by client_order_id, POST only if absent, record.
-public struct SubmitOrder: JobPayload, Equatable {
+public struct SubmitOrder: TradingJobPayload, Equatable {
     public static let kind = "submit-order"
     public var tradeOrderID: UUID
     public var clientOrderID: String
@@ -83,7 +88,7 @@ public struct SubmitOrder: JobPayload, Equatable {
 }
 
 /// GET the order until it is terminal (snoozing in between), update trade_orders, notify.
-public struct PollOrderStatus: JobPayload, Equatable {
+public struct PollOrderStatus: TradingJobPayload, Equatable {
     public static let kind = "poll-order-status"
     public var tradeOrderID: UUID
     public var clientOrderID: String

@@ -11,8 +11,9 @@ import TradingCore
 struct HybridHubCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hybridhub",
-        abstract: "HybridHub trading server: migrations, configuration checks and the replay demo.",
-        subcommands: [Migrate.self, Demo.self, ShowSettings.self, ValidateConfig.self]
+        abstract: "HybridHub trading server: worker and scheduler roles, answers, migrations, configuration checks, the demo.",
+        subcommands: [Migrate.self, WorkerRole.self, SchedulerRole.self, AnswerCommand.self, DemoCommand.self, ShowSettings.self,
+                      ValidateConfig.self]
     )
 }
 
@@ -51,30 +52,6 @@ struct Migrate: AsyncParsableCommand {
         } catch {
             throw CommandFailure("migrate: cannot reach \(target): \(String(describing: error).prefix(300))\n"
                                  + "  start the private cluster with `ops/postgres.sh start` and `eval \"$(ops/postgres.sh env)\"`")
-        }
-    }
-}
-
-struct Demo: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Replay the committed SPY minute bars of a day against the plan's §17 user and print when the rule fires.")
-
-    @Option(help: "Trading day to replay (YYYY-MM-DD), one of the committed days.")
-    var day = "2011-03-16"
-
-    func run() async throws {
-        let runtime = try Runtime.load()
-        guard let dataDirectory = MarketDataSet.locateCommittedData(environment: ProcessInfo.processInfo.environment) else {
-            throw CommandFailure("demo: data/market not found; run from the repository or set HYBRIDHUB_DATA_DIR")
-        }
-        let market = try MarketDataSet.loadCommitted(directory: dataDirectory)
-        try await MigrationCommand.verify(settings: runtime.settings, logger: runtime.logger)
-        let logger = runtime.logger
-        let day = self.day
-        _ = try await PostgresClientFactory.withClient(runtime.settings.database, logger: logger) { client in
-            var demo = ReplayDemo(client: client, market: market, logger: logger) { print($0) }
-            demo.day = day
-            return try await demo.run().barsReplayed
         }
     }
 }

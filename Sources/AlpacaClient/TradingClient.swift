@@ -1,0 +1,84 @@
+import AlpacaModels
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+
+/// An order as we send it (plan §10.1): exactly one of notional and qty, decimals as strings.
+public struct OrderSubmission: Encodable, Sendable, Equatable {
+    public var symbol: String
+    public var side: String
+    public var type: String
+    public var timeInForce: String
+    public var notional: String?
+    public var qty: String?
+    public var clientOrderID: String
+
+    public init(symbol: String, side: String, type: String = "market", timeInForce: String = "day",
+                notional: Decimal?, qty: Decimal?, clientOrderID: String) {
+        self.symbol = symbol
+        self.side = side
+        self.type = type
+        self.timeInForce = timeInForce
+        self.notional = notional.map { "\($0)" }
+        self.qty = qty.map { "\($0)" }
+        self.clientOrderID = clientOrderID
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case symbol, side, type, notional, qty
+        case timeInForce = "time_in_force"
+        case clientOrderID = "client_order_id"
+    }
+}
+
+/// What the pipeline asks of Alpaca's trading API.
+public protocol TradingAPI: Sendable {
+    func account() async throws -> AlpacaAccount
+    func clock() async throws -> AlpacaClock
+    /// `GET /v2/orders:by_client_order_id`; nil when Alpaca has no such order (404).
+    func order(clientOrderID: String) async throws -> AlpacaOrder?
+    /// `POST /v2/orders`. A timeout or a 5xx leaves the outcome unknown: look the order up.
+    func submit(_ order: OrderSubmission) async throws -> AlpacaOrder
+}
+
+public struct AlpacaTradingClient: TradingAPI {
+    let transport: AlpacaHTTP
+
+    public init(baseURL: URL, credentials: AlpacaCredentials, timeoutSeconds: Double = 10,
+                http: HTTPClient = .shared, logger: Logger) {
+        transport = AlpacaHTTP(baseURL: baseURL, credentials: credentials,
+                               timeout: .milliseconds(Int64(timeoutSeconds * 1000)), http: http, logger: logger)
+    }
+
+    public func account() async throws -> AlpacaAccount {
+        let reply = try await transport.send(.GET, "/v2/account")
+        return try transport.decode(AlpacaAccount.self, reply, .GET, "/v2/account")
+    }
+
+    public func clock() async throws -> AlpacaClock {
+        let reply = try await transport.send(.GET, "/v2/clock")
+        return try transport.decode(AlpacaClock.self, reply, .GET, "/v2/clock")
+    }
+
+    public func order(clientOrderID: String) async throws -> AlpacaOrder? {
+        let path = "/v2/orders:by_client_order_id"
+        do {
+            let reply = try await transport.send(.GET, path, query: [("client_order_id", clientOrderID)])
+            return try transport.decode(AlpacaOrder.self, reply, .GET, path)
+        } catch let error as AlpacaError where error.httpStatus == 404 {
+            return nil
+        }
+    }
+
+    public func submit(_ order: OrderSubmission) async throws -> AlpacaOrder {
+        let body: Data
+        do {
+            body = try JSONEncoder().encode(order)
+        } catch {
+            throw AlpacaError.invalidRequest("order does not encode: \(error)")
+        }
+        let reply = try await transport.send(.POST, "/v2/orders", json: body)
+        return try transport.decode(AlpacaOrder.self, reply, .POST, "/v2/orders")
+    }
+}

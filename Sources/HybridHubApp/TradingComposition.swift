@@ -1,0 +1,73 @@
+import AlpacaClient
+import Foundation
+import HybridSettings
+import HybridStore
+import JobEngine
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import TradingCore
+import TradingJobs
+import TradingPipeline
+
+/// The one place that turns settings into the pipeline's parts: Alpaca clients (or the
+/// simulator in test mode), the trading clock, the live gate, the worker and the scheduler.
+public enum TradingComposition {
+    /// The Alpaca hosts actually used: the simulator's in test mode (plan §11).
+    public static func endpoints(_ settings: Settings) -> (trading: URL, data: URL) {
+        settings.worker.testMode ? (settings.alpaca.simulatorURL, settings.alpaca.simulatorURL)
+            : (settings.alpaca.tradingBaseURL, settings.alpaca.dataBaseURL)
+    }
+
+    public static func gate(_ settings: Settings) -> LiveTradingGate {
+        var alpaca = settings.alpaca
+        alpaca.tradingBaseURL = endpoints(settings).trading
+        return LiveTradingGate(allowLive: alpaca.allowLive, tradingURLIsLive: alpaca.tradingURLIsLive,
+                               hardMaxOrderNotionalUSD: settings.trading.hardMaxOrderNotionalUSD)
+    }
+
+    public static func pipeline(settings: Settings, client: PostgresClient, logger: Logger,
+                                environment: [String: String] = ProcessInfo.processInfo.environment) -> TradingPipeline {
+        let (tradingURL, dataURL) = endpoints(settings)
+        let credentials = AlpacaCredentials(keyID: settings.alpaca.keyID, secretKey: settings.alpaca.secretKey)
+        let timeout = Double(settings.alpaca.timeoutSeconds)
+        let clock: any MarketClock = settings.worker.testMode
+            ? SimulatorMarketClock(simulatorURL: settings.alpaca.simulatorURL) : SystemMarketClock()
+        let pipelineSettings = PipelineSettings(
+            gate: gate(settings), questionTTLSeconds: settings.trading.questionTTLSeconds,
+            approvalMaxDriftPct: settings.trading.approvalMaxDriftPct, ingestBatchSymbols: settings.trading.ingestBatchSymbols,
+            evaluateDelaySeconds: Double(settings.trading.evaluateDelaySeconds),
+            ingestEnabled: settings.trading.ingestEnabled, evaluateEnabled: settings.trading.evalEnabled)
+        return TradingPipeline(
+            client: client,
+            marketData: AlpacaMarketDataClient(baseURL: dataURL, credentials: credentials, timeoutSeconds: timeout, logger: logger),
+            trading: AlpacaTradingClient(baseURL: tradingURL, credentials: credentials, timeoutSeconds: timeout, logger: logger),
+            clock: clock, settings: pipelineSettings, failpoints: Failpoints(environment: environment), logger: logger)
+    }
+
+    /// Queues of the five kinds and how many jobs of each run at once in one worker.
+    public static func workerQueues(concurrency: Int) -> [String: Int] {
+        Dictionary(TradingJobCatalog.all.map { ($0.queue, concurrency) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    public static func scheduler(settings: Settings, pipeline: TradingPipeline, client: PostgresClient, holderID: String,
+                                 leaseSeconds: Double = 5, renewSeconds: Double = 1, logger: Logger) -> SchedulerService {
+        let elector = LeaderElector(name: "trading-scheduler", holderID: holderID, leaseSeconds: leaseSeconds, renewSeconds: renewSeconds)
+        var schedules: [PeriodicSchedule] = []
+        if settings.trading.enabled && settings.worker.enabled {
+            schedules.append(pipeline.tickSchedule(intervalSeconds: settings.worker.intervalSeconds))
+        } else {
+            logger.notice("trading tick off: TRADING_ENABLED and QUESTION_WORKER_ENABLED must both be true",
+                          metadata: ["trading.enabled": "\(settings.trading.enabled)", "worker.enabled": "\(settings.worker.enabled)"])
+        }
+        return SchedulerService(client: client, elector: elector, schedules: schedules, tickSeconds: min(1, renewSeconds), logger: logger)
+    }
+
+    /// Runs `services` after the Postgres client, with SIGTERM/SIGINT as graceful shutdown.
+    public static func run(client: PostgresClient, services: [any Service], logger: Logger) async throws {
+        var configured = [ServiceGroupConfiguration.ServiceConfiguration(service: client)]
+        configured += services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) }
+        let group = ServiceGroup(configuration: .init(services: configured, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}

@@ -1,0 +1,208 @@
+import Foundation
+import Logging
+import PostgresNIO
+import TradingCore
+
+/// A `trade_orders` row.
+public struct StoredOrder: Sendable, Equatable {
+    public var id: UUID
+    public var firebaseUID: String
+    public var clientOrderID: String
+    public var alpacaOrderID: String?
+    public var symbol: String
+    public var side: String
+    public var orderType: String
+    public var notionalUSD: Decimal?
+    public var qty: Decimal?
+    public var status: String
+    public var statusReason: String?
+    public var questionID: UUID?
+    public var ruleID: String?
+    public var referencePrice: Decimal?
+    public var decidedAt: Date
+    public var submittedAt: Date?
+    public var filledAt: Date?
+    public var filledQty: Decimal?
+    public var filledAvgPrice: Decimal?
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    /// Statuses after which nothing more happens to the order.
+    public static let terminalStatuses: Set<String> = ["filled", "canceled", "expired", "rejected", "replaced", "blocked", "failed"]
+    /// Orders Alpaca never saw: they do not count against the caps.
+    public static let neverSentStatuses: Set<String> = ["blocked", "failed"]
+
+    public var isTerminal: Bool { Self.terminalStatuses.contains(status) }
+}
+
+/// What a new approved order carries.
+public struct NewOrder: Sendable {
+    public var id: UUID
+    public var firebaseUID: String
+    public var clientOrderID: String
+    public var symbol: String
+    public var side: String
+    public var notionalUSD: Decimal?
+    public var qty: Decimal?
+    public var questionID: UUID
+    public var ruleID: String
+    public var referencePrice: Decimal?
+    public var decidedAt: Date
+
+    public init(id: UUID = UUID(), firebaseUID: String, clientOrderID: String, symbol: String, side: String,
+                notionalUSD: Decimal?, qty: Decimal?, questionID: UUID, ruleID: String, referencePrice: Decimal?, decidedAt: Date) {
+        self.id = id
+        self.firebaseUID = firebaseUID
+        self.clientOrderID = clientOrderID
+        self.symbol = symbol
+        self.side = side
+        self.notionalUSD = notionalUSD
+        self.qty = qty
+        self.questionID = questionID
+        self.ruleID = ruleID
+        self.referencePrice = referencePrice
+        self.decidedAt = decidedAt
+    }
+}
+
+/// The broker's view of an order, as recorded.
+public struct BrokerOrderUpdate: Sendable {
+    public var alpacaOrderID: String
+    public var status: String
+    public var submittedAt: Date?
+    public var filledAt: Date?
+    public var filledQty: Decimal?
+    public var filledAvgPrice: Decimal?
+    public var raw: String
+
+    public init(alpacaOrderID: String, status: String, submittedAt: Date?, filledAt: Date?, filledQty: Decimal?,
+                filledAvgPrice: Decimal?, raw: String) {
+        self.alpacaOrderID = alpacaOrderID
+        self.status = status
+        self.submittedAt = submittedAt
+        self.filledAt = filledAt
+        self.filledQty = filledQty
+        self.filledAvgPrice = filledAvgPrice
+        self.raw = raw
+    }
+}
+
+public enum OrderStore {
+    static let columns = """
+        id, firebase_uid, client_order_id, alpaca_order_id, symbol, side, order_type, notional_usd, qty, status,
+        status_reason, question_id, rule_id, reference_price, decided_at, submitted_at, filled_at, filled_qty,
+        filled_avg_price, created_at, updated_at
+        """
+
+    static func decode(_ rows: PostgresRowSequence) async throws -> [StoredOrder] {
+        var result: [StoredOrder] = []
+        for try await row in rows {
+            let cells = row.makeRandomAccess()
+            func cell<T: PostgresDecodable>(_ index: Int, _ type: T.Type) throws -> T { try cells[index].decode(T.self) }
+            result.append(StoredOrder(
+                id: try cell(0, UUID.self), firebaseUID: try cell(1, String.self), clientOrderID: try cell(2, String.self),
+                alpacaOrderID: try cell(3, String?.self), symbol: try cell(4, String.self), side: try cell(5, String.self),
+                orderType: try cell(6, String.self), notionalUSD: try cell(7, Decimal?.self), qty: try cell(8, Decimal?.self),
+                status: try cell(9, String.self), statusReason: try cell(10, String?.self), questionID: try cell(11, UUID?.self),
+                ruleID: try cell(12, String?.self), referencePrice: try cell(13, Decimal?.self), decidedAt: try cell(14, Date.self),
+                submittedAt: try cell(15, Date?.self), filledAt: try cell(16, Date?.self), filledQty: try cell(17, Decimal?.self),
+                filledAvgPrice: try cell(18, Decimal?.self), createdAt: try cell(19, Date.self), updatedAt: try cell(20, Date.self)))
+        }
+        return result
+    }
+
+    public static func order(_ id: UUID, on db: PostgresConnection, logger: Logger) async throws -> StoredOrder? {
+        var binds = PostgresBindings()
+        binds.append(id)
+        return try await decode(db.query(PostgresQuery(unsafeSQL: "SELECT \(columns) FROM trade_orders WHERE id = $1", binds: binds),
+                                         logger: logger)).first
+    }
+
+    public static func order(clientOrderID: String, on db: PostgresConnection, logger: Logger) async throws -> StoredOrder? {
+        var binds = PostgresBindings()
+        binds.append(clientOrderID)
+        let sql = "SELECT \(columns) FROM trade_orders WHERE client_order_id = $1"
+        return try await decode(db.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)).first
+    }
+
+    public static func order(forQuestion questionID: UUID, on db: PostgresConnection, logger: Logger) async throws -> StoredOrder? {
+        var binds = PostgresBindings()
+        binds.append(questionID)
+        let sql = "SELECT \(columns) FROM trade_orders WHERE question_id = $1"
+        return try await decode(db.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)).first
+    }
+
+    /// A user's orders, newest first (the API pages with `before`).
+    public static func orders(of uid: String, limit: Int, before: Date? = nil,
+                              on db: PostgresConnection, logger: Logger) async throws -> [StoredOrder] {
+        var binds = PostgresBindings()
+        binds.append(uid)
+        binds.append(before ?? Date.distantFuture)
+        binds.append(limit)
+        let sql = "SELECT \(columns) FROM trade_orders WHERE firebase_uid = $1 AND created_at < $2 ORDER BY created_at DESC LIMIT $3"
+        return try await decode(db.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger))
+    }
+
+    /// The orders that count against the caps (everything Alpaca may have seen), decided in
+    /// the 24 hours before `now` (covers both the ET day and the 4-hour window); `excluding`
+    /// leaves out the order being re-checked.
+    public static func countedOrders(of uid: String, around now: Date, excluding: UUID? = nil,
+                                     on db: PostgresConnection, logger: Logger) async throws -> [PlacedOrder] {
+        let rows = try await db.query("""
+            SELECT decided_at, coalesce(notional_usd, qty * reference_price, 0)
+            FROM trade_orders
+            WHERE firebase_uid = \(uid) AND decided_at > \(now.addingTimeInterval(-26 * 3600))
+              AND status NOT IN ('blocked', 'failed')
+              AND id IS DISTINCT FROM \(excluding)
+            """, logger: logger)
+        var result: [PlacedOrder] = []
+        for try await (decided, notional) in rows.decode((Date, Decimal).self) {
+            result.append(PlacedOrder(createdAt: decided, notionalUSD: notional))
+        }
+        return result
+    }
+
+    public static func insert(_ order: NewOrder, on db: PostgresConnection, logger: Logger) async throws {
+        try await db.query("""
+            INSERT INTO trade_orders (id, firebase_uid, client_order_id, symbol, side, order_type, notional_usd, qty,
+                                      status, question_id, rule_id, reference_price, decided_at)
+            VALUES (\(order.id), \(order.firebaseUID), \(order.clientOrderID), \(order.symbol), \(order.side), 'market',
+                    \(order.notionalUSD), \(order.qty), 'pending_submit', \(order.questionID), \(order.ruleID),
+                    \(order.referencePrice), \(order.decidedAt))
+            """, logger: logger)
+    }
+
+    /// Records what the broker says; a terminal row is never moved back.
+    @discardableResult
+    public static func recordBroker(_ id: UUID, _ update: BrokerOrderUpdate, on db: PostgresConnection, logger: Logger) async throws -> Bool {
+        let rows = try await db.query("""
+            UPDATE trade_orders
+               SET alpaca_order_id = \(update.alpacaOrderID), status = \(update.status),
+                   submitted_at = coalesce(submitted_at, \(update.submittedAt)), filled_at = \(update.filledAt),
+                   filled_qty = \(update.filledQty), filled_avg_price = \(update.filledAvgPrice),
+                   raw = \(update.raw)::jsonb, updated_at = now()
+             WHERE id = \(id)
+               AND status NOT IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')
+            RETURNING id
+            """, logger: logger)
+        for try await _ in rows { return true }
+        return false
+    }
+
+    /// Ends an order that Alpaca never took (`blocked` by a guardrail, or `failed` with a 4xx).
+    @discardableResult
+    public static func markNotSent(_ id: UUID, status: String, reason: String, on db: PostgresConnection, logger: Logger) async throws -> Bool {
+        precondition(StoredOrder.neverSentStatuses.contains(status))
+        let rows = try await db.query("""
+            UPDATE trade_orders SET status = \(status), status_reason = \(reason), updated_at = now()
+             WHERE id = \(id) AND status = 'pending_submit'
+            RETURNING id
+            """, logger: logger)
+        for try await _ in rows { return true }
+        return false
+    }
+
+    public static func setReason(_ id: UUID, _ reason: String, on db: PostgresConnection, logger: Logger) async throws {
+        try await db.query("UPDATE trade_orders SET status_reason = \(reason), updated_at = now() WHERE id = \(id)", logger: logger)
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+import Logging
+import PostgresNIO
+import TradingCore
+
+/// A question row as the pipeline and the app see it.
+public struct StoredQuestion: Sendable, Equatable {
+    public var id: UUID
+    public var firebaseUID: String
+    public var text: String
+    public var options: JSONValue
+    public var pipelineKey: String?
+    public var pipelineStep: String?
+    public var metadata: JSONValue
+    public var status: String
+    public var expiresAt: Date?
+    public var deliveredAt: Date?
+    public var createdAt: Date
+    /// The database's clock passed `expires_at`.
+    public var isPastExpiry: Bool
+
+    /// The rule a trading question belongs to (`pipeline_step` = `<rule>:<phase>`).
+    public var ruleID: String? {
+        guard pipelineKey == "trading", let step = pipelineStep, let colon = step.lastIndex(of: ":") else { return nil }
+        return String(step[..<colon])
+    }
+
+    public var phase: String? {
+        guard let step = pipelineStep, let colon = step.lastIndex(of: ":") else { return nil }
+        return String(step[step.index(after: colon)...])
+    }
+}
+
+/// A recorded answer and what it led to.
+public struct StoredAnswer: Sendable, Equatable {
+    public var questionID: UUID
+    public var value: Decimal
+    public var decision: String
+    public var outcome: String?
+    public var detail: String?
+    public var followUpQuestionID: UUID?
+    public var tradeOrderID: UUID?
+
+    public init(questionID: UUID, value: Decimal, decision: String, outcome: String?, detail: String?,
+                followUpQuestionID: UUID? = nil, tradeOrderID: UUID? = nil) {
+        self.questionID = questionID
+        self.value = value
+        self.decision = decision
+        self.outcome = outcome
+        self.detail = detail
+        self.followUpQuestionID = followUpQuestionID
+        self.tradeOrderID = tradeOrderID
+    }
+}
+
+public enum QuestionStore {
+    static let columns = """
+        id, firebase_uid, question_text, options::text, pipeline_key, pipeline_step, metadata::text, status,
+        expires_at, delivered_at, created_at, coalesce(expires_at <= now(), false)
+        """
+
+    static func decode(_ rows: PostgresRowSequence) async throws -> [StoredQuestion] {
+        var result: [StoredQuestion] = []
+        for try await row in rows {
+            let (id, uid, text, options, key, step, metadata, status, expires, delivered, created, past) =
+                try row.decode((UUID, String, String, String, String?, String?, String, String, Date?, Date?, Date, Bool).self)
+            result.append(StoredQuestion(
+                id: id, firebaseUID: uid, text: text, options: try JSONValue.parse(options), pipelineKey: key,
+                pipelineStep: step, metadata: try JSONValue.parse(metadata), status: status, expiresAt: expires,
+                deliveredAt: delivered, createdAt: created, isPastExpiry: past))
+        }
+        return result
+    }
+
+    /// One question of one user; `lock` takes a row lock for the rest of the transaction.
+    public static func question(_ id: UUID, of uid: String, lock: Bool = false,
+                                on db: PostgresConnection, logger: Logger) async throws -> StoredQuestion? {
+        let sql = "SELECT \(columns) FROM questions WHERE id = $1 AND firebase_uid = $2" + (lock ? " FOR UPDATE" : "")
+        var binds = PostgresBindings()
+        binds.append(id)
+        binds.append(uid)
+        return try await decode(db.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)).first
+    }
+
+    public static func question(_ id: UUID, on db: PostgresConnection, logger: Logger) async throws -> StoredQuestion? {
+        var binds = PostgresBindings()
+        binds.append(id)
+        return try await decode(db.query(PostgresQuery(unsafeSQL: "SELECT \(columns) FROM questions WHERE id = $1", binds: binds),
+                                         logger: logger)).first
+    }
+
+    /// The user's open questions, oldest first (the app's list; re-sent on reconnect).
+    public static func openQuestions(of uid: String, on db: PostgresConnection, logger: Logger) async throws -> [StoredQuestion] {
+        var binds = PostgresBindings()
+        binds.append(uid)
+        let sql = "SELECT \(columns) FROM questions WHERE firebase_uid = $1 AND status = 'open' ORDER BY created_at"
+        return try await decode(db.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger))
+    }
+
+    /// Closes the user's open questions whose time ran out; returns them.
+    public static func expireDue(of uid: String, on db: PostgresConnection, logger: Logger) async throws -> [StoredQuestion] {
+        var binds = PostgresBindings()
+        binds.append(uid)
+        let sql = """
+            UPDATE questions SET status = 'expired'
+            WHERE firebase_uid = $1 AND status = 'open' AND expires_at <= now()
+            RETURNING \(columns)
+            """
+        return try await decode(db.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger))
+    }
+
+    public static func setStatus(_ id: UUID, _ status: String, answered: Bool = false,
+                                 on db: PostgresConnection, logger: Logger) async throws {
+        try await db.query("""
+            UPDATE questions SET status = \(status), answered_at = CASE WHEN \(answered) THEN now() ELSE answered_at END
+            WHERE id = \(id)
+            """, logger: logger)
+    }
+
+    /// Marks delivery once; true when this call was the first.
+    @discardableResult
+    public static func markDelivered(_ id: UUID, on db: PostgresConnection, logger: Logger) async throws -> Bool {
+        let rows = try await db.query("""
+            UPDATE questions SET delivered_at = now() WHERE id = \(id) AND delivered_at IS NULL RETURNING id
+            """, logger: logger)
+        for try await _ in rows { return true }
+        return false
+    }
+
+    public static func answer(to questionID: UUID, on db: PostgresConnection, logger: Logger) async throws -> StoredAnswer? {
+        let rows = try await db.query("""
+            SELECT value, decision, outcome, detail, follow_up_question_id, trade_order_id
+            FROM answers WHERE question_id = \(questionID)
+            """, logger: logger)
+        for try await (value, decision, outcome, detail, followUp, order) in rows.decode((Decimal, String, String?, String?, UUID?, UUID?).self) {
+            return StoredAnswer(questionID: questionID, value: value, decision: decision, outcome: outcome, detail: detail,
+                                followUpQuestionID: followUp, tradeOrderID: order)
+        }
+        return nil
+    }
+
+    public static func insertAnswer(_ answer: StoredAnswer, firebaseUID: String, on db: PostgresConnection, logger: Logger) async throws {
+        try await db.query("""
+            INSERT INTO answers (question_id, firebase_uid, value, decision, outcome, detail, follow_up_question_id, trade_order_id)
+            VALUES (\(answer.questionID), \(firebaseUID), \(answer.value), \(answer.decision), \(answer.outcome), \(answer.detail),
+                    \(answer.followUpQuestionID), \(answer.tradeOrderID))
+            """, logger: logger)
+    }
+
+    public static func countOpen(of uid: String, on db: PostgresConnection, logger: Logger) async throws -> Int {
+        let rows = try await db.query("""
+            SELECT count(*)::int FROM questions WHERE firebase_uid = \(uid) AND status = 'open' AND pipeline_key = 'trading'
+            """, logger: logger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+}

@@ -1,0 +1,233 @@
+import Foundation
+import HybridStore
+import JobEngine
+import Logging
+import PostgresNIO
+import TradingCore
+import TradingJobs
+
+/// What an answer led to. Answering the same question again returns the first result.
+public enum AnswerOutcome: Sendable, Equatable {
+    /// Approved: the order row and its `submit-order` job are committed.
+    case ordered(tradeOrderID: UUID, clientOrderID: String)
+    case skipped
+    /// Neither approve nor skip (|value| < 8): a follow-up question asks again.
+    case followUp(questionID: UUID)
+    /// Approved, but the price drifted or the data went stale: a new question, no order.
+    case askedAgain(questionID: UUID)
+    /// Approved, but the data went stale: no order; the rule's cooldown is lifted so that it
+    /// asks again as soon as fresh data fires it.
+    case deferred
+    /// Approved, but a guardrail refuses the order now.
+    case refused
+    /// A question that only informs (an order rejected by the broker): noted.
+    case acknowledged
+    /// Too late: the question expired before this answer.
+    case expired
+
+    public var name: String {
+        switch self {
+        case .ordered: "ordered"
+        case .skipped: "skipped"
+        case .followUp: "follow_up"
+        case .askedAgain: "asked_again"
+        case .deferred: "deferred"
+        case .refused: "refused"
+        case .acknowledged: "acknowledged"
+        case .expired: "expired"
+        }
+    }
+}
+
+public struct AnswerResult: Sendable, Equatable {
+    public var questionID: UUID
+    public var decision: String
+    public var outcome: AnswerOutcome
+    /// Words for the user.
+    public var detail: String
+    /// True when the question had been answered before and this is the recorded result.
+    public var repeated: Bool
+}
+
+public enum AnswerError: Error, Equatable, CustomStringConvertible {
+    /// No such question for this user (another user's question is "not found" too).
+    case notFound
+    case invalidValue(String)
+    /// Cancelled or otherwise closed without an answer.
+    case notOpen(String)
+
+    public var description: String {
+        switch self {
+        case .notFound: "question not found"
+        case .invalidValue(let message): message
+        case .notOpen(let status): "question is \(status) and takes no answer"
+        }
+    }
+}
+
+extension TradingPipeline {
+    /// Plan §8.2 for one answer, in one transaction. Locks the user's trading state first (the
+    /// same order as `evaluate-user`, so the two never deadlock), then the question; on
+    /// approval re-checks every guardrail under that lock, so concurrent approvals in any
+    /// number of processes cannot exceed the caps; the order row and its `submit-order` job
+    /// commit together.
+    public func answer(questionID: UUID, firebaseUID uid: String, value: JSONValue) async throws -> AnswerResult {
+        let now = try await clock.now()
+        let result = try await client.transaction(logger: logger) { db -> AnswerResult in
+            var state = try await TradingStore.lockTradingContext(uid, on: db, logger: logger)
+            guard let question = try await QuestionStore.question(questionID, of: uid, lock: true, on: db, logger: logger) else {
+                throw AnswerError.notFound
+            }
+            if let recorded = try await QuestionStore.answer(to: questionID, on: db, logger: logger) {
+                var replayed = Self.replay(recorded)
+                if case .ordered(let id, _) = replayed.outcome, let order = try await OrderStore.order(id, on: db, logger: logger) {
+                    replayed.outcome = .ordered(tradeOrderID: id, clientOrderID: order.clientOrderID)
+                }
+                return replayed
+            }
+            if question.status == "expired" { return AnswerResult(questionID: questionID, decision: "none", outcome: .expired,
+                                                                  detail: "this question expired before it was answered", repeated: true) }
+            guard question.status == "open" else { throw AnswerError.notOpen(question.status) }
+            let decision = AnswerDecision.decide(value)
+            let number: Decimal
+            switch (decision, value) {
+            case (.invalid(let message), _): throw AnswerError.invalidValue(message)
+            case (_, .number(let n)): number = n
+            case (_, .string(let text)): number = Decimal(string: text.trimmingCharacters(in: .whitespaces), locale: Locale(identifier: "en_US_POSIX")) ?? 0
+            default: throw AnswerError.invalidValue("answer must be a number")
+            }
+            if question.isPastExpiry {
+                try await QuestionStore.setStatus(questionID, "expired", on: db, logger: logger)
+                try await closeCooldown(question, uid: uid, state: &state, now: now, db: db)
+                try await TradingStore.saveTradingContext(uid, state, evaluatedAt: now, on: db, logger: logger)
+                PipelineMetrics.questionsExpired(1)
+                return AnswerResult(questionID: questionID, decision: "none", outcome: .expired,
+                                    detail: "this question expired before it was answered", repeated: false)
+            }
+            try await QuestionStore.setStatus(questionID, "answered", answered: true, on: db, logger: logger)
+            try await closeCooldown(question, uid: uid, state: &state, now: now, db: db)
+            let (outcome, fullDetail) = try await decide(decision, question: question, uid: uid, state: &state, now: now, db: db)
+            let detail = String(fullDetail.prefix(1000))
+            let decisionName = switch decision { case .approve: "approve"; case .skip: "skip"; default: "ambiguous" }
+            var answer = StoredAnswer(questionID: questionID, value: number, decision: decisionName, outcome: outcome.name, detail: detail)
+            switch outcome {
+            case .ordered(let order, _): answer.tradeOrderID = order
+            case .followUp(let id), .askedAgain(let id): answer.followUpQuestionID = id
+            default: break
+            }
+            try await QuestionStore.insertAnswer(answer, firebaseUID: uid, on: db, logger: logger)
+            try await TradingStore.saveTradingContext(uid, state, evaluatedAt: now, on: db, logger: logger)
+            return AnswerResult(questionID: questionID, decision: decisionName, outcome: outcome, detail: detail, repeated: false)
+        }
+        if !result.repeated { PipelineMetrics.questionAnswered(outcome: result.outcome.name) }
+        logger.info("answer recorded", metadata: [
+            "user.uid": "\(uid)", "question.id": "\(questionID)", "answer.decision": "\(result.decision)",
+            "answer.outcome": "\(result.outcome.name)", "answer.repeated": "\(result.repeated)",
+        ])
+        return result
+    }
+
+    private func closeCooldown(_ question: StoredQuestion, uid: String, state: inout TradingContext, now: Date,
+                               db: PostgresConnection) async throws {
+        guard let ruleID = question.ruleID else { return }
+        let cooldown = (try? await effectiveConfig(uid, on: db))?.config.rule(id: ruleID)?.cooldownSeconds ?? ConfigDefaults.cooldownSeconds
+        state[rule: ruleID] = Cooldown.questionClosed(state[rule: ruleID], questionID: question.id.uuidString.lowercased(),
+                                                      at: now, cooldownSeconds: cooldown)
+    }
+
+    private func decide(_ decision: AnswerDecision, question: StoredQuestion, uid: String, state: inout TradingContext,
+                        now: Date, db: PostgresConnection) async throws -> (AnswerOutcome, String) {
+        guard let ruleID = question.ruleID, question.phase == "await_confirm" else {
+            return (.acknowledged, "noted")
+        }
+        if case .skip = decision { return (.skipped, "skipped: no order") }
+        let config: TradingConfig
+        do {
+            config = try await effectiveConfig(uid, on: db).config
+        } catch {
+            return (.refused, "no order: the trading config cannot be read (\(error))")
+        }
+        guard let rule = config.rule(id: ruleID) else { return (.refused, "no order: rule \(ruleID) no longer exists") }
+        let askedPrice = question.metadata["price"].flatMap { if case .number(let n) = $0 { n } else { nil } }
+
+        if case .ambiguous = decision {
+            let text = "Your answer was unclear. " + (question.text.hasPrefix("Your answer was unclear. ") ? String(question.text.dropFirst(25)) : question.text)
+            let id = try await followUpQuestion(question, text: text, extra: ["follows_question_id": .string(question.id.uuidString.lowercased())],
+                                                rule: rule, uid: uid, state: &state, now: now, db: db)
+            return (.followUp(questionID: id), "unclear answer: asked again")
+        }
+
+        // Approve: the price the user saw must still hold, on fresh data.
+        let rows = try await TradingStore.latestSnapshots(symbols: [rule.symbol], asOf: now, on: db, logger: logger)
+        let latest = rows.first { $0.metric == rule.priceMetric }
+        let ageSeconds = latest.map { Int(now.timeIntervalSince($0.asOf)) }
+        if let latestPrice = latest?.price, let askedPrice, let ageSeconds, ageSeconds <= rule.maxStalenessSeconds, askedPrice > 0 {
+            let drift = abs((latestPrice - askedPrice) / askedPrice * 100)
+            if drift > settings.approvalMaxDriftPct {
+                let reference = question.metadata["reference"].flatMap { if case .number(let n) = $0 { n } else { nil } } ?? askedPrice
+                let change = reference > 0 ? Money.rounded((latestPrice - reference) / reference * 100, scale: 4) : 0
+                let values = QuestionTemplate.Values(symbol: rule.symbol, price: latestPrice, reference: reference, changePct: change, ruleID: rule.id)
+                let text = "The price moved since you were asked (\(Money.format(askedPrice)) → \(Money.format(latestPrice))). "
+                    + QuestionTemplate.render(rule.questionTemplate, values: values)
+                let id = try await followUpQuestion(question, text: text, extra: [
+                    "asked_again_for": .string(question.id.uuidString.lowercased()), "price": .number(latestPrice),
+                    "previous_price": .number(askedPrice), "pct": .number(change), "data_age_seconds": .number(Decimal(ageSeconds)),
+                ], rule: rule, uid: uid, state: &state, now: now, db: db)
+                return (.askedAgain(questionID: id), "no order yet: the price moved \(Money.format(drift))% (more than \(settings.approvalMaxDriftPct)%); asked again")
+            }
+        } else {
+            let why = latest == nil ? "there is no price for \(rule.symbol)" : "the price data is stale (\(ageSeconds ?? -1)s old, max \(rule.maxStalenessSeconds)s)"
+            state[rule: rule.id].cooldownUntil = nil
+            return (.deferred, "no order yet: \(why); the rule asks again as soon as fresh data fires it")
+        }
+
+        let proposal = OrderProposal(rule: rule, referencePrice: latest?.price ?? askedPrice)
+        let prior = try await OrderStore.countedOrders(of: uid, around: now, on: db, logger: logger)
+        let check = GuardrailPolicy.check(proposal: proposal, config: config, gate: settings.gate, priorOrders: prior,
+                                          questionApproved: true, now: now)
+        guard check.allowed else {
+            return (.refused, "no order: " + check.refusals.map(\.description).joined(separator: "; "))
+        }
+        let clientOrderID = ClientOrderID.make(firebaseUID: uid, ruleID: rule.id, questionID: question.id.uuidString.lowercased())
+        let order = NewOrder(firebaseUID: uid, clientOrderID: clientOrderID, symbol: rule.symbol, side: proposal.side.rawValue,
+                             notionalUSD: proposal.notionalUSD, qty: proposal.qty, questionID: question.id, ruleID: rule.id,
+                             referencePrice: proposal.referencePrice, decidedAt: now)
+        try await OrderStore.insert(order, on: db, logger: logger)
+        _ = try await JobStore.enqueue(try TradingJobCatalog.submitOrder.job(SubmitOrder(tradeOrderID: order.id, clientOrderID: clientOrderID)),
+                                       on: db, logger: logger)
+        PipelineMetrics.order(status: "pending_submit")
+        let size = proposal.notionalUSD.map { "$\(Money.format($0))" } ?? "\(proposal.qty ?? 0) shares"
+        return (.ordered(tradeOrderID: order.id, clientOrderID: clientOrderID), "approved: \(proposal.side.rawValue) \(size) of \(rule.symbol)")
+    }
+
+    /// A new question for the same rule, carrying the old one's metadata plus `extra`.
+    private func followUpQuestion(_ question: StoredQuestion, text: String, extra: [String: JSONValue], rule: Rule, uid: String,
+                                  state: inout TradingContext, now: Date, db: PostgresConnection) async throws -> UUID {
+        var metadata: [String: JSONValue] = [:]
+        if case .object(let fields) = question.metadata { metadata = fields }
+        for (key, value) in extra { metadata[key] = value }
+        let id = try await askQuestion(NewQuestion(
+            firebaseUID: uid, text: text, sourceTag: "trading:rule:\(rule.id)", pipelineKey: "trading",
+            pipelineStep: "\(rule.id):await_confirm", correctAnswer: 10, metadata: .object(metadata),
+            expiresInSeconds: settings.questionTTLSeconds), on: db, logger: logger)
+        state[rule: rule.id] = Cooldown.fired(state[rule: rule.id], questionID: id.uuidString.lowercased(), at: now,
+                                              cooldownSeconds: rule.cooldownSeconds)
+        return id
+    }
+
+    static func replay(_ recorded: StoredAnswer) -> AnswerResult {
+        let outcome: AnswerOutcome
+        switch recorded.outcome {
+        case "ordered":
+            outcome = recorded.tradeOrderID.map { .ordered(tradeOrderID: $0, clientOrderID: "") } ?? .refused
+        case "skipped": outcome = .skipped
+        case "follow_up": outcome = recorded.followUpQuestionID.map { .followUp(questionID: $0) } ?? .skipped
+        case "asked_again": outcome = recorded.followUpQuestionID.map { .askedAgain(questionID: $0) } ?? .skipped
+        case "acknowledged": outcome = .acknowledged
+        case "deferred": outcome = .deferred
+        default: outcome = .refused
+        }
+        return AnswerResult(questionID: recorded.questionID, decision: recorded.decision, outcome: outcome,
+                            detail: recorded.detail ?? "", repeated: true)
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+import HybridStore
+import JobEngine
+import Logging
+import PostgresNIO
+import TradingCore
+import TradingJobs
+
+/// What one scheduler tick enqueues: market data for the inputs that are due, symbols batched
+/// across all users (calls depend on the symbols, not the users), and one evaluation per user.
+public struct TickPlan: Sendable, Equatable {
+    public var ingest: [IngestSymbolBatch]
+    public var evaluate: [EvaluateUser]
+}
+
+public enum TickPlanner {
+    /// A data input polled every `pollSeconds` is due in the tick bucket whose interval
+    /// `((bucket - 1) × interval, bucket × interval]` contains a multiple of `pollSeconds`.
+    public static func isDue(pollSeconds: Int, bucket: Int64, intervalSeconds: Int) -> Bool {
+        let poll = Int64(max(1, pollSeconds)), interval = Int64(intervalSeconds)
+        let end = bucket * interval, start = (bucket - 1) * interval
+        return floorDiv(end, poll) != floorDiv(start, poll)
+    }
+
+    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
+        a >= 0 ? a / b : -((-a + b - 1) / b)
+    }
+
+    /// Pure: the configs of enabled users → the tick's jobs.
+    public static func plan(configs: [EffectiveTradingConfig], bucket: Int64, intervalSeconds: Int, batchSize: Int,
+                            ingest: Bool = true, evaluate: Bool = true) -> TickPlan {
+        var symbolsByFeed: [String: Set<String>] = [:]
+        var metricsByFeed: [String: Set<String>] = [:]
+        var users: [String] = []
+        for effective in configs where effective.config.enabled {
+            users.append(effective.firebaseUID)
+            for input in effective.config.dataInputs
+            where input.assetClass == .usEquity && isDue(pollSeconds: input.pollIntervalSeconds, bucket: bucket, intervalSeconds: intervalSeconds) {
+                symbolsByFeed[input.feed.rawValue, default: []].formUnion(input.symbols)
+                metricsByFeed[input.feed.rawValue, default: []].formUnion(input.metrics.map(\.rawValue))
+            }
+        }
+        var batches: [IngestSymbolBatch] = []
+        if ingest {
+            for feed in symbolsByFeed.keys.sorted() {
+                let symbols = (symbolsByFeed[feed] ?? []).sorted()
+                let metrics = (metricsByFeed[feed] ?? []).sorted()
+                for start in stride(from: 0, to: symbols.count, by: max(1, batchSize)) {
+                    let chunk = Array(symbols[start..<min(start + max(1, batchSize), symbols.count)])
+                    batches.append(IngestSymbolBatch(feed: feed, symbols: chunk, metrics: metrics, bucket: bucket))
+                }
+            }
+        }
+        let evaluations = evaluate ? users.sorted().map { EvaluateUser(firebaseUID: $0, bucket: bucket) } : []
+        return TickPlan(ingest: batches, evaluate: evaluations)
+    }
+}
+
+extension TradingPipeline {
+    /// The scheduler's schedule: every `intervalSeconds`, the tick's jobs, in the scheduler's
+    /// transaction (unique keys per tick bucket: a failover neither skips nor doubles a tick).
+    /// Orders left non-terminal for a minute get a `poll-order-status` as a safety net.
+    public func tickSchedule(intervalSeconds: Int) -> PeriodicSchedule {
+        PeriodicSchedule(name: "trading-tick", intervalSeconds: intervalSeconds, maxCatchUp: 1) { bucket, db, logger in
+            let configs = try await enabledConfigs(on: db, logger: logger)
+            let plan = TickPlanner.plan(configs: configs, bucket: bucket, intervalSeconds: intervalSeconds,
+                                        batchSize: settings.ingestBatchSymbols, ingest: settings.ingestEnabled,
+                                        evaluate: settings.evaluateEnabled)
+            var jobs = try plan.ingest.map { try TradingJobCatalog.ingestSymbolBatch.job($0) }
+            let delay = plan.ingest.isEmpty ? 0 : settings.evaluateDelaySeconds
+            jobs += try plan.evaluate.map { try TradingJobCatalog.evaluateUser.job($0, runAfterSeconds: delay) }
+            jobs += try await staleOpenOrders(on: db, logger: logger).map { try TradingJobCatalog.pollOrderStatus.job($0) }
+            logger.info("trading tick planned", metadata: [
+                "tick.bucket": "\(bucket)", "tick.users": "\(plan.evaluate.count)", "tick.ingest_batches": "\(plan.ingest.count)",
+                "tick.symbols": "\(plan.ingest.reduce(0) { $0 + $1.symbols.count })",
+            ])
+            return jobs
+        }
+    }
+
+    /// Every enabled user's effective config; invalid ones are logged and left out.
+    func enabledConfigs(on db: PostgresConnection, logger: Logger) async throws -> [EffectiveTradingConfig] {
+        var templates: [String: JSONValue] = [:]
+        for (name, config) in try await TradingStore.templates(on: db, logger: logger) { templates[name] = config }
+        let rows = try await db.query("""
+            SELECT firebase_uid, template_name, config::text FROM user_trading_config WHERE enabled ORDER BY firebase_uid
+            """, logger: logger)
+        var result: [EffectiveTradingConfig] = []
+        for try await (uid, templateName, overrideText) in rows.decode((String, String?, String).self) {
+            let stored = StoredUserConfig(firebaseUID: uid, templateName: templateName, template: templateName.flatMap { templates[$0] },
+                                          override: try JSONValue.parse(overrideText), enabled: true)
+            switch stored.effective {
+            case .success(let effective): result.append(effective)
+            case .failure(let error):
+                logger.warning("user config invalid; user skipped this tick", metadata: ["user.uid": "\(uid)", "error": "\(error)"])
+            }
+        }
+        return result
+    }
+
+    func staleOpenOrders(on db: PostgresConnection, logger: Logger) async throws -> [PollOrderStatus] {
+        let rows = try await db.query("""
+            SELECT id, client_order_id FROM trade_orders
+            WHERE status NOT IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed', 'pending_submit')
+              AND updated_at < now() - interval '60 seconds'
+            ORDER BY updated_at LIMIT 500
+            """, logger: logger)
+        var result: [PollOrderStatus] = []
+        for try await (id, clientOrderID) in rows.decode((UUID, String).self) {
+            result.append(PollOrderStatus(tradeOrderID: id, clientOrderID: clientOrderID))
+        }
+        return result
+    }
+}

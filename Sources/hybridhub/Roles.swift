@@ -1,0 +1,105 @@
+import ArgumentParser
+import Foundation
+import HybridHubApp
+import HybridSettings
+import HybridStore
+import JobEngine
+import Logging
+import PostgresNIO
+import TradingCore
+import TradingPipeline
+
+/// `hybridhub worker`: claims and runs the five job kinds; any number run side by side.
+struct WorkerRole: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker", abstract: "Run a worker: claims ingest, evaluate, deliver, submit and poll jobs (SIGTERM drains).")
+
+    @Option(help: "Worker id (default host:pid:random).") var id: String = WorkerConfiguration.defaultWorkerID()
+    @Option(help: "Jobs run at once per queue (market, evaluate, delivery, orders).") var concurrency = 8
+    @Option(help: "Jobs claimed per statement.") var batch = 10
+    @Option(help: "Lease seconds; a dead worker's jobs are rescued about this long after it died.") var lease = 5.0
+    @Option(help: "Heartbeat seconds (lease renewal).") var heartbeat = 1.0
+    @Option(help: "Polling floor in seconds (NOTIFY wakes workers sooner).") var poll = 1.0
+    @Option(help: "Seconds to finish jobs in hand on SIGTERM before releasing the rest.") var grace = 20.0
+
+    func validate() throws {
+        guard lease > heartbeat * 2 else { throw ValidationError("--lease must be more than twice --heartbeat") }
+        guard concurrency >= 1, batch >= 1 else { throw ValidationError("--concurrency and --batch must be at least 1") }
+    }
+
+    func run() async throws {
+        let runtime = try Runtime.load()
+        try await MigrationCommand.verify(settings: runtime.settings, logger: runtime.logger)
+        var logger = runtime.logger
+        logger[metadataKey: "worker.id"] = .string(id)
+        let client = PostgresClientFactory.make(runtime.settings.database, logger: logger)
+        let pipeline = TradingComposition.pipeline(settings: runtime.settings, client: client, logger: logger)
+        let configuration = WorkerConfiguration(
+            workerID: id, queues: TradingComposition.workerQueues(concurrency: concurrency), leaseSeconds: lease,
+            heartbeatSeconds: heartbeat, pollSeconds: poll, claimBatch: batch, shutdownGraceSeconds: grace)
+        let worker = JobWorker(client: client, registry: pipeline.registry(), configuration: configuration, logger: logger)
+        logger.notice("worker starting", metadata: [
+            "alpaca.trading": "\(TradingComposition.endpoints(runtime.settings).trading)",
+            "alpaca.data": "\(TradingComposition.endpoints(runtime.settings).data)",
+            "test_mode": "\(runtime.settings.worker.testMode)",
+        ])
+        try await TradingComposition.run(client: client, services: [worker], logger: logger)
+    }
+}
+
+/// `hybridhub scheduler`: one of any number leads and enqueues the trading tick.
+struct SchedulerRole: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scheduler",
+        abstract: "Run a scheduler: one leads (lease on database time) and enqueues each tick's jobs; the others stand by.")
+
+    @Option(help: "Scheduler id (default host:pid:random).") var id: String = WorkerConfiguration.defaultWorkerID()
+    @Option(help: "Leadership lease seconds; a standby takes over about this long after the leader died.") var lease = 5.0
+    @Option(help: "Leadership renewal seconds.") var renew = 1.0
+
+    func validate() throws {
+        guard lease > renew * 2 else { throw ValidationError("--lease must be more than twice --renew") }
+    }
+
+    func run() async throws {
+        let runtime = try Runtime.load()
+        try await MigrationCommand.verify(settings: runtime.settings, logger: runtime.logger)
+        var database = runtime.settings.database
+        database.poolSize = min(database.poolSize, 3)
+        let client = PostgresClientFactory.make(database, logger: runtime.logger)
+        let pipeline = TradingComposition.pipeline(settings: runtime.settings, client: client, logger: runtime.logger)
+        let scheduler = TradingComposition.scheduler(settings: runtime.settings, pipeline: pipeline, client: client, holderID: id,
+                                                     leaseSeconds: lease, renewSeconds: renew, logger: runtime.logger)
+        try await TradingComposition.run(client: client, services: [scheduler], logger: runtime.logger)
+    }
+}
+
+/// `hybridhub answer`: the answer service from the command line (the app's POST, until the
+/// hub exists; also the demo's scripted client).
+struct AnswerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "answer", abstract: "Answer a question as its user: +10 approves, -10 skips, in between asks again.")
+
+    @Option(help: "The question id.") var question: String
+    @Option(help: "The user's firebase uid.") var user: String
+    @Option(help: "The swipe value, -10 to 10.") var value: String
+
+    func run() async throws {
+        let runtime = try Runtime.load()
+        guard let questionID = UUID(uuidString: question) else { throw ValidationError("--question must be a UUID") }
+        let parsed: JSONValue = Decimal(string: value, locale: Locale(identifier: "en_US_POSIX")).map { .number($0) } ?? .string(value)
+        let user = self.user
+        let result = try await PostgresClientFactory.withClient(runtime.settings.database, logger: runtime.logger) { client in
+            let pipeline = TradingComposition.pipeline(settings: runtime.settings, client: client, logger: runtime.logger)
+            do {
+                return try await pipeline.answer(questionID: questionID, firebaseUID: user, value: parsed)
+            } catch let error as AnswerError {
+                throw CommandFailure("answer: \(error)")
+            }
+        }
+        var line = "answer: \(result.outcome.name): \(result.detail)"
+        if case .ordered(let order, let clientOrderID) = result.outcome { line += " (trade order \(order.uuidString.lowercased()), client_order_id \(clientOrderID))" }
+        if result.repeated { line += " [answered before]" }
+        print(line)
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import HybridStore
+import HybridTestSupport
+import JobEngine
+import PostgresNIO
+import Testing
+import TradingCore
+import TradingPipeline
+
+/// evaluate-user's transaction: one question per firing rule, cooldown, row lock.
+@Suite struct EvaluationTests {
+    let t0 = Date(timeIntervalSince1970: 1_300_293_540)   // 2011-03-16 16:39 UTC = 12:39 ET
+
+    /// Seeds the §17 user with the dip rule and a firing SPY price.
+    func seedFiringUser(_ client: PostgresClient, uid: String = "user-a") async throws {
+        try await client.withConnection { conn in
+            try await TradingStore.upsertUser(uid, displayName: nil, on: conn, logger: logger)
+            try await TradingStore.upsertUserConfig(uid, templateName: "default_paper_watchlist", override: .object([:]),
+                                                    enabled: true, on: conn, logger: logger)
+            try await TradingStore.insertSnapshots([
+                SnapshotInsert(symbol: "SPY", metric: .lastTrade, price: 126.5, volume: 1, asOf: t0),
+                SnapshotInsert(symbol: "SPY", metric: .prevClose, price: 128.56, volume: 1, asOf: t0.addingTimeInterval(-80_000)),
+            ], on: conn, logger: logger)
+        }
+    }
+
+    @Test func evaluationAsksOnceThenHoldsBack() async throws {
+        try await Farm.run(worker: false) { farm in
+            do {
+                let client = farm.client
+                try await seedFiringUser(client)
+                let evaluator = farm.pipeline
+                let first = try await evaluator.evaluate(firebaseUID: "user-a", now: t0.addingTimeInterval(5))
+                let asked = try #require(first.asked.first)
+                #expect(first.asked.count == 1)
+                #expect(asked.questionText == "SPY is down 1.60% vs yesterday. Swipe +10 to approve a small buy, -10 to skip.")
+                let second = try await evaluator.evaluate(firebaseUID: "user-a", now: t0.addingTimeInterval(10))
+                #expect(second.asked.isEmpty)
+                #expect(second.evaluations.first?.outcome == .blockedByCooldown(.questionOpen(questionID: asked.questionID.uuidString.lowercased())))
+
+                let row = try await client.withConnection { conn in
+                    let rows = try await conn.query("""
+                        SELECT pipeline_key, pipeline_step, source_tag, correct_answer, metadata->>'symbol', (metadata->>'price')::numeric,
+                               (metadata->>'reference')::numeric, metadata->>'data_age_seconds', expires_at > created_at
+                        FROM questions WHERE id = \(asked.questionID)
+                        """, logger: logger)
+                    var found: (String, String, String, Decimal, String, Decimal, Decimal, String, Bool)?
+                    for try await r in rows.decode((String, String, String, Decimal, String, Decimal, Decimal, String, Bool).self) { found = r }
+                    return found
+                }
+                let question = try #require(row)
+                #expect(question.0 == "trading" && question.1 == "dip_confirm:await_confirm" && question.2 == "trading:rule:dip_confirm")
+                #expect(question.3 == 10 && question.4 == "SPY" && question.5 == Decimal(string: "126.5") && question.6 == Decimal(string: "128.56"))
+                #expect(question.7 == "5" && question.8)
+            }
+        }
+    }
+
+    @Test func concurrentEvaluationsOfOneUserAskExactlyOnce() async throws {
+        try await Farm.run(worker: false) { farm in
+            do {
+                let client = farm.client
+                try await seedFiringUser(client)
+                let evaluator = farm.pipeline
+                let askedCounts = try await withThrowingTaskGroup(of: Int.self) { group in
+                    for i in 0..<12 {
+                        group.addTask { try await evaluator.evaluate(firebaseUID: "user-a", now: t0.addingTimeInterval(Double(i))).asked.count }
+                    }
+                    return try await group.reduce(0, +)
+                }
+                #expect(askedCounts == 1)
+                let stored = try await client.withConnection { conn in
+                    var count = 0
+                    for try await n in try await conn.query("SELECT count(*)::int FROM questions WHERE firebase_uid = 'user-a'", logger: logger).decode(Int.self) { count = n }
+                    return count
+                }
+                #expect(stored == 1, "a double question would show up here")
+            }
+        }
+    }
+
+    @Test func invalidStoredConfigIsReportedWithPaths() async throws {
+        try await Farm.run(worker: false) { farm in
+            do {
+                let client = farm.client
+                try await client.withConnection { conn in
+                    try await TradingStore.upsertUser("user-b", displayName: nil, on: conn, logger: logger)
+                    let override = JSONValue.object(["rules": .array([.object(["id": .string("dip_confirm"), "threshold_pct": .number(2)])])])
+                    try await TradingStore.upsertUserConfig("user-b", templateName: "default_paper_watchlist", override: override,
+                                                            enabled: true, on: conn, logger: logger)
+                }
+                do {
+                    _ = try await farm.pipeline.evaluate(firebaseUID: "user-b", now: t0)
+                    Issue.record("an invalid config was evaluated")
+                } catch let error as PipelineError {
+                    #expect(error.description.contains("rules[0].threshold_pct: must be negative"))
+                }
+            }
+        }
+    }
+}
