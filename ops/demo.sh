@@ -1,13 +1,51 @@
 #!/usr/bin/env bash
-# The demo: private Postgres, migrations, the plan's §17 user, and the committed 2011-03-16
-# SPY minute bars replayed against their dip rule, printing when and why it fires.
+# The demo: the whole trading flow on this machine, no Alpaca account, no internet.
+# Private Postgres, migrations, the project's Alpaca simulator replaying 2011-03-16 fast, a
+# scheduler, two worker processes, the plan's §17 user, an approval by a scripted client, and
+# the printed timeline: snapshot → rule fired → question → answer → order → fill.
+#   DEMO_SPEED   simulated seconds per second (default 30)
+#   DEMO_PORT    the simulator's port (default 54380)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$REPO"
 prepare_machine
-echo "ops: building the hybridhub executable"
-swift build --product hybridhub 2>&1 | grep -E "error:|warning:|Build complete" || true
-BIN="$(swift build --show-bin-path)/hybridhub"
-[[ -x "$BIN" ]] || { echo "ops: build failed" >&2; exit 1; }
-"$BIN" migrate
-LOG_LEVEL="${LOG_LEVEL:-warning}" "$BIN" demo "$@"
+echo "ops: building hybridhub and alpaca-sim"
+swift build --product hybridhub 2>&1 | grep -E "error:|Build complete" || true
+swift build --product alpaca-sim 2>&1 | grep -E "error:|Build complete" || true
+BIN="$(swift build --show-bin-path)"
+[[ -x "$BIN/hybridhub" && -x "$BIN/alpaca-sim" ]] || { echo "ops: build failed" >&2; exit 1; }
+
+PORT="${DEMO_PORT:-54380}"
+SPEED="${DEMO_SPEED:-30}"
+LOGS="$(mktemp -d /tmp/hybridhub-demo.XXXXXX)"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT INT TERM
+
+export TRADING_ENABLED=true QUESTION_WORKER_ENABLED=true QUESTION_WORKER_INTERVAL_SECONDS=1
+export QUESTION_PIPELINE_TEST_MODE=true ALPACA_SIMULATOR_URL="http://127.0.0.1:$PORT"
+export ALPACA_API_KEY_ID=demo-key ALPACA_API_SECRET_KEY=demo-secret TRADING_EVALUATE_DELAY_SECONDS=0
+export LOG_LEVEL="${LOG_LEVEL:-info}"
+
+"$BIN/hybridhub" migrate
+# The previous demo's §17 user starts clean; nothing else is touched.
+"$REPO/ops/postgres.sh" psql -q -c "DELETE FROM answers WHERE firebase_uid = 'plan17-user-u';
+  DELETE FROM trade_orders WHERE firebase_uid = 'plan17-user-u'; DELETE FROM questions WHERE firebase_uid = 'plan17-user-u';
+  DELETE FROM user_trading_state WHERE firebase_uid = 'plan17-user-u';
+  DELETE FROM market_data_snapshots WHERE as_of >= '2011-03-15' AND as_of < '2011-03-17';" >/dev/null
+
+# 13:30 ET, nine minutes before SPY crosses -1.5 % vs the previous close.
+"$BIN/alpaca-sim" --port "$PORT" --start 2011-03-16T17:30:00Z --speed "$SPEED" --keys demo-key:demo-secret \
+  >"$LOGS/alpaca-sim.log" 2>&1 & PIDS+=($!)
+fetch() { python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode())' "$1"; }
+for _ in $(seq 1 100); do fetch "http://127.0.0.1:$PORT/_sim/health" >/dev/null 2>&1 && break; sleep 0.1; done
+"$BIN/hybridhub" scheduler --id demo-scheduler >"$LOGS/scheduler.log" 2>&1 & PIDS+=($!)
+"$BIN/hybridhub" worker --id demo-worker-1 --concurrency 4 >"$LOGS/worker-1.log" 2>&1 & PIDS+=($!)
+"$BIN/hybridhub" worker --id demo-worker-2 --concurrency 4 >"$LOGS/worker-2.log" 2>&1 & PIDS+=($!)
+echo "ops: simulator http://127.0.0.1:$PORT (2011-03-16 from 13:30 ET at ${SPEED}x), scheduler, 2 workers; logs in $LOGS"
+
+LOG_LEVEL=warning "$BIN/hybridhub" demo "$@"
+echo "ops: the simulator's ledger: $(fetch "http://127.0.0.1:$PORT/_sim/ledger" | python3 -c 'import json, sys; d = json.load(sys.stdin); print(len(d["orders"]), "order(s); orders per client_order_id:", d["orders_per_client_order_id"])')"

@@ -89,7 +89,8 @@ struct DemoCommand: AsyncParsableCommand {
         if let snapshot {
             print("\(clock(snapshot.2))  snapshot   SPY last_trade \(snapshot.0.map { Money.format($0) } ?? "?") as_of \(snapshot.1.formatted(.iso8601)) (market)")
         }
-        print("\(clock(question.createdAt))  rule fired \(explanation)")
+        let evaluatedAt = question.metadata["evaluated_at"].flatMap { if case .string(let s) = $0 { s } else { nil } } ?? "?"
+        print("\(clock(question.createdAt))  rule fired \(explanation) (market \(evaluatedAt))")
         print("\(clock(question.createdAt))  question   \(question.id.uuidString.lowercased()) pipeline_step=\(question.pipelineStep ?? "")")
         print("\(clock(question.deliveredAt))  delivered  NOTIFY hybridhub_questions")
         print("\(clock(answerAt))  answer     +10 approve")
