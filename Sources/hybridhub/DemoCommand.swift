@@ -19,7 +19,8 @@ struct DemoCommand: AsyncParsableCommand {
 
     static let uid = "plan17-user-u"
     static let override: JSONValue = .object([
-        "data_inputs": .array([.object(["id": .string("primary_watchlist"), "symbols": .array([.string("SPY")])])]),
+        "data_inputs": .array([.object(["id": .string("primary_watchlist"), "symbols": .array([.string("SPY")]),
+                                         "poll_interval_seconds": .number(1)])]),
         "rules": .array([.object(["id": .string("dip_confirm"), "max_staleness_seconds": .number(120)])]),
     ])
 

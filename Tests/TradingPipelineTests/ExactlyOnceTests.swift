@@ -196,7 +196,7 @@ extension Farm {
     func processEnvironment(_ extra: [String: String] = [:]) -> [String: String] {
         ChildProcess.environment(for: db, extra: [
             "TRADING_ENABLED": "true", "QUESTION_PIPELINE_TEST_MODE": "true", "ALPACA_SIMULATOR_URL": sim.url.absoluteString,
-            "ALPACA_API_KEY_ID": RunningSimulator.keyID, "ALPACA_API_SECRET_KEY": RunningSimulator.secret,
+            "ALPACA_API_KEY_ID": keyID, "ALPACA_API_SECRET_KEY": secret,
             "ALPACA_HTTP_TIMEOUT_SECONDS": "2", "LOG_LEVEL": "notice",
         ].merging(extra) { $1 })
     }

@@ -24,6 +24,8 @@ struct Farm: Sendable {
     let client: PostgresClient
     let sim: RunningSimulator
     let pipeline: TradingPipeline
+    var keyID = RunningSimulator.keyID
+    var secret = RunningSimulator.secret
 
     /// 2011-03-16 13:39:50 ET: SPY's 13:39 minute trades at 126.56, -1.56 % vs the previous
     /// close of 128.56, so the plan's §17 dip rule (-1.5 %) fires.
@@ -31,12 +33,14 @@ struct Farm: Sendable {
     static let uid = "plan17-user-u"
     /// The §17 override: watch only SPY; accept a price up to 2 minutes old.
     static let override: JSONValue = .object([
-        "data_inputs": .array([.object(["id": .string("primary_watchlist"), "symbols": .array([.string("SPY")])])]),
+        "data_inputs": .array([.object(["id": .string("primary_watchlist"), "symbols": .array([.string("SPY")]),
+                                         "poll_interval_seconds": .number(1)])]),
         "rules": .array([.object(["id": .string("dip_confirm"), "max_staleness_seconds": .number(120)])]),
     ])
 
     static func run<T: Sendable>(start: Date = dipInstant, worker: Bool = true, settings: PipelineSettings? = nil,
                                  keys: (id: String, secret: String) = (RunningSimulator.keyID, RunningSimulator.secret),
+                                 logger: Logger = TestDatabase.logger,
                                  _ body: @Sendable (Farm) async throws -> T) async throws -> T {
         try await TestDatabase.withMigrated { db in
             var database = db
@@ -50,7 +54,7 @@ struct Farm: Sendable {
                         trading: AlpacaTradingClient(baseURL: sim.url, credentials: credentials, timeoutSeconds: 2, logger: logger),
                         clock: SimulatorMarketClock(simulatorURL: sim.url, refreshSeconds: 0),
                         settings: settings ?? Self.settings, logger: logger)
-                    let farm = Farm(db: db, client: client, sim: sim, pipeline: pipeline)
+                    let farm = Farm(db: db, client: client, sim: sim, pipeline: pipeline, keyID: keys.id, secret: keys.secret)
                     guard worker else { return try await body(farm) }
                     let configuration = WorkerConfiguration(
                         workerID: "test-worker", queues: ["market": 4, "evaluate": 4, "delivery": 4, "orders": 4],
