@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "hybridhub", targets: ["hybridhub"]),
         .executable(name: "hybridhub-jobs-lab", targets: ["JobsLab"]),
         .executable(name: "alpaca-sim", targets: ["AlpacaSimCommand"]),
+        .executable(name: "hybridhub-pipeline-bench", targets: ["PipelineBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
@@ -129,6 +130,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The pipeline benchmark's driver (apart from the tests; ops/bench/pipeline/run.sh).
+        .executableTarget(
+            name: "PipelineBench",
+            dependencies: [
+                "HybridHubApp", "HybridStore", "JobEngine", "TradingCore", "TradingPipeline",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         // Test-only helpers: per-suite databases cloned from a migrated template.

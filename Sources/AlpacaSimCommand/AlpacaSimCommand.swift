@@ -21,6 +21,7 @@ struct AlpacaSimCommand: AsyncParsableCommand {
     @Option(help: "Key pairs KEY:SECRET, comma-separated.") var keys = "sim-key:sim-secret"
     @Option(help: "Market-order slippage in basis points.") var slippageBps = 0.0
     @Option(help: "Folder of the committed market data (default: data/market of the repository).") var data: String?
+    @Option(help: "Add N synthetic symbols SYN01… (SPY's bars scaled) for load tests.") var syntheticSymbols = 0
 
     func run() async throws {
         guard let startDate = AlpacaTime.parse(start) else { throw ValidationError("--start is not RFC 3339: \(start)") }
@@ -33,7 +34,7 @@ struct AlpacaSimCommand: AsyncParsableCommand {
         guard let folder = data.map({ URL(fileURLWithPath: $0) }) ?? MarketDataSet.locateCommittedData(environment: environment) else {
             throw ValidationError("data/market not found; run from the repository or pass --data")
         }
-        let market = try MarketDataSet.loadCommitted(directory: folder)
+        let market = try MarketDataSet.loadCommitted(directory: folder).addingSyntheticSymbols(syntheticSymbols)
         let configuration = SimulatorConfiguration(keys: pairs, slippageBasisPoints: Decimal(slippageBps), start: startDate, speed: speed)
         var logger = Logger(label: "alpaca-sim")
         logger.logLevel = .notice

@@ -62,3 +62,26 @@ public struct MarketDataSet: Sendable {
         return nil
     }
 }
+
+extension MarketDataSet {
+    /// For load tests that need many symbols: `count` copies of `base`'s bars named
+    /// `SYN01`, `SYN02`, …, each price scaled by `1 + n/100`. Synthetic, and named so.
+    public func addingSyntheticSymbols(_ count: Int, basedOn base: String = "SPY") -> MarketDataSet {
+        guard count > 0 else { return self }
+        var allMinutes = minutes.values.flatMap { $0 }
+        var allDaily = daily.values.flatMap { $0 }
+        for n in 1...count {
+            let symbol = "SYN" + (n < 10 ? "0\(n)" : "\(n)")
+            let factor = 1 + Decimal(n) / 100
+            allMinutes += (minutes[base] ?? []).map {
+                MinuteBar(symbol: symbol, start: $0.start, open: $0.open * factor, high: $0.high * factor, low: $0.low * factor,
+                          close: $0.close * factor, volume: $0.volume)
+            }
+            allDaily += (daily[base] ?? []).map {
+                DailyBar(symbol: symbol, day: $0.day, open: $0.open * factor, high: $0.high * factor, low: $0.low * factor,
+                         close: $0.close * factor, volume: $0.volume)
+            }
+        }
+        return MarketDataSet(minutes: allMinutes, daily: allDaily)
+    }
+}
