@@ -109,6 +109,34 @@ public enum TradingStore {
         return nil
     }
 
+    /// What an evaluation reads, in one statement and without a lock: the config, the
+    /// trading context, and how many open questions are past their expiry.
+    public struct EvaluationView: Sendable {
+        public var config: StoredUserConfig
+        public var context: TradingContext
+        public var questionsDueToExpire: Int
+    }
+
+    public static func evaluationView(_ uid: String, on db: PostgresConnection, logger: Logger) async throws -> EvaluationView? {
+        let rows = try await db.query("""
+            SELECT c.template_name, t.config::text, c.config::text, c.enabled,
+                   (SELECT s.context -> 'trading' FROM user_trading_state s WHERE s.firebase_uid = c.firebase_uid)::text,
+                   (SELECT count(*) FROM questions q
+                     WHERE q.firebase_uid = c.firebase_uid AND q.status = 'open' AND q.expires_at <= now())::int
+            FROM user_trading_config c
+            LEFT JOIN trading_config_templates t ON t.name = c.template_name
+            WHERE c.firebase_uid = \(uid)
+            """, logger: logger)
+        for try await (templateName, templateText, overrideText, enabled, contextText, due) in rows.decode((String?, String?, String, Bool, String?, Int).self) {
+            let template = try templateText.map { try JSONValue.parse($0) }
+            let config = StoredUserConfig(firebaseUID: uid, templateName: templateName, template: template,
+                                          override: try JSONValue.parse(overrideText), enabled: enabled)
+            let context = try contextText.map { try contextDecoder.decode(TradingContext.self, from: Data($0.utf8)) } ?? TradingContext()
+            return EvaluationView(config: config, context: context, questionsDueToExpire: due)
+        }
+        return nil
+    }
+
     public static func templates(on db: PostgresConnection, logger: Logger) async throws -> [(name: String, config: JSONValue)] {
         var result: [(String, JSONValue)] = []
         let rows = try await db.query("SELECT name, config::text FROM trading_config_templates ORDER BY name", logger: logger)

@@ -41,8 +41,13 @@ extension TradingPipeline {
     }
 
     /// `now` is the trading clock's instant (the replayed one in a replay).
+    ///
+    /// Most evaluations fire nothing. They are settled by two reads without a transaction or a
+    /// lock; only when a rule fires or a question is due to expire does the evaluation run
+    /// again under the row lock, where the decision is made (and made once).
     public func evaluate(firebaseUID uid: String, now: Date, logger: Logger? = nil) async throws -> UserEvaluationResult {
         let logger = logger ?? self.logger
+        if let quiet = try await quietEvaluation(uid, now: now, logger: logger) { return quiet }
         return try await client.transaction(logger: logger) { db in
             let config = try await effectiveConfig(uid, on: db).config
             var state = try await TradingStore.lockTradingContext(uid, on: db, logger: logger)
@@ -93,6 +98,28 @@ extension TradingPipeline {
                 logger.info("rule fired but no question asked", metadata: ["user.uid": "\(uid)", "rule.id": "\(held.ruleID)", "reason": "\(held.reason)"])
             }
             try await TradingStore.saveTradingContext(uid, state, evaluatedAt: now, on: db, logger: logger)
+            return result
+        }
+    }
+
+    /// The lock-free read: nil when something may need writing (a rule fires, a question is
+    /// due to expire), else the evaluations.
+    func quietEvaluation(_ uid: String, now: Date, logger: Logger) async throws -> UserEvaluationResult? {
+        try await client.withConnection { db -> UserEvaluationResult? in
+            guard let view = try await TradingStore.evaluationView(uid, on: db, logger: logger) else { throw PipelineError.noConfig(uid) }
+            guard view.questionsDueToExpire == 0 else { return nil }
+            let config: TradingConfig
+            switch view.config.effective {
+            case .success(let effective): config = effective.config
+            case .failure(let error): throw PipelineError.invalidConfig(uid, error)
+            }
+            let snapshots = try await TradingStore.latestSnapshots(symbols: Array(config.watchlist).sorted(), asOf: now, on: db, logger: logger)
+            var result = UserEvaluationResult()
+            for rule in config.rules {
+                let evaluation = RuleEngine.evaluate(rule: rule, snapshots: snapshots, now: now, cooldown: view.context[rule: rule.id])
+                if evaluation.fired { return nil }
+                result.evaluations.append(evaluation)
+            }
             return result
         }
     }
