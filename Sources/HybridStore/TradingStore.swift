@@ -109,10 +109,14 @@ public enum TradingStore {
         return nil
     }
 
-    /// What an evaluation reads, in one statement and without a lock: the config, the
-    /// trading context, and how many open questions are past their expiry.
+    /// What an evaluation reads, in one statement and without a lock: the config documents
+    /// as stored (text, so callers can cache what they parse), the trading context, and how
+    /// many open questions are past their expiry.
     public struct EvaluationView: Sendable {
-        public var config: StoredUserConfig
+        public var templateName: String?
+        public var templateText: String?
+        public var overrideText: String
+        public var enabled: Bool
         public var context: TradingContext
         public var questionsDueToExpire: Int
     }
@@ -128,11 +132,9 @@ public enum TradingStore {
             WHERE c.firebase_uid = \(uid)
             """, logger: logger)
         for try await (templateName, templateText, overrideText, enabled, contextText, due) in rows.decode((String?, String?, String, Bool, String?, Int).self) {
-            let template = try templateText.map { try JSONValue.parse($0) }
-            let config = StoredUserConfig(firebaseUID: uid, templateName: templateName, template: template,
-                                          override: try JSONValue.parse(overrideText), enabled: enabled)
             let context = try contextText.map { try contextDecoder.decode(TradingContext.self, from: Data($0.utf8)) } ?? TradingContext()
-            return EvaluationView(config: config, context: context, questionsDueToExpire: due)
+            return EvaluationView(templateName: templateName, templateText: templateText, overrideText: overrideText,
+                                  enabled: enabled, context: context, questionsDueToExpire: due)
         }
         return nil
     }

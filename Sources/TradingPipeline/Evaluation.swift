@@ -109,8 +109,8 @@ extension TradingPipeline {
             guard let view = try await TradingStore.evaluationView(uid, on: db, logger: logger) else { throw PipelineError.noConfig(uid) }
             guard view.questionsDueToExpire == 0 else { return nil }
             let config: TradingConfig
-            switch view.config.effective {
-            case .success(let effective): config = effective.config
+            switch try configCache.effective(uid: uid, view: view) {
+            case .success(let effective): config = effective
             case .failure(let error): throw PipelineError.invalidConfig(uid, error)
             }
             let snapshots = try await TradingStore.latestSnapshots(symbols: Array(config.watchlist).sorted(), asOf: now, on: db, logger: logger)

@@ -52,6 +52,7 @@ public struct TradingPipeline: Sendable {
     public let settings: PipelineSettings
     public let failpoints: Failpoints
     public let logger: Logger
+    let configCache = ConfigCache()
 
     public init(client: PostgresClient, marketData: any MarketDataAPI, trading: any TradingAPI, clock: any MarketClock,
                 settings: PipelineSettings, failpoints: Failpoints = Failpoints(), logger: Logger) {
