@@ -10,9 +10,10 @@ import Testing
 import TradingCore
 import TradingPipeline
 
-/// Keys live only in the environment: a whole flow with canary keys, then every log line
-/// (in-process and of the scheduler and worker processes at trace level), every row of every
-/// table and every error text is searched for them.
+/// Keys live only in the environment: the whole flow (a scheduler process and two worker
+/// processes, the plan's §17 user, an approval, the fill) with canary keys, then every log line
+/// (in-process and of the processes at trace level), every row of every table and every error
+/// text is searched for them.
 @Suite struct SecretCanaryTests {
     static let keyID = "CANARYKEYID7Q2"
     static let secret = "CANARYSECRET9X4Z"
@@ -33,7 +34,8 @@ import TradingPipeline
                                                        "TRADING_EVALUATE_DELAY_SECONDS": "0"])
             let scheduler = try RunningProcess.start(binary, ["scheduler", "--id", "canary-scheduler"], environment: environment)
             let worker = try RunningProcess.start(binary, ["worker", "--id", "canary-worker"], environment: environment)
-            defer { scheduler.stop(); worker.stop() }
+            let second = try RunningProcess.start(binary, ["worker", "--id", "canary-worker-2"], environment: environment)
+            defer { scheduler.stop(); worker.stop(); second.stop() }
 
             let asked = try await eventually(within: 30) { try await !farm.openQuestions().isEmpty }
             try #require(asked != nil, "no question: \(worker.output.suffix(2000))")
@@ -54,9 +56,11 @@ import TradingPipeline
 
             scheduler.signal(SIGTERM)
             worker.signal(SIGTERM)
+            second.signal(SIGTERM)
             #expect(await scheduler.wait(seconds: 30) == 0)
             #expect(await worker.wait(seconds: 30) == 0)
-            let processLogs = scheduler.output + worker.output
+            #expect(await second.wait(seconds: 30) == 0)
+            let processLogs = scheduler.output + worker.output + second.output
             #expect(processLogs.contains("job.kind=submit-order"), "the worker logged at trace level")
             #expect(try await farm.int("SELECT count(*)::int FROM jobs WHERE errors <> '[]'::jsonb") >= 1)
 
