@@ -31,6 +31,7 @@ public final class AlpacaSimulator: Sendable {
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: AlpacaErrorMiddleware())   // before the routes: it wraps them all
         addTradingRoutes(to: router)
         addMarketDataRoutes(to: router)
         addControlRoutes(to: router)
@@ -61,8 +62,18 @@ public final class AlpacaSimulator: Sendable {
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
+    static func double(_ value: Decimal) -> Double { MarketJSON.double(value) }
+
     static func error(_ error: SimulatorError) -> Response {
         json(AlpacaAPIError(code: error.code, message: error.message), status: .init(code: error.status))
+    }
+
+    /// Hummingbird's own refusals in Alpaca's shape (404 is Alpaca's 40410000).
+    static func error(_ error: HTTPError) -> Response {
+        let status = Int(error.status.code)
+        let message = status == 404 ? "endpoint not found" : (error.body ?? error.status.reasonPhrase.lowercased())
+        return json(AlpacaAPIError(code: status == 404 ? 40410000 : status * 100_000, message: message),
+                    status: error.status, headers: error.headers)
     }
 
     // Header names built once (this is the hot path of every request).
@@ -107,8 +118,11 @@ public final class AlpacaSimulator: Sendable {
             response = try await body(keyID, clock.now())
         } catch let error as SimulatorError {
             response = Self.error(error)
+        } catch let error as HTTPError {
+            response = Self.error(error)   // e.g. a body over the limit: 413
         } catch {
-            response = Self.error(.validation("invalid request: \(error)"))
+            logger.warning("unexpected error in \(method) \(path): \(String(reflecting: error))")
+            response = Self.error(.validation("invalid request"))
         }
         if let hang {
             // The work is done (an order now exists); the reply never arrives.
@@ -127,7 +141,12 @@ public final class AlpacaSimulator: Sendable {
     /// A JSON request body, at most 64 KiB; malformed JSON is a 422 like Alpaca's.
     static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
         var request = request
-        let buffer = try await request.collectBody(upTo: 64 * 1024)
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: 64 * 1024)
+        } catch is NIOTooManyBytesError {
+            throw SimulatorError(status: 413, code: 41300000, message: "request body is larger than 64 KiB")
+        }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
         } catch {
@@ -138,11 +157,24 @@ public final class AlpacaSimulator: Sendable {
 
 extension Request {
     func query(_ name: String) -> String? {
-        uri.queryParameters[Substring(name)].map(String.init)?.removingPercentEncoding
+        uri.queryParameters[Substring(name)].map(String.init)   // already percent-decoded
     }
 
     /// Python sends `True`/`False`; accept any case.
     func flag(_ name: String) -> Bool? {
         query(name).map { $0.lowercased() == "true" || $0 == "1" }
+    }
+}
+
+/// Whatever the router itself refuses (no such route or method, a body over the limit) gets
+/// Alpaca's error shape, `{"code": …, "message": …}`, instead of an empty body: alpaca-py reads
+/// `code` from every error. Route handlers map their own errors in `api`.
+struct AlpacaErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError {
+            return AlpacaSimulator.error(error)
+        }
     }
 }

@@ -11,6 +11,8 @@ public struct ReplayMarket: Sendable {
     /// Session days ("YYYY-MM-DD"), sorted; computed once (requests read them all the time).
     public let sessionDays: [String]
     private let regularHours: [String: [String: [MinuteBar]]]
+    /// Per symbol, the answers of the hot market-data routes prepared once (see `SymbolSeries`).
+    let series: [String: SymbolSeries]
 
     public init(data: MarketDataSet) {
         self.data = data
@@ -22,6 +24,11 @@ public struct ReplayMarket: Sendable {
             rth[symbol] = Dictionary(grouping: bars.filter(MarketDataSet.isRegularHours), by: \.tradingDay)
         }
         regularHours = rth
+        var series: [String: SymbolSeries] = [:]
+        for symbol in Set(data.minutes.keys).union(data.daily.keys) {
+            series[symbol] = SymbolSeries(minutes: data.minutes[symbol] ?? [], daily: data.daily[symbol] ?? [])
+        }
+        self.series = series
     }
 
     public var symbols: [String] { Array(Set(data.minutes.keys).union(data.daily.keys)).sorted() }
