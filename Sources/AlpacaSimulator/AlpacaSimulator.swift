@@ -89,30 +89,34 @@ public final class AlpacaSimulator: Sendable {
     /// Counts, authenticates, applies faults, runs `body` with the account key and the
     /// simulated now, and maps simulator errors to Alpaca's shapes.
     func api(_ request: Request, _ body: @Sendable (_ key: String, _ now: Date) async throws -> Response) async -> Response {
-        let method = request.method.rawValue
-        let path = request.uri.path
         guard let keyID = request.headers[Self.keyID], let secret = request.headers[Self.secretKey],
               configuration.keys.contains(.init(keyID: keyID, secret: secret)) else {
             return Self.error(.unauthorized)
         }
-        let used = stats.count(key: keyID)
+        let wall = Date()
+        let used = stats.count(key: keyID, at: wall)
         var rateHeaders = HTTPFields()
-        rateHeaders[Self.rateLimit] = "200"
-        rateHeaders[Self.rateRemaining] = String(max(0, 200 - used))
-        rateHeaders[Self.rateReset] = String(Int(Date().timeIntervalSince1970 / 60 + 1) * 60)
+        rateHeaders.reserveCapacity(4)
+        rateHeaders.append(HTTPField(name: Self.rateLimit, value: "200"))
+        rateHeaders.append(HTTPField(name: Self.rateRemaining, value: String(max(0, 200 - used))))
+        rateHeaders.append(HTTPField(name: Self.rateReset, value: String(Int(wall.timeIntervalSince1970 / 60 + 1) * 60)))
 
-        if let delay = faults.take(method: method, path: path, kinds: [.latency]) {
-            try? await Task.sleep(for: .milliseconds(delay.latencyMs ?? 1000))
+        var hang: FaultRule?
+        if !faults.isEmpty {
+            let (method, path) = (request.method.rawValue, request.uri.path)
+            if let delay = faults.take(method: method, path: path, kinds: [.latency]) {
+                try? await Task.sleep(for: .milliseconds(delay.latencyMs ?? 1000))
+            }
+            if let fault = faults.take(method: method, path: path, kinds: [.status, .drop]) {
+                if fault.kind == .drop { return Self.drop() }
+                var headers = rateHeaders
+                if let after = fault.retryAfterSeconds { headers[Self.retryAfter] = "\(after)" }
+                let status = fault.status ?? 500
+                return Self.json(AlpacaAPIError(code: status * 100_000, message: "simulated fault: HTTP \(status)"),
+                                 status: .init(code: status), headers: headers)
+            }
+            hang = faults.take(method: method, path: path, kinds: [.timeoutAfterAccept])
         }
-        if let fault = faults.take(method: method, path: path, kinds: [.status, .drop]) {
-            if fault.kind == .drop { return Self.drop() }
-            var headers = rateHeaders
-            if let after = fault.retryAfterSeconds { headers[Self.retryAfter] = "\(after)" }
-            let status = fault.status ?? 500
-            return Self.json(AlpacaAPIError(code: status * 100_000, message: "simulated fault: HTTP \(status)"),
-                             status: .init(code: status), headers: headers)
-        }
-        let hang = faults.take(method: method, path: path, kinds: [.timeoutAfterAccept])
         var response: Response
         do {
             response = try await body(keyID, clock.now())
@@ -121,7 +125,7 @@ public final class AlpacaSimulator: Sendable {
         } catch let error as HTTPError {
             response = Self.error(error)   // e.g. a body over the limit: 413
         } catch {
-            logger.warning("unexpected error in \(method) \(path): \(String(reflecting: error))")
+            logger.warning("unexpected error in \(request.method) \(request.uri.path): \(String(reflecting: error))")
             response = Self.error(.validation("invalid request"))
         }
         if let hang {
@@ -129,7 +133,7 @@ public final class AlpacaSimulator: Sendable {
             try? await Task.sleep(for: .milliseconds(hang.latencyMs ?? 60_000))
             return Self.drop()
         }
-        for field in rateHeaders { response.headers.append(field) }
+        response.headers.append(contentsOf: rateHeaders)
         return response
     }
 

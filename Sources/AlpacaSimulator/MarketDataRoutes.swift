@@ -23,7 +23,7 @@ extension AlpacaSimulator {
             if let feed = query.value("feed"), !Self.feeds.contains(feed) {
                 throw SimulatorError(status: 400, code: 40010001, message: "invalid feed: \(feed)")
             }
-            let stale = self.faults.take(method: request.method.rawValue, path: request.uri.path, kinds: [.staleData])
+            let stale = self.faults.isEmpty ? nil : self.faults.take(method: request.method.rawValue, path: request.uri.path, kinds: [.staleData])
             return try await body(stale.map { now.addingTimeInterval(-Double($0.staleSeconds ?? 0)) } ?? now, query)
         }
     }
