@@ -177,6 +177,25 @@ import Testing
         }
     }
 
+    @Test func handWrittenOrderJSONIsWhatTheEncoderWrites() async throws {
+        try await Sim.run { sim in
+            let cid = #"odd \"id\" with \\ and / and é and \t tab"#
+            let body = #"{"symbol":"SPY","qty":1,"side":"buy","type":"limit","limit_price":100,"time_in_force":"gtc","client_order_id":"\#(cid)"}"#
+            let posted = try await sim.call(.POST, "/v2/orders", json: body)
+            let listed = try await sim.call(.GET, "/v2/orders?status=all")
+            let order = try posted.json(AlpacaOrder.self)
+            #expect(order.clientOrderID == "odd \"id\" with \\ and / and é and \t tab")
+            let encoder = JSONEncoder()
+            let pairs: [(Data, Data)] = [(posted.body, try encoder.encode(order)),
+                                         (listed.body, try encoder.encode(try listed.json([AlpacaOrder].self)))]
+            for (wire, encoded) in pairs {
+                let sent = try JSONSerialization.jsonObject(with: wire) as? NSObject
+                let expected = try JSONSerialization.jsonObject(with: encoded) as? NSObject
+                #expect(sent != nil && sent == expected, "\(String(decoding: wire, as: UTF8.self))")
+            }
+        }
+    }
+
     @Test func anOversizedBodyIsRefusedInAlpacasShape() async throws {
         try await Sim.run { sim in
             let huge = #"{"symbol":"SPY","pad":""# + String(repeating: "x", count: 100_000) + #""}"#
