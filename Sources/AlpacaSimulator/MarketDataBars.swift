@@ -7,7 +7,14 @@ import TradingCore
 /// One page of historical bars: each symbol's series (JSON pieces in time order), the window
 /// of the concatenation that this page shows, and the token of the next page.
 struct BarsPage {
-    var series: [(symbol: String, pieces: ArraySlice<[UInt8]>)]
+    /// A symbol's bars as JSON pieces, in time order (a struct, not a tuple: tuple metadata
+    /// lookups showed up in profiles).
+    struct Series {
+        var symbol: String
+        var pieces: ArraySlice<[UInt8]>
+    }
+
+    var series: [Series]
     var offset: Int
     var limit: Int
     var descending: Bool
@@ -22,25 +29,35 @@ struct BarsPage {
     /// `{"bars":{"SYM":[…]},"next_page_token":…}`, or with `single`
     /// `{"symbol":"SYM","bars":[…],"next_page_token":…}`. Symbols with nothing on this page are left out.
     func json(single: String?) -> ByteBuffer {
-        var windows: [(String, ArraySlice<[UInt8]>)] = []
+        var windows: [Series] = []
         var base = 0
-        for (symbol, pieces) in series {
+        for entry in series {
+            let pieces = entry.pieces
             let lower = max(offset, base) - base, upper = min(offset + limit, base + pieces.count) - base
             base += pieces.count
             guard lower < upper else { continue }
-            windows.append((symbol, descending
+            windows.append(Series(symbol: entry.symbol, pieces: descending
                 ? pieces[(pieces.endIndex - upper)..<(pieces.endIndex - lower)]
                 : pieces[(pieces.startIndex + lower)..<(pieces.startIndex + upper)]))
         }
-        let size = windows.reduce(64) { total, window in window.1.reduce(total + window.0.utf8.count + 8) { $0 + $1.count + 1 } }
+        var size = 64
+        for window in windows {
+            size += window.symbol.utf8.count + 8
+            for piece in window.pieces { size += piece.count + 1 }
+        }
         var buffer = ByteBufferAllocator().buffer(capacity: size)
         func writeArray(_ pieces: ArraySlice<[UInt8]>) {
             buffer.writeInteger(UInt8(ascii: "["))
-            var first = true
-            for piece in descending ? AnySequence(pieces.reversed()) : AnySequence(pieces) {
-                if !first { buffer.writeInteger(UInt8(ascii: ",")) }
-                first = false
-                buffer.writeBytes(piece)
+            if descending {
+                for index in pieces.indices.reversed() {
+                    if index != pieces.endIndex - 1 { buffer.writeInteger(UInt8(ascii: ",")) }
+                    buffer.writeBytes(pieces[index])
+                }
+            } else {
+                for index in pieces.indices {
+                    if index != pieces.startIndex { buffer.writeInteger(UInt8(ascii: ",")) }
+                    buffer.writeBytes(pieces[index])
+                }
             }
             buffer.writeInteger(UInt8(ascii: "]"))
         }
@@ -48,14 +65,14 @@ struct BarsPage {
             buffer.writeStaticString("{\"symbol\":")
             MarketJSON.write(string: single, to: &buffer)
             buffer.writeStaticString(",\"bars\":")
-            writeArray(windows.first?.1 ?? [])
+            writeArray(windows.first?.pieces ?? [])
         } else {
             buffer.writeStaticString("{\"bars\":{")
             for (index, window) in windows.enumerated() {
                 if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
-                MarketJSON.write(string: window.0, to: &buffer)
+                MarketJSON.write(string: window.symbol, to: &buffer)
                 buffer.writeInteger(UInt8(ascii: ":"))
-                writeArray(window.1)
+                writeArray(window.pieces)
             }
             buffer.writeInteger(UInt8(ascii: "}"))
         }
@@ -104,7 +121,7 @@ extension AlpacaSimulator {
             return value
         } ?? 0
         let today = minutes >= 1440 ? MarketTime.tradingDay(of: now) : ""
-        var series: [(symbol: String, pieces: ArraySlice<[UInt8]>)] = []
+        var series: [BarsPage.Series] = []
         for symbol in symbols.sorted() {
             guard let data = market.series[symbol] else { continue }
             let pieces: ArraySlice<[UInt8]>
@@ -120,7 +137,7 @@ extension AlpacaSimulator {
             } else {
                 pieces = Self.aggregate(data.minutes[data.minuteRange(from: start, to: end, now: now)], minutes: minutes).map(\.json)[...]
             }
-            if !pieces.isEmpty { series.append((symbol, pieces)) }
+            if !pieces.isEmpty { series.append(BarsPage.Series(symbol: symbol, pieces: pieces)) }
         }
         return BarsPage(series: series, offset: offset, limit: limit, descending: query.value("sort") == "desc")
     }

@@ -35,7 +35,9 @@ extension AlpacaSimulator {
         }
         var symbols: [String] = []
         for part in text.split(separator: ",") {
-            let symbol = part.trimmingCharacters(in: .whitespaces).uppercased()
+            // Plain upper-case symbols (the usual case) are taken as they are.
+            let plain = part.utf8.allSatisfy { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) || $0 == UInt8(ascii: ".") }
+            let symbol = plain ? String(part) : part.trimmingCharacters(in: .whitespaces).uppercased()
             if !symbol.isEmpty && !symbols.contains(symbol) { symbols.append(symbol) }
         }
         return symbols
