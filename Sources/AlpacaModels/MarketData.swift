@@ -107,45 +107,57 @@ public enum AlpacaTime {
     }
 
     /// Parses RFC 3339 (any offset, up to nanoseconds) or `YYYY-MM-DD` (midnight UTC).
+    /// Byte by byte with civil-date arithmetic, no Calendar: every bars request parses two.
     public static func parse(_ text: String) -> Date? {
-        let chars = Array(text)
-        func number(_ range: Range<Int>) -> Int? {
-            guard range.upperBound <= chars.count else { return nil }
-            let digits = chars[range]
-            guard digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber) else { return nil }
-            return Int(String(digits))
+        let bytes = Array(text.utf8)
+        func number(_ from: Int, _ count: Int) -> Int? {
+            guard from + count <= bytes.count else { return nil }
+            var value = 0
+            for index in from..<(from + count) {
+                let digit = bytes[index] &- UInt8(ascii: "0")
+                guard digit < 10 else { return nil }
+                value = value * 10 + Int(digit)
+            }
+            return value
         }
-        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
-              chars.count >= 10, chars[4] == "-", chars[7] == "-" else { return nil }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = .gmt
-        guard chars.count > 10 else {
-            return calendar.date(from: DateComponents(year: year, month: month, day: day))
-        }
-        guard chars.count >= 20, chars[10] == "T" || chars[10] == " ", let hour = number(11..<13),
-              let minute = number(14..<16), let second = number(17..<19) else { return nil }
+        func byte(_ index: Int, is expected: Unicode.Scalar) -> Bool { index < bytes.count && bytes[index] == UInt8(ascii: expected) }
+        guard bytes.count >= 10, let year = number(0, 4), let month = number(5, 2), let day = number(8, 2),
+              byte(4, is: "-"), byte(7, is: "-"), (1...12).contains(month), (1...31).contains(day) else { return nil }
+        let midnight = Double(daysFromCivil(year: year, month: month, day: day) * 86_400)
+        guard bytes.count > 10 else { return Date(timeIntervalSince1970: midnight) }
+        guard byte(10, is: "T") || byte(10, is: "t") || byte(10, is: " "), let hour = number(11, 2), let minute = number(14, 2),
+              let second = number(17, 2), byte(13, is: ":"), byte(16, is: ":"), hour < 24, minute < 60, second <= 60 else { return nil }
         var index = 19
         var fraction = 0.0
-        if index < chars.count, chars[index] == "." {
-            var digits = ""
-            index += 1
-            while index < chars.count, chars[index].isNumber { digits.append(chars[index]); index += 1 }
-            fraction = Double("0." + digits) ?? 0
+        if byte(index, is: ".") {
+            let first = index + 1
+            index = first
+            while index < bytes.count, bytes[index] &- UInt8(ascii: "0") < 10 { index += 1 }
+            guard index > first else { return nil }
+            fraction = Double("0." + String(decoding: bytes[first..<index], as: UTF8.self)) ?? 0
         }
         var offset = 0
-        guard index < chars.count else { return nil }
-        if chars[index] == "Z" || chars[index] == "z" {
+        if byte(index, is: "Z") || byte(index, is: "z") {
             index += 1
-        } else if chars[index] == "+" || chars[index] == "-", let h = number((index + 1)..<(index + 3)),
-                  let m = number((index + 4)..<(index + 6)) {
-            offset = (h * 3600 + m * 60) * (chars[index] == "-" ? -1 : 1)
+        } else if byte(index, is: "+") || byte(index, is: "-"), let h = number(index + 1, 2), let m = number(index + 4, 2),
+                  byte(index + 3, is: ":") {
+            offset = (h * 3600 + m * 60) * (byte(index, is: "-") ? -1 : 1)
             index += 6
         } else {
             return nil
         }
-        guard index == chars.count,
-              let base = calendar.date(from: DateComponents(year: year, month: month, day: day, hour: hour, minute: minute, second: second))
-        else { return nil }
+        guard index == bytes.count else { return nil }
+        let base = Date(timeIntervalSince1970: midnight + Double(hour * 3600 + minute * 60 + second))
         return base.addingTimeInterval(fraction - Double(offset))
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
     }
 }

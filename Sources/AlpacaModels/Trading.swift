@@ -229,11 +229,14 @@ public struct AlpacaPosition: Codable, Sendable, Equatable {
     public var costBasis: String
     public var unrealizedPL: String
     public var unrealizedPLPC: String
+    /// Today's part of the unrealised P/L (since the previous close, or since entry when opened today).
+    public var unrealizedIntradayPL: String?
+    public var unrealizedIntradayPLPC: String?
     public var currentPrice: String
     public var lastdayPrice: String
     public var changeToday: String
 
-    public init(assetID: String, symbol: String, exchange: String, assetClass: String, assetMarginable: Bool, qty: String, qtyAvailable: String, side: String, avgEntryPrice: String, marketValue: String, costBasis: String, unrealizedPL: String, unrealizedPLPC: String, currentPrice: String, lastdayPrice: String, changeToday: String) {
+    public init(assetID: String, symbol: String, exchange: String, assetClass: String, assetMarginable: Bool, qty: String, qtyAvailable: String, side: String, avgEntryPrice: String, marketValue: String, costBasis: String, unrealizedPL: String, unrealizedPLPC: String, currentPrice: String, lastdayPrice: String, changeToday: String, unrealizedIntradayPL: String? = nil, unrealizedIntradayPLPC: String? = nil) {
         self.assetID = assetID
         self.symbol = symbol
         self.exchange = exchange
@@ -247,6 +250,8 @@ public struct AlpacaPosition: Codable, Sendable, Equatable {
         self.costBasis = costBasis
         self.unrealizedPL = unrealizedPL
         self.unrealizedPLPC = unrealizedPLPC
+        self.unrealizedIntradayPL = unrealizedIntradayPL
+        self.unrealizedIntradayPLPC = unrealizedIntradayPLPC
         self.currentPrice = currentPrice
         self.lastdayPrice = lastdayPrice
         self.changeToday = changeToday
@@ -257,6 +262,7 @@ public struct AlpacaPosition: Codable, Sendable, Equatable {
         case assetID = "asset_id", assetClass = "asset_class", assetMarginable = "asset_marginable"
         case qtyAvailable = "qty_available", avgEntryPrice = "avg_entry_price", marketValue = "market_value"
         case costBasis = "cost_basis", unrealizedPL = "unrealized_pl", unrealizedPLPC = "unrealized_plpc"
+        case unrealizedIntradayPL = "unrealized_intraday_pl", unrealizedIntradayPLPC = "unrealized_intraday_plpc"
         case currentPrice = "current_price", lastdayPrice = "lastday_price", changeToday = "change_today"
     }
 }

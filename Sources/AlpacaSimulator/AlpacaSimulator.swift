@@ -31,6 +31,7 @@ public final class AlpacaSimulator: Sendable {
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: AlpacaErrorMiddleware())   // before the routes: it wraps them all
         addTradingRoutes(to: router)
         addMarketDataRoutes(to: router)
         addControlRoutes(to: router)
@@ -61,8 +62,18 @@ public final class AlpacaSimulator: Sendable {
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
+    static func double(_ value: Decimal) -> Double { MarketJSON.double(value) }
+
     static func error(_ error: SimulatorError) -> Response {
         json(AlpacaAPIError(code: error.code, message: error.message), status: .init(code: error.status))
+    }
+
+    /// Hummingbird's own refusals in Alpaca's shape (404 is Alpaca's 40410000).
+    static func error(_ error: HTTPError) -> Response {
+        let status = Int(error.status.code)
+        let message = status == 404 ? "endpoint not found" : (error.body ?? error.status.reasonPhrase.lowercased())
+        return json(AlpacaAPIError(code: status == 404 ? 40410000 : status * 100_000, message: message),
+                    status: error.status, headers: error.headers)
     }
 
     // Header names built once (this is the hot path of every request).
@@ -78,44 +89,51 @@ public final class AlpacaSimulator: Sendable {
     /// Counts, authenticates, applies faults, runs `body` with the account key and the
     /// simulated now, and maps simulator errors to Alpaca's shapes.
     func api(_ request: Request, _ body: @Sendable (_ key: String, _ now: Date) async throws -> Response) async -> Response {
-        let method = request.method.rawValue
-        let path = request.uri.path
         guard let keyID = request.headers[Self.keyID], let secret = request.headers[Self.secretKey],
               configuration.keys.contains(.init(keyID: keyID, secret: secret)) else {
             return Self.error(.unauthorized)
         }
-        let used = stats.count(key: keyID)
+        let wall = Date()
+        let used = stats.count(key: keyID, at: wall)
         var rateHeaders = HTTPFields()
-        rateHeaders[Self.rateLimit] = "200"
-        rateHeaders[Self.rateRemaining] = String(max(0, 200 - used))
-        rateHeaders[Self.rateReset] = String(Int(Date().timeIntervalSince1970 / 60 + 1) * 60)
+        rateHeaders.reserveCapacity(4)
+        rateHeaders.append(HTTPField(name: Self.rateLimit, value: "200"))
+        rateHeaders.append(HTTPField(name: Self.rateRemaining, value: String(max(0, 200 - used))))
+        rateHeaders.append(HTTPField(name: Self.rateReset, value: String(Int(wall.timeIntervalSince1970 / 60 + 1) * 60)))
 
-        if let delay = faults.take(method: method, path: path, kinds: [.latency]) {
-            try? await Task.sleep(for: .milliseconds(delay.latencyMs ?? 1000))
+        var hang: FaultRule?
+        if !faults.isEmpty {
+            let (method, path) = (request.method.rawValue, request.uri.path)
+            if let delay = faults.take(method: method, path: path, kinds: [.latency]) {
+                try? await Task.sleep(for: .milliseconds(delay.latencyMs ?? 1000))
+            }
+            if let fault = faults.take(method: method, path: path, kinds: [.status, .drop]) {
+                if fault.kind == .drop { return Self.drop() }
+                var headers = rateHeaders
+                if let after = fault.retryAfterSeconds { headers[Self.retryAfter] = "\(after)" }
+                let status = fault.status ?? 500
+                return Self.json(AlpacaAPIError(code: status * 100_000, message: "simulated fault: HTTP \(status)"),
+                                 status: .init(code: status), headers: headers)
+            }
+            hang = faults.take(method: method, path: path, kinds: [.timeoutAfterAccept])
         }
-        if let fault = faults.take(method: method, path: path, kinds: [.status, .drop]) {
-            if fault.kind == .drop { return Self.drop() }
-            var headers = rateHeaders
-            if let after = fault.retryAfterSeconds { headers[Self.retryAfter] = "\(after)" }
-            let status = fault.status ?? 500
-            return Self.json(AlpacaAPIError(code: status * 100_000, message: "simulated fault: HTTP \(status)"),
-                             status: .init(code: status), headers: headers)
-        }
-        let hang = faults.take(method: method, path: path, kinds: [.timeoutAfterAccept])
         var response: Response
         do {
             response = try await body(keyID, clock.now())
         } catch let error as SimulatorError {
             response = Self.error(error)
+        } catch let error as HTTPError {
+            response = Self.error(error)   // e.g. a body over the limit: 413
         } catch {
-            response = Self.error(.validation("invalid request: \(error)"))
+            logger.warning("unexpected error in \(request.method) \(request.uri.path): \(String(reflecting: error))")
+            response = Self.error(.validation("invalid request"))
         }
         if let hang {
             // The work is done (an order now exists); the reply never arrives.
             try? await Task.sleep(for: .milliseconds(hang.latencyMs ?? 60_000))
             return Self.drop()
         }
-        for field in rateHeaders { response.headers.append(field) }
+        response.headers.append(contentsOf: rateHeaders)
         return response
     }
 
@@ -127,7 +145,12 @@ public final class AlpacaSimulator: Sendable {
     /// A JSON request body, at most 64 KiB; malformed JSON is a 422 like Alpaca's.
     static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
         var request = request
-        let buffer = try await request.collectBody(upTo: 64 * 1024)
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: 64 * 1024)
+        } catch is NIOTooManyBytesError {
+            throw SimulatorError(status: 413, code: 41300000, message: "request body is larger than 64 KiB")
+        }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
         } catch {
@@ -138,11 +161,24 @@ public final class AlpacaSimulator: Sendable {
 
 extension Request {
     func query(_ name: String) -> String? {
-        uri.queryParameters[Substring(name)].map(String.init)?.removingPercentEncoding
+        uri.queryParameters[Substring(name)].map(String.init)   // already percent-decoded
     }
 
     /// Python sends `True`/`False`; accept any case.
     func flag(_ name: String) -> Bool? {
         query(name).map { $0.lowercased() == "true" || $0 == "1" }
+    }
+}
+
+/// Whatever the router itself refuses (no such route or method, a body over the limit) gets
+/// Alpaca's error shape, `{"code": …, "message": …}`, instead of an empty body: alpaca-py reads
+/// `code` from every error. Route handlers map their own errors in `api`.
+struct AlpacaErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError {
+            return AlpacaSimulator.error(error)
+        }
     }
 }

@@ -86,6 +86,9 @@ public final class FaultPlan: Sendable {
     }
     public var all: [FaultRule] { rules.withLock { $0 } }
 
+    /// Whether any fault is scripted (one atomic load: requests skip all fault work when not).
+    public var isEmpty: Bool { count.load(ordering: .acquiring) == 0 }
+
     /// The first rule that matches, counted down (and removed when used up).
     public func take(method: String, path: String, kinds: Set<FaultRule.Kind>) -> FaultRule? {
         guard count.load(ordering: .acquiring) > 0 else { return nil }
@@ -105,7 +108,15 @@ public final class FaultPlan: Sendable {
 
 /// REST requests per key and minute of wall time (the farm's rate budget is checked against it).
 public final class RequestStats: Sendable {
-    private let counts = Mutex<[String: [Int: Int]]>([:])
+    /// One key's counts: the current minute's in place (one hash lookup per request), earlier
+    /// minutes moved to `past` when the minute turns.
+    private struct KeyCounts {
+        var minute: Int
+        var count: Int
+        var past: [Int: Int] = [:]
+    }
+
+    private let counts = Mutex<[String: KeyCounts]>([:])
 
     public init() {}
 
@@ -114,15 +125,35 @@ public final class RequestStats: Sendable {
     public func count(key: String, at wall: Date = Date()) -> Int {
         let minute = Int(wall.timeIntervalSince1970 / 60)
         return counts.withLock { counts in
-            counts[key, default: [:]][minute, default: 0] += 1
-            return counts[key]?[minute] ?? 0
+            guard let index = counts.index(forKey: key) else {
+                counts[key] = KeyCounts(minute: minute, count: 1)
+                return 1
+            }
+            return Self.increment(&counts.values[index], minute: minute)
         }
+    }
+
+    private static func increment(_ entry: inout KeyCounts, minute: Int) -> Int {
+        if entry.minute == minute {
+            entry.count += 1
+        } else if minute > entry.minute {
+            entry.past[entry.minute, default: 0] += entry.count
+            (entry.minute, entry.count) = (minute, 1)
+        } else {
+            entry.past[minute, default: 0] += 1   // a wall clock stepped back: counted, not current
+            return entry.past[minute] ?? 1
+        }
+        return entry.count
     }
 
     /// Per key: total and the busiest minute.
     public func summary() -> [String: (total: Int, maxPerMinute: Int)] {
         counts.withLock { counts in
-            counts.mapValues { minutes in (minutes.values.reduce(0, +), minutes.values.max() ?? 0) }
+            counts.mapValues { entry in
+                var minutes = entry.past
+                minutes[entry.minute, default: 0] += entry.count
+                return (minutes.values.reduce(0, +), minutes.values.max() ?? 0)
+            }
         }
     }
 }

@@ -217,10 +217,12 @@ final class MarketDataSession: Sendable {
                 let price = AlpacaSimulator.double(bar.close)
                 let time = MessagePackValue(date: bar.end.addingTimeInterval(-1))
                 if b.contains(symbol) {
+                    let figures = BarFigures(bar)   // n and vw synthesised as in the REST answers
                     out.append(.object(["T": "b", "S": .string(symbol), "o": .double(AlpacaSimulator.double(bar.open)),
                                         "h": .double(AlpacaSimulator.double(bar.high)), "l": .double(AlpacaSimulator.double(bar.low)),
                                         "c": .double(price), "v": .double(AlpacaSimulator.double(bar.volume)),
-                                        "t": MessagePackValue(date: bar.start), "n": .null, "vw": .null]))
+                                        "t": MessagePackValue(date: bar.start), "n": .int(Int64(figures.trades)),
+                                        "vw": .double(AlpacaSimulator.double(figures.vwap))]))
                 }
                 if t.contains(symbol) {
                     out.append(.object(["T": "t", "S": .string(symbol), "i": .int(Int64(bar.start.timeIntervalSince1970 / 60)),

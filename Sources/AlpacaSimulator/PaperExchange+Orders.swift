@@ -177,6 +177,7 @@ extension PaperExchange {
         guard fillQty > 0, var account = state.accounts[order.accountKey] else { return updates }
         var position = account.positions[order.symbol] ?? Position()
         if order.side == "buy" {
+            if position.qty == 0 { position.openedDay = MarketTime.tradingDay(of: now) }
             account.cash -= fillQty * price
             position.qty += fillQty
             position.costBasis += fillQty * price
@@ -357,6 +358,7 @@ extension PaperExchange {
             filledQty: Self.text(order.filledQty), filledAvgPrice: order.filledAvgPrice.map(Self.text),
             orderClass: "", orderType: order.type, type: order.type, side: order.side, timeInForce: order.timeInForce,
             limitPrice: order.limitPrice.map(Self.text), stopPrice: nil, status: order.status,
-            extendedHours: order.extendedHours, legs: nil, trailPercent: nil, trailPrice: nil, hwm: nil, positionIntent: nil)
+            extendedHours: order.extendedHours, legs: nil, trailPercent: nil, trailPrice: nil, hwm: nil,
+            positionIntent: order.side == "buy" ? "buy_to_open" : "sell_to_close")   // no short selling here
     }
 }

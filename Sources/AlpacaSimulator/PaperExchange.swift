@@ -13,6 +13,11 @@ public struct SimulatorError: Error, Sendable, Equatable {
     public static func validation(_ message: String) -> SimulatorError { .init(status: 422, code: 40010001, message: message) }
     public static func forbidden(_ message: String) -> SimulatorError { .init(status: 403, code: 40310000, message: message) }
     public static func notFound(_ message: String) -> SimulatorError { .init(status: 404, code: 40410000, message: message) }
+    /// A single-symbol market-data route for a symbol without data: 400, because the Market Data
+    /// OpenAPI document declares no 404 for these routes (the multi-symbol forms leave it out).
+    public static func noData(_ what: String, _ symbol: String) -> SimulatorError {
+        .init(status: 400, code: 40010001, message: "no \(what) found for \(symbol)")
+    }
     public static let unauthorized = SimulatorError(status: 401, code: 40110000, message: "request is not authorized")
 }
 
@@ -55,6 +60,8 @@ public final class PaperExchange: Sendable {
     struct Position {
         var qty: Decimal = 0
         var costBasis: Decimal = 0
+        /// The trading day it was opened (from flat): its intraday P/L counts from the entry that day.
+        var openedDay = ""
     }
 
     struct Account {
@@ -164,6 +171,8 @@ public final class PaperExchange: Sendable {
                 let value = position.qty * price
                 let average = position.costBasis / position.qty
                 let pl = value - position.costBasis
+                let intradayBasis = position.openedDay == MarketTime.tradingDay(of: now) ? position.costBasis : position.qty * last
+                let intraday = value - intradayBasis
                 return AlpacaPosition(
                     assetID: (assetIDs[symbol] ?? UUID()).uuidString.lowercased(), symbol: symbol,
                     exchange: asset(symbol)?.exchange ?? "ARCA", assetClass: "us_equity", assetMarginable: true,
@@ -172,7 +181,8 @@ public final class PaperExchange: Sendable {
                     costBasis: Self.text(position.costBasis), unrealizedPL: Self.text(pl),
                     unrealizedPLPC: Self.text(position.costBasis > 0 ? pl / position.costBasis : 0),
                     currentPrice: Self.text(price), lastdayPrice: Self.text(last),
-                    changeToday: Self.text(last > 0 ? (price - last) / last : 0))
+                    changeToday: Self.text(last > 0 ? (price - last) / last : 0), unrealizedIntradayPL: Self.text(intraday),
+                    unrealizedIntradayPLPC: Self.text(intradayBasis > 0 ? intraday / intradayBasis : 0))
             }
         }
     }

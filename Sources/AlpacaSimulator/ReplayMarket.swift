@@ -4,24 +4,26 @@ import MarketReplay
 import TradingCore
 
 /// The committed market data seen from a simulated instant: what had traded by then, the
-/// sessions (every day with a daily bar is a 09:30–16:00 ET session) and bar queries.
+/// sessions (every day with a daily bar is a 09:30–16:00 ET session) and, per symbol, the
+/// market-data answers prepared once (`SymbolSeries`).
 /// Quotes are not in the data: they are synthesised one cent either side of the last trade.
 public struct ReplayMarket: Sendable {
     public let data: MarketDataSet
     /// Session days ("YYYY-MM-DD"), sorted; computed once (requests read them all the time).
     public let sessionDays: [String]
-    private let regularHours: [String: [String: [MinuteBar]]]
+    /// Per symbol, the answers of the hot market-data routes prepared once (see `SymbolSeries`).
+    let series: [String: SymbolSeries]
 
     public init(data: MarketDataSet) {
         self.data = data
         let daily = data.daily.values.flatMap { $0.map(\.day) }
         let minutes = data.minutes.values.flatMap { $0.map(\.tradingDay) }
         sessionDays = Array(Set(daily).union(minutes)).sorted()
-        var rth: [String: [String: [MinuteBar]]] = [:]
-        for (symbol, bars) in data.minutes {
-            rth[symbol] = Dictionary(grouping: bars.filter(MarketDataSet.isRegularHours), by: \.tradingDay)
+        var series: [String: SymbolSeries] = [:]
+        for symbol in Set(data.minutes.keys).union(data.daily.keys) {
+            series[symbol] = SymbolSeries(minutes: data.minutes[symbol] ?? [], daily: data.daily[symbol] ?? [])
         }
-        regularHours = rth
+        self.series = series
     }
 
     public var symbols: [String] { Array(Set(data.minutes.keys).union(data.daily.keys)).sorted() }
@@ -41,35 +43,6 @@ public struct ReplayMarket: Sendable {
     public func latestTrade(_ symbol: String, at now: Date) -> (price: Decimal, size: Decimal, time: Date, id: Int64)? {
         guard let bar = latestBar(symbol, at: now) else { return nil }
         return (bar.close, 100, bar.end.addingTimeInterval(-1), Int64(bar.start.timeIntervalSince1970 / 60))
-    }
-
-    public func minuteBars(_ symbol: String, from start: Date, to end: Date, now: Date) -> [MinuteBar] {
-        (data.minutes[symbol] ?? []).filter { $0.start >= start && $0.start <= end && $0.end <= now }
-    }
-
-    /// Daily bars by day; the current session's bar is built from its minutes so far.
-    public func dailyBars(_ symbol: String, from start: Date, to end: Date, now: Date) -> [(start: Date, bar: DailyBar)] {
-        let today = MarketTime.tradingDay(of: now)
-        var result: [(Date, DailyBar)] = []
-        for bar in data.daily[symbol] ?? [] where bar.day < today {
-            guard let midnight = Self.midnight(bar.day), midnight >= start, midnight <= end else { continue }
-            result.append((midnight, bar))
-        }
-        if let partial = partialDailyBar(symbol, at: now), let midnight = Self.midnight(today),
-           midnight >= start, midnight <= end {
-            result.append((midnight, partial))
-        }
-        return result
-    }
-
-    /// Today's regular-session bar so far (nil before the first closed minute).
-    public func partialDailyBar(_ symbol: String, at now: Date) -> DailyBar? {
-        let today = MarketTime.tradingDay(of: now)
-        let bars = (regularHours[symbol]?[today] ?? []).filter { $0.end <= now }
-        guard let first = bars.first, let last = bars.last else { return nil }
-        return DailyBar(symbol: symbol, day: today, open: first.open, high: bars.map(\.high).max() ?? first.high,
-                        low: bars.map(\.low).min() ?? first.low, close: last.close,
-                        volume: bars.reduce(0) { $0 + $1.volume })
     }
 
     public func previousDailyBar(_ symbol: String, at now: Date) -> DailyBar? {

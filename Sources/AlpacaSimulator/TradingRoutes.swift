@@ -62,7 +62,7 @@ extension AlpacaSimulator {
             await self.api(request) { key, now in
                 let body = try await Self.decode(AlpacaOrderRequest.self, from: request)
                 let reject = self.faults.take(method: "POST", path: "/v2/orders", kinds: [.rejectOrder])
-                return Self.json(try self.exchange.submit(key: key, body, now: now, rejectAfterAccept: reject != nil))
+                return Self.orderResponse(try self.exchange.submit(key: key, body, now: now, rejectAfterAccept: reject != nil))
             }
         }
         router.get("/v2/orders") { request, _ in
@@ -81,7 +81,7 @@ extension AlpacaSimulator {
                 query.ascending = request.query("direction") == "asc"
                 query.symbols = request.query("symbols").map { Set($0.split(separator: ",").map { $0.uppercased() }) }
                 query.side = request.query("side")
-                return Self.json(self.exchange.orders(key: key, query: query, now: now))
+                return Self.ordersResponse(self.exchange.orders(key: key, query: query, now: now))
             }
         }
         router.get("/v2/orders:by_client_order_id") { request, _ in
@@ -89,7 +89,7 @@ extension AlpacaSimulator {
                 guard let clientOrderID = request.query("client_order_id") else {
                     throw SimulatorError.validation("client_order_id is required")
                 }
-                return Self.json(try self.exchange.order(key: key, clientOrderID: clientOrderID, now: now))
+                return Self.orderResponse(try self.exchange.order(key: key, clientOrderID: clientOrderID, now: now))
             }
         }
         router.get("/v2/orders/{id}") { request, context in
@@ -97,7 +97,7 @@ extension AlpacaSimulator {
                 guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
                     throw SimulatorError.notFound("order not found")
                 }
-                return Self.json(try self.exchange.order(key: key, id: id, now: now))
+                return Self.orderResponse(try self.exchange.order(key: key, id: id, now: now))
             }
         }
         router.delete("/v2/orders/{id}") { request, context in

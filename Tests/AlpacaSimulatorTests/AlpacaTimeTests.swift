@@ -27,4 +27,22 @@ import Testing
             #expect(AlpacaTime.parse(expected) == date)
         }
     }
+
+    @Test(arguments: [
+        ("2011-03-16T09:30:00-04:00", 1_300_282_200.0),
+        ("2011-03-16T13:30:00%2B00:00".replacingOccurrences(of: "%2B", with: "+"), 1_300_282_200.0),
+        ("2011-03-16T13:30:00.250Z", 1_300_282_200.25),
+        ("2011-03-16 13:30:00z", 1_300_282_200.0),
+        ("2011-03-16", 1_300_233_600.0),
+        ("1969-12-31T23:59:59Z", -1.0),
+    ])
+    func parsesRFC3339AndDates(text: String, seconds: Double) {
+        #expect(AlpacaTime.parse(text) == Date(timeIntervalSince1970: seconds), "\(text)")
+    }
+
+    @Test(arguments: ["", "yesterday", "2011-13-01", "2011-03-16T25:00:00Z", "2011-03-16T13:30:00", "2011-03-16T13:30:00+0000",
+                      "2011-03-16T13:30:00.Z", "2011-03-16T13:30:00Zjunk", "2011/03/16", "２０１１-03-16"])
+    func refusesWhatIsNotATime(text: String) {
+        #expect(AlpacaTime.parse(text) == nil, "\(text)")
+    }
 }

@@ -17,6 +17,9 @@ import Testing
             let bar = try #require((bars["bars"] as? [String: Any])?["SPY"] as? [String: Any])
             #expect(bar["t"] as? String == "2011-03-16T17:38:00Z" && bar["c"] as? Double == 126.56)
             #expect(bar.keys.contains("n") && bar.keys.contains("vw"), "alpaca-py needs both keys")
+            #expect(bar["n"] is Int && bar["vw"] is Double, "the OpenAPI document requires both, not null")
+            let vw = try #require(bar["vw"] as? Double), low = try #require(bar["l"] as? Double), high = try #require(bar["h"] as? Double)
+            #expect(low <= vw && vw <= high)
             let empty = try await sim.call(.GET, "/v2/stocks/trades/latest?symbols=NODATA").text
             #expect(empty == #"{"trades":{}}"#)
         }
@@ -31,6 +34,18 @@ import Testing
             #expect((spy["prevDailyBar"] as? [String: Any])?["c"] as? Double == 128.56)
             #expect((spy["dailyBar"] as? [String: Any])?["o"] as? Double == 128.15)
             #expect((spy["dailyBar"] as? [String: Any])?["t"] as? String == "2011-03-16T04:00:00Z", "midnight New York, in UTC")
+        }
+    }
+
+    @Test func aSnapshotBeforeTodaysFirstBarHasNoDailyBarAndYesterdayAsPrevious() async throws {
+        try await Sim.run(start: Date(timeIntervalSince1970: 1_299_945_600)) { sim in   // Saturday 2011-03-12 11:00 ET
+            let snapshots = try await sim.call(.GET, "/v2/stocks/snapshots?symbols=SPY").object
+            let spy = try #require(snapshots["SPY"] as? [String: Any])
+            #expect(Set(spy.keys) == ["latestTrade", "latestQuote", "minuteBar", "prevDailyBar"])
+            #expect((spy["prevDailyBar"] as? [String: Any])?["t"] as? String == "2011-03-11T05:00:00Z")
+            #expect(((spy["minuteBar"] as? [String: Any])?["t"] as? String)?.hasPrefix("2011-03-11") == true)
+            let single = try await sim.call(.GET, "/v2/stocks/SPY/snapshot").object
+            #expect(single["symbol"] as? String == "SPY" && single["prevDailyBar"] != nil)
         }
     }
 
@@ -55,6 +70,9 @@ import Testing
             #expect(days.compactMap { $0["c"] as? Double } == [130.05, 128.56, 126.21])
             let five = try await sim.call(.GET, "/v2/stocks/bars?symbols=SPY&timeframe=5Min&start=2011-03-16T13:30:00Z&end=2011-03-16T13:34:00Z").object
             #expect(((five["bars"] as? [String: Any])?["SPY"] as? [[String: Any]])?.count == 1)
+            let desc = try await sim.call(.GET, "/v2/stocks/bars?symbols=SPY&timeframe=1Min&start=2011-03-16T13:30:00Z&end=2011-03-16T20:00:00Z&limit=2&sort=desc").object
+            let newest = ((desc["bars"] as? [String: Any])?["SPY"] as? [[String: Any]])?.compactMap { $0["t"] as? String }
+            #expect(newest == ["2011-03-16T20:00:00Z", "2011-03-16T19:59:00Z"] && desc["next_page_token"] is String)
             let none = try await sim.call(.GET, "/v2/stocks/bars?symbols=NODATA&timeframe=1Day").object
             #expect((none["bars"] as? [String: Any])?.isEmpty == true, "no data is {}, never null")
             #expect(none["next_page_token"] is NSNull)
@@ -69,6 +87,9 @@ import Testing
         "/v2/stocks/bars?symbols=SPY&timeframe=1Min&page_token=garbage",
         "/v2/stocks/trades/latest",
         "/v2/stocks/trades/latest?symbols=SPY&feed=nasdaq",
+        "/v2/stocks/bars?symbols=SPY&timeframe=1Min&sort=sideways",
+        "/v2/stocks/NODATA/trades/latest",
+        "/v2/stocks/NODATA/snapshot",
     ])
     func badQueriesAre400WithCodeAndMessage(path: String) async throws {
         try await Sim.run { sim in

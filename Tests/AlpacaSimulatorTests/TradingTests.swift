@@ -143,6 +143,15 @@ import Testing
         (#"{"symbol":"SPY","qty":10000,"side":"buy","type":"market","time_in_force":"day"}"#, 403, "insufficient buying power"),
         (#"{"symbol":"SPY","qty":1,"side":"sell","type":"market","time_in_force":"day"}"#, 403, "insufficient qty available for order (requested: 1, available: 0)"),
         (#"{"symbol":"SPY","qty":1,"#, 422, "request body is not valid JSON for this route"),
+        ("", 422, "request body is not valid JSON for this route"),
+        (#"[{"symbol":"SPY"}]"#, 422, "request body is not valid JSON for this route"),
+        (#"{"symbol":"SPY","qty":"abc","side":"buy","type":"market","time_in_force":"day"}"#, 422, "request body is not valid JSON for this route"),
+        (#"{"symbol":7,"qty":1,"side":"buy","type":"market","time_in_force":"day"}"#, 422, "request body is not valid JSON for this route"),
+        (#"{"qty":1,"side":"buy","type":"market","time_in_force":"day"}"#, 422, "symbol is required"),
+        (#"{"symbol":"SPY","qty":1,"type":"market","time_in_force":"day"}"#, 422, "invalid side: missing"),
+        (#"{"symbol":"SPY","qty":1,"side":"buy","time_in_force":"day"}"#, 422, "invalid order type: missing"),
+        (#"{"symbol":"SPY","qty":1,"side":"buy","type":"market"}"#, 422, "invalid time_in_force: missing"),
+        (#"{"symbol":"SPY","notional":-5,"side":"buy","type":"market","time_in_force":"day"}"#, 422, "notional must be > 0"),
     ])
     func badOrdersGetAlpacaShapedErrors(body: String, status: Int, message: String) async throws {
         try await Sim.run { sim in
@@ -157,10 +166,43 @@ import Testing
 
     @Test func unknownRoutesAreNotFoundNeverAServerError() async throws {
         try await Sim.run { sim in
-            for path in ["/v2/nothing", "/v2/orders/not-a-uuid", "/v3/account"] {
-                let reply = try await sim.call(.GET, path)
-                #expect((400..<500).contains(reply.status), "\(path) → \(reply.status)")
+            let calls: [(Sim.Method, String)] = [(.GET, "/v2/nothing"), (.GET, "/v2/orders/not-a-uuid"), (.GET, "/v3/account"),
+                                                 (.PATCH, "/v2/account"), (.POST, "/v2/stocks/bars"), (.DELETE, "/v2/clock")]
+            for (method, path) in calls {
+                let reply = try await sim.call(method, path, json: method == .GET ? nil : "{}")
+                #expect(reply.status == 404, "\(method) \(path) → \(reply.status)")
+                let error = try reply.json(AlpacaAPIError.self)
+                #expect(error.code == 40410000 && !error.message.isEmpty, "\(path): \(reply.text)")
             }
+        }
+    }
+
+    @Test func handWrittenOrderJSONIsWhatTheEncoderWrites() async throws {
+        try await Sim.run { sim in
+            let cid = #"odd \"id\" with \\ and / and é and \t tab"#
+            let body = #"{"symbol":"SPY","qty":1,"side":"buy","type":"limit","limit_price":100,"time_in_force":"gtc","client_order_id":"\#(cid)"}"#
+            let posted = try await sim.call(.POST, "/v2/orders", json: body)
+            let listed = try await sim.call(.GET, "/v2/orders?status=all")
+            let order = try posted.json(AlpacaOrder.self)
+            #expect(order.clientOrderID == "odd \"id\" with \\ and / and é and \t tab")
+            let encoder = JSONEncoder()
+            let pairs: [(Data, Data)] = [(posted.body, try encoder.encode(order)),
+                                         (listed.body, try encoder.encode(try listed.json([AlpacaOrder].self)))]
+            for (wire, encoded) in pairs {
+                let sent = try JSONSerialization.jsonObject(with: wire) as? NSObject
+                let expected = try JSONSerialization.jsonObject(with: encoded) as? NSObject
+                #expect(sent != nil && sent == expected, "\(String(decoding: wire, as: UTF8.self))")
+            }
+        }
+    }
+
+    @Test func anOversizedBodyIsRefusedInAlpacasShape() async throws {
+        try await Sim.run { sim in
+            let huge = #"{"symbol":"SPY","pad":""# + String(repeating: "x", count: 100_000) + #""}"#
+            let reply = try await sim.call(.POST, "/v2/orders", json: huge)
+            #expect(reply.status == 413)
+            #expect(try reply.json(AlpacaAPIError.self).code == 41300000)
+            #expect(sim.simulator.exchange.ledger().orders.isEmpty)
         }
     }
 }
