@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // Pure domain: config document, rules, guardrails, answers. Foundation only, no IO.
@@ -89,6 +91,16 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
+        // Sign-in: Firebase ID tokens (RS256 JWTs) checked against a JWKS; a local issuer for tests and the demo.
+        .target(
+            name: "FirebaseAuth",
+            dependencies: [
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The five trading job kinds: payloads and specs (jobs/ states the same); handlers join them.
         .target(name: "TradingJobs", dependencies: ["JobEngine", "TradingCore"]),
         // The product: the five handlers, the tick planner and the answer service.
@@ -99,6 +111,21 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        // The API role: /v1 for the app, the SignalR hub, the approval page (Hummingbird).
+        .target(
+            name: "HybridAPI",
+            dependencies: [
+                "FirebaseAuth", "TradingPipeline", "HybridStore", "TradingCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Composition root: the only place that builds clients and services from settings.
@@ -115,7 +142,9 @@ let package = Package(
         .executableTarget(
             name: "hybridhub",
             dependencies: [
-                "HybridHubApp", "HybridSettings", "HybridStore", "JobEngine", "TradingPipeline", "TradingCore",
+                "HybridHubApp", "HybridSettings", "HybridStore", "JobEngine", "TradingPipeline", "TradingCore", "HybridAPI", "FirebaseAuth",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -6,6 +6,7 @@ public struct Settings: Sendable {
     public var alpaca: AlpacaSettings
     public var worker: QuestionWorkerSettings
     public var database: DatabaseSettings
+    public var api: APISettings
     public var migrationsDirectory: String
     public var logLevel: String
 
@@ -41,8 +42,10 @@ public struct Settings: Sendable {
             testMode: env.bool("QUESTION_PIPELINE_TEST_MODE")
         )
         let database = env.database(readFile: readFile)
+        let api = APISettings(firebaseProjectID: env.string("FIREBASE_PROJECT_ID"), firebaseJWKSURL: env.url("FIREBASE_JWKS_URL"),
+                              host: env.string("API_HOST"), port: env.int("API_PORT", minimum: 0))
         let settings = Settings(
-            trading: trading, alpaca: alpaca, worker: worker, database: database,
+            trading: trading, alpaca: alpaca, worker: worker, database: database, api: api,
             migrationsDirectory: env.string("HYBRIDHUB_MIGRATIONS_DIR"),
             logLevel: env.oneOf("LOG_LEVEL", ["trace", "debug", "info", "notice", "warning", "error", "critical"])
         )
@@ -99,6 +102,13 @@ public struct AlpacaSettings: Sendable {
         let host = (tradingBaseURL.host ?? "").lowercased()
         return !(host == Self.paperHost || host == "127.0.0.1" || host == "localhost" || host == "::1" || host == "[::1]")
     }
+}
+
+public struct APISettings: Sendable {
+    public var firebaseProjectID: String
+    public var firebaseJWKSURL: URL
+    public var host: String
+    public var port: Int
 }
 
 public struct QuestionWorkerSettings: Sendable {

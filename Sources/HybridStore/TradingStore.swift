@@ -81,6 +81,11 @@ public enum TradingStore {
             """, logger: logger)
     }
 
+    /// Creates the user row if missing; leaves an existing one as it is.
+    public static func ensureUser(_ uid: String, on db: PostgresConnection, logger: Logger) async throws {
+        try await db.query("INSERT INTO users (firebase_uid) VALUES (\(uid)) ON CONFLICT (firebase_uid) DO NOTHING", logger: logger)
+    }
+
     public static func upsertUserConfig(
         _ uid: String, templateName: String?, override: JSONValue, enabled: Bool,
         on db: PostgresConnection, logger: Logger

@@ -1,0 +1,121 @@
+import FirebaseAuth
+import Foundation
+import HTTPTypes
+import HybridStore
+import Hummingbird
+import HummingbirdCore
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import PostgresNIO
+import ServiceLifecycle
+import TradingPipeline
+
+/// The API role: `/v1/me/...` for the app, the SignalR hub, health and readiness, the
+/// approval page. Stateless: any number run side by side (negotiate and its WebSocket must
+/// reach the same process: sticky sessions, or clients that skip negotiation).
+public struct APIServer: Sendable {
+    public let pipeline: TradingPipeline
+    public let verifier: any TokenVerifier
+    public let hubSettings: HubSettings
+    let hub: Hub
+    let logger: Logger
+
+    public init(pipeline: TradingPipeline, verifier: any TokenVerifier, hubSettings: HubSettings = HubSettings(),
+                logger: Logger) {
+        self.pipeline = pipeline
+        self.verifier = verifier
+        self.hubSettings = hubSettings
+        self.logger = logger
+        hub = Hub(settings: hubSettings, verifier: verifier, pipeline: pipeline, logger: logger)
+    }
+
+    /// The HTTP + WebSocket application on `host:port` (0: any free port, reported to `onRunning`).
+    public func application(host: String = "127.0.0.1", port: Int = 8080,
+                            onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        Application(router: router(), server: webSocketServer(),
+                    configuration: .init(address: .hostname(host, port: port), serverName: nil),
+                    onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
+                    logger: logger)
+    }
+
+    /// The services an API process runs besides the HTTP server (the hub's fan-out).
+    public func backgroundServices() -> [any Service] {
+        [HubFanout(hub: hub, client: pipeline.client, logger: logger)]
+    }
+
+    public var connectedClients: Int { hub.registry.count }
+
+    func router() -> Router<APIContext> {
+        let router = Router(context: APIContext.self)
+        router.add(middleware: CORSMiddleware())
+        router.get("/health") { _, _ in JSONBody.response(["status": "ok"]) }
+        router.get("/ready") { _, _ in try await ready() }
+        let me = router.group("/v1/me").add(middleware: AuthMiddleware(verifier: verifier))
+        MeRoutes(pipeline: pipeline).add(to: me)
+        let hubGroup = router.group(RouterPath(hubSettings.path))
+        hubGroup.group("negotiate").add(middleware: AuthMiddleware(verifier: verifier)).post { request, context in
+            hub.negotiate(request, uid: try context.user())
+        }
+        // A plain GET (not an upgrade) of the hub: explain, as ASP.NET does.
+        hubGroup.get { request, _ in
+            guard request.uri.queryParameters["id"] != nil else {
+                return Response(status: .badRequest, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "Connection ID required")))
+            }
+            return Response(status: .notFound, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "No Connection with that ID")))
+        }
+        ApprovalPage.add(to: router, hubPath: hubSettings.path)
+        return router
+    }
+
+    func ready() async throws -> Response {
+        do {
+            try await pipeline.client.withConnection { db in
+                _ = try await db.query("SELECT 1 FROM schema_migrations LIMIT 1", logger: logger)
+            }
+            return JSONBody.response(["status": "ready"])
+        } catch {
+            return JSONBody.response(["status": "not_ready", "message": "the database is not reachable or not migrated"], status: .serviceUnavailable)
+        }
+    }
+
+    func webSocketServer() -> HTTPServerBuilder {
+        let hub = self.hub
+        let logger = self.logger
+        // No WebSocket-level pings: SignalR keeps alive with its own messages, and signalrcore
+        // never answers protocol pings.
+        let configuration = HTTP1WebSocketUpgradeChannel.Configuration(
+            ws: WebSocketServerConfiguration(maxFrameSize: 1 << 20, autoPing: .disabled))
+        return .http1WebSocketUpgrade(configuration: configuration) { request, _, _ in
+            guard Hub.pathOnly(request.path) == hub.settings.path, let accepted = await hub.upgrade(request) else {
+                return .dontUpgrade
+            }
+            let connection = HubConnection(connectionID: accepted.connectionID, uid: accepted.uid, capacity: hub.settings.outboxCapacity)
+            return .upgrade([:]) { inbound, outbound, _ in
+                try await HubSession(hub: hub, connection: connection, inbound: inbound, outbound: outbound, logger: logger).run()
+            }
+        }
+    }
+}
+
+/// Browsers send credentialed CORS for negotiate: echo the exact origin, never `*`.
+struct CORSMiddleware: RouterMiddleware {
+    typealias Context = APIContext
+
+    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
+        guard let origin = request.headers[.origin] else { return try await next(request, context) }
+        var response: Response
+        if request.method == .options {
+            response = Response(status: .noContent)
+            response.headers[.accessControlAllowMethods] = "GET, POST, PUT, DELETE"
+            response.headers[.accessControlAllowHeaders] = "authorization, content-type, x-requested-with, x-signalr-user-agent"
+            response.headers[.accessControlMaxAge] = "600"
+        } else {
+            response = try await next(request, context)
+        }
+        response.headers[.accessControlAllowOrigin] = origin
+        response.headers[.accessControlAllowCredentials] = "true"
+        response.headers[.vary] = "Origin"
+        return response
+    }
+}

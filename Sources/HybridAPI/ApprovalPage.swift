@@ -1,0 +1,123 @@
+import Hummingbird
+import NIOCore
+
+/// `GET /approve`: a page for people without the app. Sign in with an ID token (the demo
+/// prints a link with one), watch questions arrive live over the hub, approve or skip, see
+/// orders and fills. Plain HTML and a small SignalR JSON-protocol client; no external files.
+enum ApprovalPage {
+    static func add(to router: Router<APIContext>, hubPath: String) {
+        let html = page.replacingOccurrences(of: "__HUB_PATH__", with: hubPath)
+        router.get("/approve") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                     body: .init(byteBuffer: ByteBuffer(string: html)))
+        }
+    }
+
+    static let page = #"""
+<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>HybridHub approvals</title>
+<style>
+ body{font-family:system-ui,sans-serif;max-width:52rem;margin:1.5rem auto;padding:0 1rem;color:#111}
+ h1{font-size:1.4rem} .muted{color:#666} .row{display:flex;gap:.5rem;align-items:center}
+ input{flex:1;padding:.4rem;font-family:monospace} button{padding:.4rem .9rem;cursor:pointer}
+ .question{border:1px solid #ccc;border-radius:.5rem;padding:.8rem;margin:.6rem 0}
+ .approve{background:#1a7f37;color:#fff;border:0;border-radius:.3rem} .skip{background:#cf222e;color:#fff;border:0;border-radius:.3rem}
+ table{border-collapse:collapse;width:100%} td,th{border-bottom:1px solid #ddd;padding:.3rem;text-align:left;font-size:.9rem}
+</style></head>
+<body>
+<h1>HybridHub approvals</h1>
+<div class="row"><input id="token" placeholder="Firebase ID token" autocomplete="off"><button id="signin">Sign in</button></div>
+<p id="status" class="muted">Not signed in.</p>
+<h2>Questions</h2><div id="questions"><p class="muted" id="no-questions">No open questions.</p></div>
+<h2>Orders</h2>
+<table id="orders"><thead><tr><th>When</th><th>Symbol</th><th>Side</th><th>Size</th><th>Status</th><th>Filled</th></tr></thead><tbody></tbody></table>
+<script>
+"use strict";
+const RS = "\u001e";
+let token = "", socket = null, pinger = null;
+const $ = (id) => document.getElementById(id);
+const status = (text) => { $("status").textContent = text; };
+function api(path, options = {}) {
+  options.headers = Object.assign({"Authorization": "Bearer " + token}, options.headers || {});
+  return fetch(path, options).then(async (r) => {
+    const body = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(body.message || ("HTTP " + r.status));
+    return body;
+  });
+}
+function showQuestion(q) {
+  if (document.querySelector('.question[data-id="' + q.id + '"]')) return;
+  $("no-questions").style.display = "none";
+  const div = document.createElement("div");
+  div.className = "question"; div.dataset.id = q.id;
+  const text = document.createElement("p"); text.textContent = q.text; div.appendChild(text);
+  const meta = document.createElement("p"); meta.className = "muted";
+  meta.textContent = (q.expiresAt || q.expires_at) ? "expires " + new Date(q.expiresAt || q.expires_at).toLocaleTimeString() : "";
+  div.appendChild(meta);
+  const approve = document.createElement("button"); approve.className = "approve"; approve.textContent = "Approve (+10)";
+  const skip = document.createElement("button"); skip.className = "skip"; skip.textContent = "Skip (-10)";
+  approve.onclick = () => answer(q.id, 10, div); skip.onclick = () => answer(q.id, -10, div);
+  const row = document.createElement("div"); row.className = "row"; row.appendChild(approve); row.appendChild(skip);
+  div.appendChild(row); $("questions").appendChild(div);
+}
+function answer(id, value, div) {
+  api("/v1/me/questions/" + id + "/answer", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({value})})
+    .then((r) => { div.remove(); status("Answered: " + r.outcome + " (" + r.detail + ")"); loadOrders(); })
+    .catch((e) => status("Answer failed: " + e.message));
+}
+function loadOrders() {
+  return api("/v1/me/trading/orders?limit=20").then((r) => {
+    const body = $("orders").querySelector("tbody"); body.innerHTML = "";
+    for (const o of r.orders) {
+      const tr = document.createElement("tr"); tr.dataset.id = o.id; tr.dataset.status = o.status;
+      const size = o.notional_usd != null ? "$" + o.notional_usd : o.qty + " sh";
+      const filled = o.filled_qty ? o.filled_qty + " @ " + o.filled_avg_price : "";
+      for (const cell of [new Date(o.created_at).toLocaleTimeString(), o.symbol, o.side, size, o.status, filled]) {
+        const td = document.createElement("td"); td.textContent = cell; tr.appendChild(td);
+      }
+      body.appendChild(tr);
+    }
+  });
+}
+function handle(message) {
+  if (message.type === 1 && message.target === "ReceiveQuestion") showQuestion(message.arguments[0]);
+  if (message.type === 1 && message.target === "ReceiveTradeUpdate") { loadOrders(); status("Order " + message.arguments[0].status); }
+  if (message.type === 7) status("The hub closed the connection" + (message.error ? ": " + message.error : ""));
+}
+async function connect() {
+  const negotiated = await api("__HUB_PATH__/negotiate?negotiateVersion=1", {method: "POST"});
+  const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+  socket = new WebSocket(scheme + location.host + "__HUB_PATH__?id=" + negotiated.connectionToken + "&access_token=" + encodeURIComponent(token));
+  let buffer = "", handshaken = false;
+  socket.onopen = () => socket.send(JSON.stringify({protocol: "json", version: 1}) + RS);
+  socket.onmessage = (event) => {
+    buffer += event.data;
+    let end;
+    while ((end = buffer.indexOf(RS)) >= 0) {
+      const text = buffer.slice(0, end); buffer = buffer.slice(end + 1);
+      const message = JSON.parse(text);
+      if (!handshaken) { handshaken = true; if (message.error) { status("Hub refused: " + message.error); return; } status("Signed in; live."); continue; }
+      handle(message);
+    }
+  };
+  socket.onclose = () => { clearInterval(pinger); status("Disconnected; reconnecting…"); setTimeout(() => connect().catch((e) => status(e.message)), 2000); };
+  clearInterval(pinger);
+  pinger = setInterval(() => { if (socket.readyState === 1) socket.send(JSON.stringify({type: 6}) + RS); }, 15000);
+}
+$("signin").onclick = async () => {
+  token = $("token").value.trim();
+  if (!token) { status("Paste a token first."); return; }
+  try {
+    const open = await api("/v1/me/questions");
+    open.questions.forEach(showQuestion);
+    await loadOrders();
+    await connect();
+  } catch (e) { status("Sign-in failed: " + e.message); }
+};
+const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
+if (fromHash) { $("token").value = fromHash; history.replaceState(null, "", location.pathname); $("signin").click(); }
+</script>
+</body></html>
+"""#
+}

@@ -1,0 +1,74 @@
+import Foundation
+import HybridStore
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import TradingPipeline
+
+/// Cross-process fan-out: every API process LISTENs on the pipeline's channels and delivers
+/// to the connections it holds. After a reconnect of the listener (notifications may have
+/// been missed meanwhile) every local user's open questions are sent again.
+final class HubFanout: Service, Sendable {
+    let hub: Hub
+    let client: PostgresClient
+    let logger: Logger
+
+    init(hub: Hub, client: PostgresClient, logger: Logger) {
+        self.hub = hub
+        self.client = client
+        self.logger = logger
+    }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.listen(PipelineChannels.questions) { try await self.question($0) } }
+                group.addTask { await self.listen(PipelineChannels.tradeUpdates) { try await self.tradeUpdate($0) } }
+            }
+        }
+    }
+
+    private func listen(_ channel: String, _ handle: @escaping @Sendable (String) async throws -> Void) async {
+        var first = true
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { db in
+                    try await db.listen(on: channel) { notifications in
+                        if !first { await self.resendEverything() }
+                        first = false
+                        for try await notification in notifications {
+                            do { try await handle(notification.payload) } catch {
+                                self.logger.warning("hub fan-out could not deliver", metadata: ["channel": "\(channel)", "error": "\(error)"])
+                            }
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("hub listener lost its connection; reconnecting", metadata: ["channel": "\(channel)", "error": "\(error)"])
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    private func question(_ payload: String) async throws {
+        guard let object = try JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any],
+              let uid = object["firebase_uid"] as? String, let idText = object["question_id"] as? String,
+              let id = UUID(uuidString: idText), !hub.registry.connections(of: uid).isEmpty else { return }
+        let question = try await client.withConnection { try await QuestionStore.question(id, on: $0, logger: logger) }
+        guard let question, question.status == "open", question.firebaseUID == uid else { return }
+        hub.sendQuestion(question)
+    }
+
+    private func tradeUpdate(_ payload: String) async throws {
+        guard let object = try JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any],
+              let uid = object["firebase_uid"] as? String else { return }
+        hub.sendTradeUpdate(uid: uid, object)
+    }
+
+    private func resendEverything() async {
+        for uid in hub.registry.users {
+            for connection in hub.registry.connections(of: uid) { await hub.resendOpenQuestions(to: connection) }
+        }
+    }
+}

@@ -1,0 +1,184 @@
+import Foundation
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import Synchronization
+import TradingCore
+import TradingPipeline
+
+/// One WebSocket connection of the hub: handshake, messages, keep-alive, timeout, close.
+struct HubSession {
+    let hub: Hub
+    let connection: HubConnection
+    let inbound: WebSocketInboundStream
+    let outbound: WebSocketOutboundWriter
+    let logger: Logger
+
+    /// Seconds since the last message in each direction, on the monotonic clock.
+    final class Activity: Sendable {
+        let lastReceived = Mutex(ContinuousClock.now)
+        let lastSent = Mutex(ContinuousClock.now)
+        let handshaken = Atomic<Bool>(false)
+    }
+
+    func run() async throws {
+        let activity = Activity()
+        defer {
+            hub.registry.remove(connection)
+            connection.finish()
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // The writer: the only task that writes frames, in queue order.
+            group.addTask {
+                for await text in connection.outbox {
+                    try await outbound.write(.text(text))
+                    activity.lastSent.withLock { $0 = .now }
+                }
+                if connection.overflowed.load(ordering: .relaxed) {
+                    logger.notice("hub client too slow; connection closed", metadata: ["hub.connection": "\(connection.connectionID)"])
+                }
+                try? await outbound.close(.normalClosure, reason: nil)
+            }
+            // Keep-alive, client timeout, handshake timeout.
+            group.addTask {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .milliseconds(500))
+                    let now = ContinuousClock.now
+                    if !activity.handshaken.load(ordering: .relaxed) {
+                        if now - activity.lastReceived.withLock({ $0 }) > hub.settings.handshakeTimeout {
+                            connection.send(HubProtocol.handshakeError("Handshake was canceled."))
+                            connection.finish()
+                            return
+                        }
+                        continue
+                    }
+                    if now - activity.lastReceived.withLock({ $0 }) > hub.settings.clientTimeout {
+                        connection.send(HubProtocol.close(error: "Server timeout elapsed without receiving a message from the client.",
+                                                          allowReconnect: true))
+                        connection.finish()
+                        return
+                    }
+                    if now - activity.lastSent.withLock({ $0 }) >= hub.settings.keepAlive {
+                        connection.send(HubProtocol.ping)
+                        activity.lastSent.withLock { $0 = .now }
+                    }
+                }
+            }
+            // The reader.
+            group.addTask {
+                try await read(activity)
+                connection.finish()
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func read(_ activity: Activity) async throws {
+        var reader = HubProtocol.Reader()
+        for try await message in inbound.messages(maxSize: 1 << 20) {
+            activity.lastReceived.withLock { $0 = .now }
+            guard case .text(let text) = message else {
+                connection.send(HubProtocol.close(error: "Binary frames are not supported: this hub speaks the JSON protocol.", allowReconnect: false))
+                return
+            }
+            let messages: [[String: Any]]
+            do {
+                messages = try reader.feed(text)
+            } catch {
+                connection.send(HubProtocol.close(error: "Connection closed with an error.", allowReconnect: false))
+                return
+            }
+            for object in messages {
+                if !activity.handshaken.load(ordering: .relaxed) {
+                    guard handshake(object) else { return }
+                    activity.handshaken.store(true, ordering: .relaxed)
+                    hub.registry.add(connection)
+                    logger.info("hub connection open", metadata: ["hub.connection": "\(connection.connectionID)", "user.uid": "\(connection.uid)"])
+                    await hub.resendOpenQuestions(to: connection)
+                    continue
+                }
+                guard try await handle(object) else { return }
+            }
+        }
+    }
+
+    /// `{"protocol":"json","version":0|1|2}`: `{}` on success, `{"error":…}` and close otherwise.
+    private func handshake(_ object: [String: Any]) -> Bool {
+        let proto = object["protocol"] as? String
+        let version = (object["version"] as? NSNumber)?.intValue
+        guard proto == "json" else {
+            connection.send(HubProtocol.handshakeError("The protocol '\(proto ?? "")' is not supported."))
+            return false
+        }
+        guard let version, (0...2).contains(version) else {
+            connection.send(HubProtocol.handshakeError("The server does not support version \(version.map(String.init) ?? "?") of the 'json' protocol."))
+            return false
+        }
+        connection.send(HubProtocol.handshakeOK)
+        return true
+    }
+
+    /// One hub message; false ends the connection.
+    private func handle(_ object: [String: Any]) async throws -> Bool {
+        guard let type = (object["type"] as? NSNumber)?.intValue, let kind = HubProtocol.MessageType(rawValue: type) else {
+            connection.send(HubProtocol.close(error: "Connection closed with an error.", allowReconnect: false))
+            return false
+        }
+        switch kind {
+        case .ping, .cancelInvocation, .streamItem, .completion:
+            return true
+        case .close:
+            return false
+        case .streamInvocation:
+            if let id = object["invocationId"] as? String {
+                connection.send(HubProtocol.completion(id: id, error: "Streaming is not supported by this hub."))
+            }
+            return true
+        case .invocation:
+            await invoke(object)
+            return true
+        }
+    }
+
+    /// Hub methods, matched case-insensitively. Calls with an `invocationId` get exactly one
+    /// Completion; calls without one get nothing back.
+    private func invoke(_ object: [String: Any]) async {
+        let invocationID = object["invocationId"] as? String
+        let target = (object["target"] as? String) ?? ""
+        let arguments = (object["arguments"] as? [Any]) ?? []
+        func reply(_ result: Any?) { if let invocationID { connection.send(HubProtocol.completion(id: invocationID, result: result)) } }
+        func fail(_ text: String) { if let invocationID { connection.send(HubProtocol.completion(id: invocationID, error: text)) } }
+        switch target.lowercased() {
+        case "submitanswer":
+            guard let (questionID, value) = Self.answerArguments(arguments) else {
+                fail("An unexpected error occurred invoking 'SubmitAnswer' on the server. HubException: expected (questionId, value) or ({questionId, value})")
+                return
+            }
+            do {
+                let result = try await hub.pipeline.answer(questionID: questionID, firebaseUID: connection.uid, value: value)
+                reply(MeRoutes.answerBody(result, camelCase: true))
+            } catch let error as AnswerError {
+                fail("An unexpected error occurred invoking 'SubmitAnswer' on the server. HubException: \(error)")
+            } catch {
+                logger.error("SubmitAnswer failed", metadata: ["error": "\(error)"])
+                fail("An unexpected error occurred invoking 'SubmitAnswer' on the server.")
+            }
+        default:
+            fail("Unknown hub method '\(target)'")
+        }
+    }
+
+    static func answerArguments(_ arguments: [Any]) -> (UUID, JSONValue)? {
+        var idText: String?, raw: Any?
+        if arguments.count == 1, let object = arguments[0] as? [String: Any] {
+            idText = (object["questionId"] ?? object["question_id"] ?? object["id"]) as? String
+            raw = object["value"] ?? object["answer"]
+        } else if arguments.count == 2 {
+            idText = arguments[0] as? String
+            raw = arguments[1]
+        }
+        guard let idText, let id = UUID(uuidString: idText), let value = AnswerValue.parse(raw) else { return nil }
+        return (id, value)
+    }
+}

@@ -1,0 +1,188 @@
+import Foundation
+import HybridStore
+import Hummingbird
+import Logging
+import PostgresNIO
+import TradingCore
+import TradingPipeline
+
+/// Plan §13 and the app's question routes, all under `/v1/me` (the signed-in user only).
+struct MeRoutes: Sendable {
+    let pipeline: TradingPipeline
+    var client: PostgresClient { pipeline.client }
+    var logger: Logger { pipeline.logger }
+
+    func add(to group: RouterGroup<APIContext>) {
+        group.get("trading/config") { _, context in try await getConfig(try context.user()) }
+        group.put("trading/config") { request, context in
+            try await putConfig(try context.user(), body: try await JSONBody.read(request, context: context))
+        }
+        group.get("trading/orders") { request, context in try await orders(try context.user(), request: request) }
+        group.get("trading/snapshots") { request, context in
+            try await snapshots(try context.user(), symbol: request.uri.queryParameters["symbol"].map(String.init))
+        }
+        group.get("trading/status") { _, context in try await status(try context.user()) }
+        group.get("questions") { _, context in try await questions(try context.user()) }
+        group.post("questions/{id}/answer") { request, context in
+            guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
+                throw APIError.notFound("question not found")
+            }
+            return try await answer(try context.user(), id: id, body: try await JSONBody.read(request, context: context))
+        }
+    }
+
+    func getConfig(_ uid: String) async throws -> Response {
+        let stored = try await client.withConnection { try await TradingStore.userConfig(uid, on: $0, logger: logger) }
+        guard let stored else { throw APIError.notFound("no trading config for this user yet; PUT one") }
+        switch stored.effective {
+        case .success(let effective):
+            return JSONBody.response([
+                "config": Presentation.json(effective.config.jsonValue), "override": Presentation.json(stored.override),
+                "template_name": stored.templateName ?? NSNull(), "enabled": effective.config.enabled,
+            ])
+        case .failure(let error):
+            throw APIError.unprocessable("the stored config is invalid; PUT a corrected override", issues: Self.issues(error))
+        }
+    }
+
+    /// The body is the user's override; it is validated merged with their template (the
+    /// response says exactly which paths are wrong) and stored only when valid.
+    func putConfig(_ uid: String, body: Any) async throws -> Response {
+        guard JSONSerialization.isValidJSONObject(body), body is [String: Any],
+              let override = try? JSONValue.parse(JSONSerialization.data(withJSONObject: body)) else {
+            throw APIError.badRequest("the body must be a JSON object (the config override)")
+        }
+        return try await client.transaction(logger: logger) { db -> Response in
+            let existing = try await TradingStore.userConfig(uid, on: db, logger: logger)
+            var templateName = existing?.templateName
+            var template = existing?.template
+            if existing == nil, let base = try await TradingStore.templates(on: db, logger: logger).first(where: { $0.name == Self.defaultTemplate }) {
+                // A new user's override applies to the default template (plan §4.1).
+                (templateName, template) = (base.name, base.config)
+            }
+            let merged = template.map { ConfigMerge.merge(template: $0, override: override) } ?? override
+            switch TradingConfigDecoder.decode(merged) {
+            case .failure(let error):
+                throw APIError.unprocessable("the config is invalid", issues: Self.issues(error))
+            case .success(let config):
+                try await TradingStore.ensureUser(uid, on: db, logger: logger)
+                try await TradingStore.upsertUserConfig(uid, templateName: templateName, override: override, enabled: config.enabled,
+                                                        on: db, logger: logger)
+                return JSONBody.response([
+                    "config": Presentation.json(config.jsonValue), "override": Presentation.json(override),
+                    "template_name": templateName ?? NSNull(), "enabled": config.enabled,
+                ])
+            }
+        }
+    }
+
+    static let defaultTemplate = "default_paper_watchlist"
+
+    static func issues(_ error: ConfigValidationError) -> [[String: String]] {
+        error.issues.map { ["path": $0.path, "message": $0.message] }
+    }
+
+    func orders(_ uid: String, request: Request) async throws -> Response {
+        let limitText = request.uri.queryParameters["limit"].map(String.init)
+        let limit = try limitText.map { text -> Int in
+            guard let n = Int(text), (1...200).contains(n) else { throw APIError.badRequest("limit must be 1-200") }
+            return n
+        } ?? 50
+        var before: Date?
+        if let text = request.uri.queryParameters["before"].map(String.init) {
+            guard let date = try? Date(text, strategy: .iso8601) else { throw APIError.badRequest("before must be an ISO 8601 time") }
+            before = date
+        }
+        let page = try await client.withConnection { try await OrderStore.orders(of: uid, limit: limit + 1, before: before, on: $0, logger: logger) }
+        let shown = Array(page.prefix(limit))
+        return JSONBody.response([
+            "orders": shown.map(Presentation.order),
+            "next_before": page.count > limit ? Presentation.iso(shown.last?.createdAt) : NSNull(),
+        ])
+    }
+
+    func snapshots(_ uid: String, symbol: String?) async throws -> Response {
+        guard let symbol, (1...10).contains(symbol.count), symbol.allSatisfy({ $0.isUppercase || $0.isNumber || $0 == "." }) else {
+            throw APIError.badRequest("symbol is required: 1-10 upper-case letters, digits or '.' (e.g. ?symbol=SPY)")
+        }
+        let rows = try await client.withConnection { db in
+            try await db.query("""
+                SELECT metric, feed, price, volume, as_of, created_at FROM market_data_latest WHERE symbol = \(symbol) ORDER BY metric, feed
+                """, logger: logger)
+        }
+        var items: [[String: Any]] = []
+        for try await (metric, feed, price, volume, asOf, created) in rows.decode((String, String, Decimal?, Decimal?, Date, Date).self) {
+            items.append(["metric": metric, "feed": feed, "price": Presentation.decimal(price), "volume": Presentation.decimal(volume),
+                          "as_of": Presentation.iso(asOf), "stored_at": Presentation.iso(created)])
+        }
+        return JSONBody.response(["symbol": symbol, "snapshots": items])
+    }
+
+    /// Positions are this user's filled orders netted per symbol (the broker account is the
+    /// server's, shared); recent orders; the effective switches. No keys, no account numbers.
+    func status(_ uid: String) async throws -> Response {
+        try await client.withConnection { db in
+            let stored = try await TradingStore.userConfig(uid, on: db, logger: logger)
+            let effective = try? stored?.effective.get()
+            let rows = try await db.query("""
+                SELECT symbol,
+                       sum(CASE WHEN side = 'buy' THEN filled_qty ELSE -filled_qty END),
+                       sum(CASE WHEN side = 'buy' THEN filled_qty * filled_avg_price ELSE -filled_qty * filled_avg_price END)
+                FROM trade_orders WHERE firebase_uid = \(uid) AND filled_qty > 0 GROUP BY symbol ORDER BY symbol
+                """, logger: logger)
+            var positions: [[String: Any]] = []
+            for try await (symbol, qty, cost) in rows.decode((String, Decimal, Decimal).self) where qty != 0 {
+                positions.append(["symbol": symbol, "qty": Presentation.decimal(qty), "cost_basis_usd": Presentation.decimal(Money.rounded(cost))])
+            }
+            let recent = try await OrderStore.orders(of: uid, limit: 10, on: db, logger: logger)
+            let open = try await QuestionStore.openQuestions(of: uid, on: db, logger: logger)
+            return JSONBody.response([
+                "enabled": effective?.config.enabled ?? false, "mode": effective?.config.mode.rawValue ?? "paper",
+                "watchlist": (effective?.config.watchlist).map { Array($0).sorted() } ?? [],
+                "positions": positions, "recent_orders": recent.map(Presentation.order), "open_questions": open.count,
+            ])
+        }
+    }
+
+    func questions(_ uid: String) async throws -> Response {
+        let open = try await client.withConnection { try await QuestionStore.openQuestions(of: uid, on: $0, logger: logger) }
+        return JSONBody.response(["questions": open.map(Presentation.question)])
+    }
+
+    func answer(_ uid: String, id: UUID, body: Any) async throws -> Response {
+        guard let object = body as? [String: Any], let raw = object["value"] ?? object["answer"] else {
+            throw APIError.badRequest("send {\"value\": <number from -10 to 10>}")
+        }
+        guard let value = AnswerValue.parse(raw) else { throw APIError.unprocessable("value must be a number from -10 to 10") }
+        return try await Self.answerResponse(pipeline: pipeline, uid: uid, id: id, value: value)
+    }
+
+    static func answerResponse(pipeline: TradingPipeline, uid: String, id: UUID, value: JSONValue) async throws -> Response {
+        do {
+            return JSONBody.response(answerBody(try await pipeline.answer(questionID: id, firebaseUID: uid, value: value)))
+        } catch let error as AnswerError {
+            switch error {
+            case .notFound: throw APIError.notFound("question not found")
+            case .invalidValue(let message): throw APIError.unprocessable(message)
+            case .notOpen(let status): throw APIError.conflict("the question is \(status)")
+            }
+        }
+    }
+
+    static func answerBody(_ result: AnswerResult, camelCase: Bool = false) -> [String: Any] {
+        var body: [String: Any] = [
+            "question_id": result.questionID.uuidString.lowercased(), "decision": result.decision,
+            "outcome": result.outcome.name, "detail": result.detail, "repeated": result.repeated,
+        ]
+        switch result.outcome {
+        case .ordered(let order, let clientOrderID):
+            body["trade_order_id"] = order.uuidString.lowercased()
+            body["client_order_id"] = clientOrderID
+        case .followUp(let next), .askedAgain(let next):
+            body["follow_up_question_id"] = next.uuidString.lowercased()
+        default: break
+        }
+        guard camelCase else { return body }
+        return Dictionary(uniqueKeysWithValues: body.map { (Presentation.camel($0.key), $0.value) })
+    }
+}
