@@ -176,7 +176,9 @@ let package = Package(
         .target(
             name: "HybridTestSupport",
             dependencies: [
-                "HybridStore", "HybridSettings", "AlpacaSimulator", "MarketReplay",
+                "HybridStore", "HybridSettings", "AlpacaSimulator", "MarketReplay", "TradingPipeline", "TradingJobs", "JobEngine",
+                "AlpacaClient", "AlpacaModels", "TradingCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -214,6 +216,16 @@ let package = Package(
                 "AlpacaClient", "AlpacaModels", "AlpacaSimulator", "TradingCore", "HybridHubApp",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "HybridAPITests",
+            dependencies: [
+                "HybridAPI", "FirebaseAuth", "TradingPipeline", "HybridStore", "HybridTestSupport", "TradingCore", "TradingJobs",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),

@@ -167,37 +167,3 @@ import TradingPipeline
         }
     }
 }
-
-extension Farm {
-    /// `n` open dip questions for the §17 user (as evaluate-user words them), with a fresh
-    /// SPY price at the simulator's instant so approvals see no drift.
-    func openDipQuestions(_ n: Int) async throws -> [UUID] {
-        let now = try await pipeline.clock.now()
-        return try await client.transaction(logger: logger) { db in
-            try await TradingStore.insertSnapshots([
-                SnapshotInsert(symbol: "SPY", metric: .lastTrade, price: Decimal(string: "126.56"), volume: 100, asOf: now.addingTimeInterval(-5)),
-                SnapshotInsert(symbol: "SPY", metric: .prevClose, price: Decimal(string: "128.56"), volume: 100, asOf: now.addingTimeInterval(-80_000)),
-            ], on: db, logger: logger)
-            var ids: [UUID] = []
-            for _ in 0..<n {
-                ids.append(try await TradingStore.insertQuestion(NewQuestion(
-                    firebaseUID: Farm.uid, text: "SPY is down 1.56% vs yesterday.", sourceTag: "trading:rule:dip_confirm",
-                    pipelineKey: "trading", pipelineStep: "dip_confirm:await_confirm", correctAnswer: 10,
-                    metadata: .object(["rule_id": .string("dip_confirm"), "symbol": .string("SPY"),
-                                       "price": .number(Decimal(string: "126.56") ?? 0), "reference": .number(Decimal(string: "128.56") ?? 0)]),
-                    expiresInSeconds: 900), on: db, logger: logger))
-            }
-            return ids
-        }
-    }
-
-    /// What a `hybridhub` process needs to join this farm: the database, test mode pointed
-    /// at this simulator, its keys, the trading switches.
-    func processEnvironment(_ extra: [String: String] = [:]) -> [String: String] {
-        ChildProcess.environment(for: db, extra: [
-            "TRADING_ENABLED": "true", "QUESTION_PIPELINE_TEST_MODE": "true", "ALPACA_SIMULATOR_URL": sim.url.absoluteString,
-            "ALPACA_API_KEY_ID": keyID, "ALPACA_API_SECRET_KEY": secret,
-            "ALPACA_HTTP_TIMEOUT_SECONDS": "2", "LOG_LEVEL": "notice",
-        ].merging(extra) { $1 })
-    }
-}

@@ -5,7 +5,6 @@ import AlpacaSimulator
 import Foundation
 import HybridSettings
 import HybridStore
-import HybridTestSupport
 import JobEngine
 import Logging
 import PostgresNIO
@@ -13,32 +12,33 @@ import ServiceLifecycle
 import TradingCore
 import TradingJobs
 import TradingPipeline
+
+private let logger = TestDatabase.logger
 import NIOCore
 
-let logger = TestDatabase.logger
 
 /// A migrated database, the simulator on a real socket, the pipeline with the real Alpaca
 /// clients pointed at it, and (optionally) an in-process worker running the five kinds.
-struct Farm: Sendable {
-    let db: DatabaseSettings
-    let client: PostgresClient
-    let sim: RunningSimulator
-    let pipeline: TradingPipeline
-    var keyID = RunningSimulator.keyID
-    var secret = RunningSimulator.secret
+public struct Farm: Sendable {
+    public let db: DatabaseSettings
+    public let client: PostgresClient
+    public let sim: RunningSimulator
+    public let pipeline: TradingPipeline
+    public var keyID = RunningSimulator.keyID
+    public var secret = RunningSimulator.secret
 
     /// 2011-03-16 13:39:50 ET: SPY's 13:39 minute trades at 126.56, -1.56 % vs the previous
     /// close of 128.56, so the plan's §17 dip rule (-1.5 %) fires.
-    static let dipInstant = Date(timeIntervalSince1970: 1_300_297_190)
-    static let uid = "plan17-user-u"
+    public static let dipInstant = Date(timeIntervalSince1970: 1_300_297_190)
+    public static let uid = "plan17-user-u"
     /// The §17 override: watch only SPY; accept a price up to 2 minutes old.
-    static let override: JSONValue = .object([
+    public static let override: JSONValue = .object([
         "data_inputs": .array([.object(["id": .string("primary_watchlist"), "symbols": .array([.string("SPY")]),
                                          "poll_interval_seconds": .number(1)])]),
         "rules": .array([.object(["id": .string("dip_confirm"), "max_staleness_seconds": .number(120)])]),
     ])
 
-    static func run<T: Sendable>(start: Date = dipInstant, worker: Bool = true, settings: PipelineSettings? = nil,
+    public static func run<T: Sendable>(start: Date = dipInstant, worker: Bool = true, settings: PipelineSettings? = nil,
                                  keys: (id: String, secret: String) = (RunningSimulator.keyID, RunningSimulator.secret),
                                  logger: Logger = TestDatabase.logger,
                                  _ body: @Sendable (Farm) async throws -> T) async throws -> T {
@@ -79,11 +79,11 @@ struct Farm: Sendable {
         }
     }
 
-    static let settings = PipelineSettings(
+    public static let settings = PipelineSettings(
         gate: LiveTradingGate(allowLive: false, tradingURLIsLive: false, hardMaxOrderNotionalUSD: 250),
         questionTTLSeconds: 900, approvalMaxDriftPct: 1, ingestBatchSymbols: 100, evaluateDelaySeconds: 0)
 
-    func seedUser(_ uid: String = Farm.uid, override: JSONValue = Farm.override) async throws {
+    public func seedUser(_ uid: String = Farm.uid, override: JSONValue = Farm.override) async throws {
         try await client.transaction(logger: logger) { db in
             try await TradingStore.upsertUser(uid, displayName: "test user", on: db, logger: logger)
             try await TradingStore.upsertUserConfig(uid, templateName: "default_paper_watchlist", override: override,
@@ -91,12 +91,12 @@ struct Farm: Sendable {
         }
     }
 
-    func enqueue<P: TradingJobPayload>(_ spec: JobSpec, _ payload: P) async throws {
+    public func enqueue<P: TradingJobPayload>(_ spec: JobSpec, _ payload: P) async throws {
         _ = try await client.withConnection { try await JobStore.enqueue(try spec.job(payload), on: $0, logger: logger) }
     }
 
     /// Waits until no job is left non-terminal (or fails after `seconds`).
-    func drain(seconds: Double = 20) async throws {
+    public func drain(seconds: Double = 20) async throws {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while ContinuousClock.now < deadline {
             if try await int("SELECT count(*)::int FROM jobs WHERE state NOT IN ('completed', 'discarded', 'cancelled')") == 0 { return }
@@ -106,14 +106,14 @@ struct Farm: Sendable {
         throw FarmError("jobs still pending after \(seconds) s: \(left)")
     }
 
-    func int(_ sql: String) async throws -> Int {
+    public func int(_ sql: String) async throws -> Int {
         try await client.withConnection { db in
             for try await n in try await db.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(Int.self) { return n }
             return 0
         }
     }
 
-    func rows(_ sql: String) async throws -> [String] {
+    public func rows(_ sql: String) async throws -> [String] {
         try await client.withConnection { db in
             var result: [String] = []
             for try await text in try await db.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(String?.self) { result.append(text ?? "NULL") }
@@ -121,16 +121,16 @@ struct Farm: Sendable {
         }
     }
 
-    func openQuestions(_ uid: String = Farm.uid) async throws -> [StoredQuestion] {
+    public func openQuestions(_ uid: String = Farm.uid) async throws -> [StoredQuestion] {
         try await client.withConnection { try await QuestionStore.openQuestions(of: uid, on: $0, logger: logger) }
     }
 
-    func order(_ id: UUID) async throws -> StoredOrder? {
+    public func order(_ id: UUID) async throws -> StoredOrder? {
         try await client.withConnection { try await OrderStore.order(id, on: $0, logger: logger) }
     }
 
     /// Waits until the order is terminal.
-    func settled(_ id: UUID, seconds: Double = 20) async throws -> StoredOrder {
+    public func settled(_ id: UUID, seconds: Double = 20) async throws -> StoredOrder {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while ContinuousClock.now < deadline {
             if let order = try await order(id), order.isTerminal { return order }
@@ -139,15 +139,15 @@ struct Farm: Sendable {
         throw FarmError("order \(id) not terminal after \(seconds) s: \(String(describing: try await order(id)))")
     }
 
-    func fault(_ json: String) async throws {
+    public func fault(_ json: String) async throws {
         try await post("/_sim/faults", json)
     }
 
-    func setClock(_ instant: Date) async throws {
+    public func setClock(_ instant: Date) async throws {
         try await post("/_sim/clock", #"{"now": "\#(AlpacaTime.utc(instant))"}"#)
     }
 
-    func post(_ path: String, _ json: String) async throws {
+    public func post(_ path: String, _ json: String) async throws {
         var request = HTTPClientRequest(url: sim.url.absoluteString + path)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -157,7 +157,41 @@ struct Farm: Sendable {
     }
 }
 
-struct FarmError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct FarmError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+extension Farm {
+    /// `n` open dip questions for the §17 user (as evaluate-user words them), with a fresh
+    /// SPY price at the simulator's instant so approvals see no drift.
+    public func openDipQuestions(_ n: Int) async throws -> [UUID] {
+        let now = try await pipeline.clock.now()
+        return try await client.transaction(logger: logger) { db in
+            try await TradingStore.insertSnapshots([
+                SnapshotInsert(symbol: "SPY", metric: .lastTrade, price: Decimal(string: "126.56"), volume: 100, asOf: now.addingTimeInterval(-5)),
+                SnapshotInsert(symbol: "SPY", metric: .prevClose, price: Decimal(string: "128.56"), volume: 100, asOf: now.addingTimeInterval(-80_000)),
+            ], on: db, logger: logger)
+            var ids: [UUID] = []
+            for _ in 0..<n {
+                ids.append(try await TradingStore.insertQuestion(NewQuestion(
+                    firebaseUID: Farm.uid, text: "SPY is down 1.56% vs yesterday.", sourceTag: "trading:rule:dip_confirm",
+                    pipelineKey: "trading", pipelineStep: "dip_confirm:await_confirm", correctAnswer: 10,
+                    metadata: .object(["rule_id": .string("dip_confirm"), "symbol": .string("SPY"),
+                                       "price": .number(Decimal(string: "126.56") ?? 0), "reference": .number(Decimal(string: "128.56") ?? 0)]),
+                    expiresInSeconds: 900), on: db, logger: logger))
+            }
+            return ids
+        }
+    }
+
+    /// What a `hybridhub` process needs to join this farm: the database, test mode pointed
+    /// at this simulator, its keys, the trading switches.
+    public func processEnvironment(_ extra: [String: String] = [:]) -> [String: String] {
+        ChildProcess.environment(for: db, extra: [
+            "TRADING_ENABLED": "true", "QUESTION_PIPELINE_TEST_MODE": "true", "ALPACA_SIMULATOR_URL": sim.url.absoluteString,
+            "ALPACA_API_KEY_ID": keyID, "ALPACA_API_SECRET_KEY": secret,
+            "ALPACA_HTTP_TIMEOUT_SECONDS": "2", "LOG_LEVEL": "notice",
+        ].merging(extra) { $1 })
+    }
 }

@@ -1,0 +1,3 @@
+import HybridTestSupport
+
+let logger = TestDatabase.logger
