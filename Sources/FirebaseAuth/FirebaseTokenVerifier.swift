@@ -55,12 +55,13 @@ public actor FirebaseTokenVerifier: TokenVerifier {
         } catch {
             throw .malformed
         }
-        return try check(claims)
+        return try Self.check(claims, projectID: projectID, now: now(), skewSeconds: skewSeconds)
     }
 
-    /// The project-specific claim checks, on the injected clock.
-    func check(_ claims: FirebaseClaims) throws(TokenRejection) -> AuthenticatedUser {
-        let now = now()
+    /// The project-specific claim checks at `now` (pure; the verifier passes its clock).
+    public static func check(_ claims: FirebaseClaims, projectID: String, now: Date, skewSeconds: Double = 30) throws(TokenRejection)
+        -> AuthenticatedUser
+    {
         guard claims.exp.value.addingTimeInterval(skewSeconds) > now else { throw .expired }
         guard claims.iat.value <= now.addingTimeInterval(skewSeconds),
               claims.authTime <= now.addingTimeInterval(skewSeconds).timeIntervalSince1970 else { throw .notYetValid }
