@@ -74,6 +74,10 @@ extension TradingPipeline {
     public func answer(questionID: UUID, firebaseUID uid: String, value: JSONValue) async throws -> AnswerResult {
         let now = try await clock.now()
         let result = try await client.transaction(logger: logger) { db -> AnswerResult in
+            // Not this user's (or no such) question: nothing is touched, not even their state row.
+            guard try await QuestionStore.question(questionID, of: uid, on: db, logger: logger) != nil else {
+                throw AnswerError.notFound
+            }
             var state = try await TradingStore.lockTradingContext(uid, on: db, logger: logger)
             guard let question = try await QuestionStore.question(questionID, of: uid, lock: true, on: db, logger: logger) else {
                 throw AnswerError.notFound
