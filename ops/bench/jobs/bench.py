@@ -220,8 +220,9 @@ def report(args: argparse.Namespace) -> None:
         f"{pgq_batch} as the issue pins it. The pair at batch {pgq_batch} (ours and raw alike) is given for "
         "comparison.")
     add("")
-    add("| Contender | Wall time (s) | jobs/s | jobs per claim statement | jobs per complete statement |")
-    add("|---|---:|---:|---:|---:|")
+    add("| Contender | Wall time (s) | jobs/s | jobs per claim statement | jobs per complete statement | "
+        "consumer CPU (s) |")
+    add("|---|---:|---:|---:|---:|---:|")
 
     def ours_row(key: str) -> None:
         if num(f"drain_{key}_s") is None:
@@ -229,14 +230,14 @@ def report(args: argparse.Namespace) -> None:
         add(f"| ours: 2 × `hybridhub-jobs-lab worker --concurrency {r.get(f'drain_{key}_concurrency', '?')} "
             f"--batch {r.get(f'drain_{key}_batch', '?')}` | {fmt(num(f'drain_{key}_s'), 2)} | "
             f"{fmt(num(f'drain_{key}_jps'))} | {fmt(num(f'drain_{key}_per_claim'), 2)} | "
-            f"{fmt(num(f'drain_{key}_per_complete'), 2)} |")
+            f"{fmt(num(f'drain_{key}_per_complete'), 2)} | {fmt(num(f'drain_{key}_worker_cpu_s'), 2)} |")
 
     def raw_row(key: str) -> None:
         if num(f"drain_{key}_s") is None:
             return
         add(f"| raw SQL limit: `pgbench -c 2 -j 2` claim (LIMIT {r.get(f'drain_{key}_batch', '?')}) + complete | "
             f"{fmt(num(f'drain_{key}_s'), 2)} | {fmt(num(f'drain_{key}_jps'))} | "
-            f"{fmt(num(f'drain_{key}_per_claim'), 2)} | {fmt(num(f'drain_{key}_per_complete'), 2)} |")
+            f"{fmt(num(f'drain_{key}_per_claim'), 2)} | {fmt(num(f'drain_{key}_per_complete'), 2)} | — |")
 
     ours_row("ours")
     raw_row("raw")
@@ -244,11 +245,11 @@ def report(args: argparse.Namespace) -> None:
     raw_row("raw10")
     if num("drain_pgq_s") is not None:
         add(f"| PgQueuer: 2 × QueueManager(batch_size={pgq_batch}) | {fmt(num('drain_pgq_s'), 2)} | "
-            f"{fmt(num('drain_pgq_jps'))} | — | — |")
+            f"{fmt(num('drain_pgq_jps'))} | — | — | {fmt(num('drain_pgq_worker_cpu_s'), 2)} |")
     add("")
     add("Jobs per statement: the claimed (`attempted_at`) and completed (`finalized_at`) rows of one statement share "
         "its `now()`, so distinct values count statements. Fewer jobs per statement means more round trips and "
-        "commits per job.")
+        "commits per job. Consumer CPU: user + system seconds of the two consumer processes over the drain.")
     add("")
     d_raw, d_pgq = ratio("drain_ours_jps", "drain_raw_jps"), ratio("drain_ours_jps", "drain_pgq_jps")
     add("| Ratio | Value | Goal | |")

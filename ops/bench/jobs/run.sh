@@ -271,7 +271,7 @@ drain_raw() { # KEY BATCH: pgbench -c 2 runs the claim (LIMIT BATCH) and complet
 }
 
 drain_pgq() {
-  local t0 t1 s c1 c2 done_n
+  local t0 t1 s c1 c2 done_n cpu
   progress "1/4 drain, PgQueuer: enqueue $DRAIN_JOBS"
   fresh_db
   bench_py pgq-enqueue --count "$DRAIN_JOBS" --batch 1000 >/dev/null
@@ -281,9 +281,10 @@ drain_pgq() {
   start_bg pgq-drain-c1 "$PY" "$HERE/bench.py" pgq-consume --batch "$PGQ_BATCH"; c1=$LAST_PID
   start_bg pgq-drain-c2 "$PY" "$HERE/bench.py" pgq-consume --batch "$PGQ_BATCH"; c2=$LAST_PID
   t1=$(bench_py wait-sql --sql "$PGQ_EMPTY_PROBE" --confirm "$PGQ_EMPTY" --timeout 900)
+  cpu=$(cpu_seconds "$c1" "$c2")
   stop_pid "$c1"; stop_pid "$c2"
   s=$(calc '$2 - $1' "$t0" "$t1")
-  record drain_pgq_s "$s"; record drain_pgq_jps "$(calc '$1 / $2' "$DRAIN_JOBS" "$s")"
+  record drain_pgq_s "$s"; record drain_pgq_jps "$(calc '$1 / $2' "$DRAIN_JOBS" "$s")"; record drain_pgq_worker_cpu_s "$cpu"
   done_n=$(sql "SELECT count(DISTINCT job_id) FROM pgqueuer_log WHERE status = 'successful'")
   [ "$done_n" = "$DRAIN_JOBS" ] || note "drain, PgQueuer: $done_n of $DRAIN_JOBS logged successful"
   progress "1/4 drain, PgQueuer: $s s ($(calc '$1 / $2' "$DRAIN_JOBS" "$s" | cut -d. -f1) jobs/s)"
