@@ -296,7 +296,13 @@ public final class JobWorker: Service, Sendable {
 
     /// Writes a non-complete outcome. A write that keeps failing stops renewing the lease, so
     /// the job is rescued and runs again rather than staying `running` for ever.
-    private func record(_ job: ClaimedJob, logger: Logger, _ write: @Sendable (PostgresConnection) async throws -> String?) async {
+    private func record(_ job: ClaimedJob, logger: Logger, _ write: @escaping @Sendable (PostgresConnection) async throws -> String?) async {
+        // The watchdog cancels a handler that ran out of time by cancelling its task; the
+        // timeout must still be written, so from a task of its own.
+        if Task.isCancelled {
+            await Task(executorPreference: taskExecutor) { await self.record(job, logger: logger, write) }.value
+            return
+        }
         for attempt in 1...3 {
             do {
                 let outcome = try await client.withConnection { try await write($0) }
