@@ -9,7 +9,7 @@
 #     rows (drain, latency); the raw limit runs at the same batch. The batch-10 pair (ours at
 #     --concurrency 10 --batch 10 vs raw at 10) is measured too, for comparison with PgQueuer's 10.
 #   BENCH_DRAIN_CONTENDERS="ours10 raw10 ours raw pgq" (a subset for quick trials)
-#   BENCH_WORKER_ARGS="--executor global" (extra arguments for our drain workers; trials only)
+#   BENCH_WORKER_ARGS="--executor global" (extra arguments for our drain and latency workers; trials only)
 #   BENCH_SYNC_COMMIT=off (diagnostic: ALTER DATABASE hh_bench SET synchronous_commit = off, for
 #     every contender alike; takes the disk's fsync rate out of the figures; noted in the report)
 #   BENCH_NO_RESULTS=1 (do not write results/<date>.md)  BENCH_SKIP_FSYNC=1 (skip pg_test_fsync)
@@ -353,8 +353,10 @@ if section_on 3; then
 
   progress "3/4 latency, ours: 2 idle workers, $LAT_JOBS jobs at $LAT_RATE/s"
   fresh_db
-  start_ours_worker lat-w1 bench-lat-1 --concurrency "$CONCURRENCY" --batch "$BATCH" --latency-out "$WORK/lat-ours-1.txt"; w1=$LAST_PID
-  start_ours_worker lat-w2 bench-lat-2 --concurrency "$CONCURRENCY" --batch "$BATCH" --latency-out "$WORK/lat-ours-2.txt"; w2=$LAST_PID
+  # shellcheck disable=SC2086
+  start_ours_worker lat-w1 bench-lat-1 --concurrency "$CONCURRENCY" --batch "$BATCH" --latency-out "$WORK/lat-ours-1.txt" ${BENCH_WORKER_ARGS:-}; w1=$LAST_PID
+  # shellcheck disable=SC2086
+  start_ours_worker lat-w2 bench-lat-2 --concurrency "$CONCURRENCY" --batch "$BATCH" --latency-out "$WORK/lat-ours-2.txt" ${BENCH_WORKER_ARGS:-}; w2=$LAST_PID
   bench_py wait-sql --sql "SELECT count(*) = 2 FROM job_workers" --timeout 30 >/dev/null
   sleep 2
   lab enqueue --count "$LAT_JOBS" --rate "$LAT_RATE" >/dev/null
