@@ -2,8 +2,8 @@ import Metrics
 
 /// swift-metrics instruments of the engine; a Prometheus endpoint exports them.
 enum JobMetrics {
-    static func outcome(_ kind: String, _ outcome: String) {
-        Counter(label: "hybridhub_jobs_total", dimensions: [("kind", kind), ("outcome", outcome)]).increment()
+    static func outcome(_ kind: String, _ outcome: String, count: Int = 1) {
+        Counter(label: "hybridhub_jobs_total", dimensions: [("kind", kind), ("outcome", outcome)]).increment(by: count)
     }
 
     static func claimed(_ queue: String, _ count: Int) {

@@ -19,6 +19,10 @@ public final class JobWorker: Service, Sendable {
         var kind: String
         var queue: String
         var task: Task<Void, Never>?
+        /// When the handler's timeout runs out (the watchdog cancels it then).
+        var deadline: ContinuousClock.Instant
+        /// The watchdog cancelled the handler: its outcome is a retryable timeout.
+        var timedOut = false
         /// Handed to the completer; waiting for its batch to commit.
         var completing = false
         /// Someone else holds the job now: the handler is cancelled and its outcome dropped.
@@ -27,16 +31,30 @@ public final class JobWorker: Service, Sendable {
         var released = false
     }
 
-    private let held = Mutex<[Int64: Held]>([:])
-    private let busy = Mutex<[String: Int]>([:])
-    private let pendingCompletions = Mutex<[JobStore.Lease]>([])
+    /// Jobs in hand and the running count per queue, under one lock (taken once per claimed
+    /// batch, once per finished handler and once per completed batch).
+    private struct State {
+        var held: [Int64: Held] = [:]
+        var busy: [String: Int] = [:]
+        var pendingCompletions: [JobStore.Lease] = []
+    }
+
+    private let state = Mutex(State())
     private let stopping = Atomic<Bool>(false)
     private let wakes: [String: WakeSignal]
     private let completionWake = WakeSignal()
     private let drainWake = WakeSignal()
+    private let taskExecutor: (any TaskExecutor)?
 
-    public init(client: PostgresClient, registry: JobRegistry, configuration: WorkerConfiguration, logger: Logger) {
+    /// - Parameter taskExecutor: where the worker's loops and its handlers run. `nil` (the
+    ///   default) is Swift's global executor. Passing the event loop of the client's connections
+    ///   (``EventLoopTaskExecutor``, with a client on a one-thread `EventLoopGroup`) runs claim,
+    ///   handlers and completion on that one thread, without a thread hop per job; handlers must
+    ///   then not block (as anywhere on an event loop).
+    public init(client: PostgresClient, registry: JobRegistry, configuration: WorkerConfiguration, logger: Logger,
+                taskExecutor: (any TaskExecutor)? = nil) {
         self.client = client
+        self.taskExecutor = taskExecutor
         self.registry = registry
         self.config = configuration
         var logger = logger
@@ -46,9 +64,15 @@ public final class JobWorker: Service, Sendable {
     }
 
     /// Jobs this process holds right now (for tests and the ops view).
-    public var heldJobIDs: Set<Int64> { held.withLock { Set($0.keys) } }
+    public var heldJobIDs: Set<Int64> { state.withLock { Set($0.held.keys) } }
 
     public func run() async throws {
+        try await withTaskExecutorPreference(taskExecutor) {
+            try await self.runLoops()
+        }
+    }
+
+    private func runLoops() async throws {
         try await register()
         logger.info("worker started", metadata: ["worker.queues": "\(config.queues)"])
         await withGracefulShutdownHandler {
@@ -61,6 +85,7 @@ public final class JobWorker: Service, Sendable {
                 support.addTask { await self.tick(every: self.config.pollSeconds, Array(self.wakes.values)) }
                 support.addTask { await self.tick(every: 1, [self.completionWake]) }
                 support.addTask { await self.tick(every: 0.1, [self.drainWake]) }
+                support.addTask { await self.watchdog() }
                 await withDiscardingTaskGroup { fetchers in
                     for (queue, concurrency) in self.config.queues {
                         fetchers.addTask { await self.fetchLoop(queue: queue, concurrency: concurrency) }
@@ -79,7 +104,7 @@ public final class JobWorker: Service, Sendable {
     /// Stop claiming; jobs in hand get the grace period.
     public func beginStop() {
         guard !stopping.exchange(true, ordering: .relaxed) else { return }
-        logger.info("worker stopping: no new claims", metadata: ["worker.held": "\(held.withLock { $0.count })"])
+        logger.info("worker stopping: no new claims", metadata: ["worker.held": "\(state.withLock { $0.held.count })"])
         for wake in wakes.values { wake.signal() }
         drainWake.signal()
     }
@@ -88,70 +113,118 @@ public final class JobWorker: Service, Sendable {
 
     // MARK: Claiming
 
+    /// How long a loop keeps one pooled connection for its statements before giving it back
+    /// (checked after each statement and each wake-up, so a hold ends at most one wake-up,
+    /// ≤ `pollSeconds`, later). Leasing a connection per statement costs a round through the
+    /// pool's own task and its idle and keep-alive timers: thread wake-ups and timer tasks
+    /// for every claim and completion.
+    static let connectionHoldSeconds = 0.1
+
     private func fetchLoop(queue: String, concurrency: Int) async {
         guard let wake = wakes[queue] else { return }
         let kinds = registry.definitions.values.filter { $0.queue == queue }.map(\.kind).sorted()
         // While jobs are running, wait until at least half a batch of slots is free: claiming
         // one job per freed slot costs a round trip and a commit per job.
         let worthClaiming = max(1, min(config.claimBatch, concurrency) / 2)
-        while !isStopping {
-            let running = busy.withLock { $0[queue, default: 0] }
+        /// Slots to claim for now, or nil when it is not worth a claim yet.
+        func wanted() -> Int? {
+            let running = state.withLock { $0.busy[queue, default: 0] }
             let free = concurrency - running
-            guard free > 0, free >= worthClaiming || running == 0 else {
+            guard free > 0, free >= worthClaiming || running == 0 else { return nil }
+            return min(free, config.claimBatch)
+        }
+        while !isStopping {
+            guard wanted() != nil else {
                 await wake.wait()
                 continue
             }
-            let want = min(free, config.claimBatch)
-            let started = ContinuousClock.now
-            let jobs: [ClaimedJob]
+            var drained = false
             do {
-                jobs = try await client.withConnection { db in
-                    try await JobStore.claim(queue: queue, kinds: kinds, limit: want, workerID: config.workerID,
-                                             leaseSeconds: config.leaseSeconds, on: db, logger: logger)
+                // Claim after claim on one connection while the queue has jobs, also across the
+                // short waits for slots to free up.
+                try await client.withConnection { db in
+                    let until = ContinuousClock.now + .seconds(Self.connectionHoldSeconds)
+                    while !isStopping {
+                        guard let want = wanted() else {
+                            if ContinuousClock.now >= until { return }
+                            await wake.wait()
+                            continue
+                        }
+                        let started = ContinuousClock.now
+                        let jobs = try await JobStore.claim(queue: queue, kinds: kinds, limit: want, workerID: config.workerID,
+                                                            leaseSeconds: config.leaseSeconds, on: db, logger: logger)
+                        JobMetrics.claimLatency(queue, ContinuousClock.now - started)
+                        if !jobs.isEmpty {
+                            JobMetrics.claimed(queue, jobs.count)
+                            start(jobs, queue: queue)
+                        }
+                        // Fewer than asked for: the queue is empty for now.
+                        if jobs.count < want {
+                            drained = true
+                            return
+                        }
+                        if ContinuousClock.now >= until { return }
+                    }
                 }
             } catch {
                 logger.warning("claim failed; retrying after the poll interval", metadata: ["error": "\(String(reflecting: error))"])
                 await wake.wait()
                 continue
             }
-            JobMetrics.claimLatency(queue, ContinuousClock.now - started)
-            if !jobs.isEmpty { JobMetrics.claimed(queue, jobs.count) }
-            for job in jobs { start(job) }
-            // Fewer than asked for: the queue is empty for now; wait for NOTIFY, a free slot or the poll floor.
-            if jobs.count < want { await wake.wait() }
+            // The queue was empty: wait for NOTIFY, a free slot or the poll floor.
+            if drained { await wake.wait() }
         }
     }
 
-    private func start(_ job: ClaimedJob) {
-        busy.withLock { $0[job.queue, default: 0] += 1 }
-        held.withLock { $0[job.id] = Held(lease: .init(id: job.id, epoch: job.leaseEpoch), kind: job.kind, queue: job.queue) }
-        let task = Task { await self.execute(job) }
-        held.withLock { held in held[job.id]?.task = task }
+    /// Registers a claimed batch as held (one lock), then starts one task per job.
+    private func start(_ jobs: [ClaimedJob], queue: String) {
+        let now = ContinuousClock.now
+        state.withLock { state in
+            state.busy[queue, default: 0] += jobs.count
+            for job in jobs {
+                let timeout = registry.definitions[job.kind]?.timeoutSeconds ?? 60
+                state.held[job.id] = Held(lease: .init(id: job.id, epoch: job.leaseEpoch), kind: job.kind, queue: job.queue,
+                                          deadline: now + .seconds(timeout))
+            }
+        }
+        var tasks: [(Int64, Task<Void, Never>)] = []
+        tasks.reserveCapacity(jobs.count)
+        for job in jobs {
+            tasks.append((job.id, Task(executorPreference: taskExecutor) { await self.execute(job) }))
+        }
+        state.withLock { state in
+            for (id, task) in tasks { state.held[id]?.task = task }
+        }
     }
 
     // MARK: Running one job
 
     private func execute(_ job: ClaimedJob) async {
+        // The job's metadata in one assignment: a handler may re-render its metadata on every
+        // change (swift-log's StreamLogHandler does), so four subscript sets cost four renders.
         var jobLogger = self.logger
-        jobLogger[metadataKey: "job.id"] = "\(job.id)"
-        jobLogger[metadataKey: "job.kind"] = .string(job.kind)
-        jobLogger[metadataKey: "job.attempt"] = "\(job.attempt)"
-        jobLogger[metadataKey: "job.epoch"] = "\(job.leaseEpoch)"
+        var metadata = jobLogger.handler.metadata
+        metadata["job.id"] = "\(job.id)"
+        metadata["job.kind"] = .string(job.kind)
+        metadata["job.attempt"] = "\(job.attempt)"
+        metadata["job.epoch"] = "\(job.leaseEpoch)"
+        jobLogger.handler.metadata = metadata
         let logger = jobLogger
         let lease = JobStore.Lease(id: job.id, epoch: job.leaseEpoch)
-        let result: Result<JobOutcome, any Error>
+        var result: Result<JobOutcome, any Error>
         let started = ContinuousClock.now
-        if let definition = registry[job.kind] {
+        let definition = registry.definitions[job.kind]
+        if let definition {
             let client = self.client
             let probeLogger = logger
             let context = JobContext(
                 id: job.id, kind: job.kind, queue: job.queue, attempt: job.attempt, maxAttempts: job.maxAttempts,
                 leaseEpoch: job.leaseEpoch, workerID: config.workerID, enqueuedAt: job.enqueuedAt, logger: logger,
                 holdsLease: { try await client.withConnection { try await JobStore.holdsLease(lease, on: $0, logger: probeLogger) } })
+            // The timeout is the watchdog's: it cancels the task once the deadline passes (no
+            // timer and task group per job).
             do {
-                result = .success(try await Self.withTimeout(seconds: definition.timeoutSeconds) {
-                    try await definition.run(job.payload, context)
-                })
+                result = .success(try await definition.run(job.payload, context))
             } catch {
                 result = .failure(error)
             }
@@ -159,20 +232,36 @@ public final class JobWorker: Service, Sendable {
             result = .failure(JobError.permanent("no handler for kind \(job.kind) in worker \(config.workerID)"))
         }
         JobMetrics.handlerDuration(job.kind, ContinuousClock.now - started)
-        busy.withLock { $0[job.queue, default: 1] -= 1 }
+
+        enum Next { case drop(lost: Bool), completing, record }
+        let next = state.withLock { state -> Next in
+            state.busy[job.queue, default: 1] -= 1
+            guard let held = state.held[job.id], !held.lost else { return .drop(lost: true) }
+            if held.released { return .drop(lost: false) }
+            if held.timedOut {
+                result = .failure(JobError.retryable("timed out after \(definition?.timeoutSeconds ?? 0)s"))
+            }
+            if case .success(.complete) = result {
+                state.held[job.id]?.completing = true
+                state.pendingCompletions.append(lease)
+                return .completing
+            }
+            return .record
+        }
         wakes[job.queue]?.signal()
 
-        let (lost, released) = held.withLock { ($0[job.id]?.lost ?? true, $0[job.id]?.released ?? false) }
-        if lost || released {
+        switch next {
+        case .drop(let lost):
             if lost { logger.warning("job lease lost while running: another worker holds it now; outcome dropped") }
             forget(job.id)
             return
+        case .completing:
+            completionWake.signal()
+            return
+        case .record:
+            break
         }
         switch result {
-        case .success(.complete):
-            held.withLock { $0[job.id]?.completing = true }
-            pendingCompletions.withLock { $0.append(lease) }
-            completionWake.signal()
         case .success(let outcome):
             await record(job, logger: logger) { db in
                 switch outcome {
@@ -187,7 +276,7 @@ public final class JobWorker: Service, Sendable {
         case .failure(let error):
             let classified = error as? any RetryClassifiedError
             let retryable = classified?.isRetryable ?? true
-            let policy = registry[job.kind]?.retry ?? RetryPolicy()
+            let policy = definition?.retry ?? RetryPolicy()
             let delay = classified?.retryAfterSeconds ?? policy.delay(afterAttempt: job.attempt, unit: Double.random(in: 0..<1))
             let message = (error as? JobError)?.message ?? String(reflecting: error)
             await record(job, logger: logger) { db in
@@ -207,7 +296,13 @@ public final class JobWorker: Service, Sendable {
 
     /// Writes a non-complete outcome. A write that keeps failing stops renewing the lease, so
     /// the job is rescued and runs again rather than staying `running` for ever.
-    private func record(_ job: ClaimedJob, logger: Logger, _ write: @Sendable (PostgresConnection) async throws -> String?) async {
+    private func record(_ job: ClaimedJob, logger: Logger, _ write: @escaping @Sendable (PostgresConnection) async throws -> String?) async {
+        // The watchdog cancels a handler that ran out of time by cancelling its task; the
+        // timeout must still be written, so from a task of its own.
+        if Task.isCancelled {
+            await Task(executorPreference: taskExecutor) { await self.record(job, logger: logger, write) }.value
+            return
+        }
         for attempt in 1...3 {
             do {
                 let outcome = try await client.withConnection { try await write($0) }
@@ -228,57 +323,104 @@ public final class JobWorker: Service, Sendable {
     }
 
     private func forget(_ id: Int64) {
-        held.withLock { _ = $0.removeValue(forKey: id) }
+        state.withLock { _ = $0.held.removeValue(forKey: id) }
         drainWake.signal()
     }
 
-    static func withTimeout<T: Sendable>(seconds: Double, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: .seconds(seconds))
-                throw JobError.retryable("timed out after \(seconds)s")
+    /// Handler timeouts: cancels each handler whose deadline has passed and marks it timed out
+    /// (its outcome becomes a retryable "timed out" failure once it returns), checking a few
+    /// times per shortest timeout instead of arming a timer per job.
+    private func watchdog() async {
+        let shortest = registry.definitions.values.map(\.timeoutSeconds).min() ?? 60
+        let interval = min(0.25, max(0.01, shortest / 20))
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(interval))
+            let now = ContinuousClock.now
+            let overdue = state.withLock { state -> [Task<Void, Never>] in
+                var overdue: [Task<Void, Never>] = []
+                for (id, job) in state.held where job.deadline <= now && !job.timedOut && !job.completing && !job.released {
+                    state.held[id]?.timedOut = true
+                    if let task = job.task { overdue.append(task) }
+                }
+                return overdue
             }
-            defer { group.cancelAll() }
-            guard let first = try await group.next() else { throw CancellationError() }
-            return first
+            for task in overdue { task.cancel() }
         }
     }
 
     // MARK: Completions, batched
 
     private func completionLoop() async {
+        var failures = 0
         while true {
-            let batch = pendingCompletions.withLock { pending -> [JobStore.Lease] in
-                defer { pending.removeAll() }
-                return pending
-            }
-            if batch.isEmpty {
+            if state.withLock({ $0.pendingCompletions.isEmpty }) {
                 if Task.isCancelled { return }
                 await completionWake.wait()
                 // Let jobs finishing together join this batch.
                 await Task.yield()
                 continue
             }
-            var done: Set<Int64>?
-            for attempt in 1...5 where done == nil {
-                do {
-                    done = try await client.withConnection { try await JobStore.complete(batch, on: $0, logger: logger) }
-                } catch {
-                    logger.error("completing jobs failed", metadata: ["error": "\(String(reflecting: error))", "try": "\(attempt)"])
-                    try? await Task.sleep(for: .milliseconds(100 * attempt))
+            var inFlight: [JobStore.Lease] = []
+            do {
+                // Batch after batch on one connection while handlers keep finishing.
+                try await client.withConnection { db in
+                    let until = ContinuousClock.now + .seconds(Self.connectionHoldSeconds)
+                    while true {
+                        inFlight = state.withLock { state in
+                            defer { state.pendingCompletions.removeAll(keepingCapacity: true) }
+                            return state.pendingCompletions
+                        }
+                        if inFlight.isEmpty {
+                            // Keep the connection across short gaps between batches.
+                            if ContinuousClock.now >= until || Task.isCancelled { return }
+                            await completionWake.wait()
+                            await Task.yield()
+                            continue
+                        }
+                        let done = try await JobStore.complete(inFlight, on: db, logger: logger)
+                        finishCompleted(inFlight, done: done)
+                        inFlight = []
+                        failures = 0
+                        if ContinuousClock.now >= until { return }
+                    }
                 }
+            } catch {
+                failures += 1
+                logger.error("completing jobs failed", metadata: ["error": "\(String(reflecting: error))", "try": "\(failures)"])
+                if failures >= 5 {
+                    // Given up: the jobs stay `running`, their leases are no longer renewed, and
+                    // the rescue makes them available again.
+                    finishCompleted(inFlight, done: nil)
+                    failures = 0
+                } else {
+                    // Back to the front of the queue, for the next try.
+                    state.withLock { $0.pendingCompletions.insert(contentsOf: inFlight, at: 0) }
+                }
+                try? await Task.sleep(for: .milliseconds(100 * failures))
             }
+        }
+    }
+
+    /// Forgets a completed batch (one lock; one counter update per kind). `done == nil`: the
+    /// outcome is unknown (the statement kept failing).
+    private func finishCompleted(_ batch: [JobStore.Lease], done: Set<Int64>?) {
+        var completedByKind: [String: Int] = [:]
+        var lostJobs: [(Int64, String)] = []
+        state.withLock { state in
             for lease in batch {
-                let kind = held.withLock { $0[lease.id]?.kind } ?? "unknown"
+                let kind = state.held.removeValue(forKey: lease.id)?.kind ?? "unknown"
                 if done?.contains(lease.id) == true {
-                    JobMetrics.outcome(kind, "completed")
+                    completedByKind[kind, default: 0] += 1
                 } else if done != nil {
-                    JobMetrics.leaseLost(kind)
-                    logger.warning("job lease lost before completion; another worker holds it", metadata: ["job.id": "\(lease.id)", "job.kind": "\(kind)"])
+                    lostJobs.append((lease.id, kind))
                 }
-                forget(lease.id)
             }
+        }
+        drainWake.signal()
+        for (kind, count) in completedByKind { JobMetrics.outcome(kind, "completed", count: count) }
+        for (id, kind) in lostJobs {
+            JobMetrics.leaseLost(kind)
+            logger.warning("job lease lost before completion; another worker holds it", metadata: ["job.id": "\(id)", "job.kind": "\(kind)"])
         }
     }
 
@@ -287,7 +429,7 @@ public final class JobWorker: Service, Sendable {
     private func heartbeatLoop() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(config.heartbeatSeconds))
-            let snapshot = held.withLock { $0.values.filter { !$0.released }.map { ($0.lease, $0.completing) } }
+            let snapshot = state.withLock { $0.held.values.filter { !$0.released }.map { ($0.lease, $0.completing) } }
             do {
                 let renewed = try await client.withConnection { db in
                     try await db.query("UPDATE job_workers SET heartbeat_at = now() WHERE id = \(config.workerID)", logger: logger)
@@ -295,10 +437,10 @@ public final class JobWorker: Service, Sendable {
                                                     leaseSeconds: config.leaseSeconds, on: db, logger: logger)
                 }
                 for (lease, completing) in snapshot where !renewed.contains(lease.id) && !completing {
-                    let task = held.withLock { held -> Task<Void, Never>? in
-                        guard held[lease.id]?.lease == lease, held[lease.id]?.completing == false else { return nil }
-                        held[lease.id]?.lost = true
-                        return held[lease.id]?.task
+                    let task = state.withLock { state -> Task<Void, Never>? in
+                        guard state.held[lease.id]?.lease == lease, state.held[lease.id]?.completing == false else { return nil }
+                        state.held[lease.id]?.lost = true
+                        return state.held[lease.id]?.task
                     }
                     if let task {
                         logger.warning("job lease lost: stopping its handler", metadata: ["job.id": "\(lease.id)"])
@@ -363,13 +505,13 @@ public final class JobWorker: Service, Sendable {
 
     private func drain() async {
         let deadline = ContinuousClock.now + .seconds(config.shutdownGraceSeconds)
-        while held.withLock({ !$0.isEmpty }) && ContinuousClock.now < deadline && !Task.isCancelled {
+        while state.withLock({ !$0.held.isEmpty }) && ContinuousClock.now < deadline && !Task.isCancelled {
             await drainWake.wait()
         }
-        let leftovers = held.withLock { held -> [(JobStore.Lease, Task<Void, Never>?)] in
+        let leftovers = state.withLock { state -> [(JobStore.Lease, Task<Void, Never>?)] in
             var leftovers: [(JobStore.Lease, Task<Void, Never>?)] = []
-            for (id, job) in held where !job.completing {
-                held[id]?.released = true
+            for (id, job) in state.held where !job.completing {
+                state.held[id]?.released = true
                 leftovers.append((job.lease, job.task))
             }
             return leftovers
@@ -389,7 +531,7 @@ public final class JobWorker: Service, Sendable {
         }
         // Let the completer commit what finished.
         let flushDeadline = ContinuousClock.now + .seconds(5)
-        while held.withLock({ !$0.isEmpty }) && ContinuousClock.now < flushDeadline {
+        while state.withLock({ !$0.held.isEmpty }) && ContinuousClock.now < flushDeadline {
             completionWake.signal()
             await drainWake.wait()
         }

@@ -69,6 +69,8 @@ struct Worker: AsyncParsableCommand {
     @Option var timeout = 60.0
     @Option var maxAttempts = 5
     @Option var poolSize = 6
+    @Option(help: "Where the worker's tasks run: 'event-loop' (one NIO thread for the client's connections, the worker and its handlers) or 'global' (Swift's global executor, the client on NIO's shared group).")
+    var executor: ExecutorChoice = .eventLoop
     @Option(help: "Write each job's enqueue-to-start latency (seconds) to this file at exit.")
     var latencyOut: String?
 
@@ -83,17 +85,28 @@ struct Worker: AsyncParsableCommand {
         let runtime = try LabRuntime.load(label: "jobs-lab.worker")
         var database = runtime.settings.database
         database.poolSize = poolSize
-        let client = PostgresClientFactory.make(database, logger: runtime.logger)
+        // One event loop for the client's connections and the worker: no thread hop per job.
+        let group = executor == .eventLoop ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
+        let client = PostgresClient(configuration: PostgresClientFactory.configuration(database),
+                                    eventLoopGroup: group ?? PostgresClient.defaultEventLoopGroup,
+                                    backgroundLogger: runtime.logger)
         let configuration = WorkerConfiguration(
             workerID: id, queues: [queue: concurrency], leaseSeconds: lease, heartbeatSeconds: heartbeat,
             pollSeconds: poll, maintenanceSeconds: maintenance, claimBatch: batch, shutdownGraceSeconds: grace)
         let latencies = latencyOut.map { _ in LatencyLog() }
         let registry = LabJobs.registry(client: client, queue: queue, timeoutSeconds: timeout, maxAttempts: maxAttempts,
                                         latencies: latencies)
-        let worker = JobWorker(client: client, registry: registry, configuration: configuration, logger: runtime.logger)
+        let worker = JobWorker(client: client, registry: registry, configuration: configuration, logger: runtime.logger,
+                               taskExecutor: group.map { EventLoopTaskExecutor($0.next()) })
         try await runtime.run(client, [worker])
+        try await group?.shutdownGracefully()
         if let latencies, let latencyOut { try latencies.write(to: latencyOut) }
     }
+}
+
+enum ExecutorChoice: String, ExpressibleByArgument, CaseIterable {
+    case eventLoop = "event-loop"
+    case global
 }
 
 struct Scheduler: AsyncParsableCommand {

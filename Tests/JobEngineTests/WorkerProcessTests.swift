@@ -132,6 +132,25 @@ import Glibc
         }
     }
 
+    @Test func aHandlerPastItsTimeoutIsCancelledAndItsAttemptFails() async throws {
+        try await TestDatabase.withMigrated { db in
+            let environment = try await setUp(db)
+            try await withClient(db) { client in
+                let id = try #require(try await client.enqueue([labJob(sleepMs: 30_000, record: false, maxAttempts: 1)]).first?.id)
+                let process = try worker(environment, id: "timeouts", ["--concurrency", "2", "--timeout", "1"])
+                defer { process.stop() }
+                let started = ContinuousClock.now
+                #expect(try await eventually(within: 20) { try await client.state(of: id).state == "discarded" } != nil)
+                #expect(ContinuousClock.now - started < .seconds(10), "the 30 s handler was not stopped at its 1 s timeout")
+                #expect(try await client.int("""
+                    SELECT count(*)::int FROM jobs WHERE id = \(id) AND errors->0->>'message' = 'timed out after 1.0s'
+                    """) == 1)
+                process.signal(SIGTERM)
+                #expect(await process.wait(seconds: 20) == 0, "\(process.output.suffix(2000))")
+            }
+        }
+    }
+
     @Test func sigtermFinishesJobsInHandThenReleasesTheRestAndExitsZero() async throws {
         try await TestDatabase.withMigrated { db in
             let environment = try await setUp(db)

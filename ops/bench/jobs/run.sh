@@ -5,6 +5,11 @@
 # Knobs (defaults are the published configuration; anything else is noted in the report):
 #   BENCH_SECTIONS="1 2 3 4"  BENCH_DRAIN_JOBS=100000  BENCH_ENQ1_JOBS=5000  BENCH_ENQ100_JOBS=100000
 #   BENCH_LAT_JOBS=2000  BENCH_RESCUE_TRIALS=5  BENCH_REBUILD=1 (rebuild the release binaries)
+#   BENCH_BATCH=50 BENCH_CONCURRENCY=100: our claim batch and per-process concurrency for the goal
+#     rows (drain, latency); the raw limit runs at the same batch. The batch-10 pair (ours at
+#     --concurrency 10 --batch 10 vs raw at 10) is measured too, for comparison with PgQueuer's 10.
+#   BENCH_DRAIN_CONTENDERS="ours10 raw10 ours raw pgq" (a subset for quick trials)
+#   BENCH_WORKER_ARGS="--executor global" (extra arguments for our drain and latency workers; trials only)
 #   BENCH_SYNC_COMMIT=off (diagnostic: ALTER DATABASE hh_bench SET synchronous_commit = off, for
 #     every contender alike; takes the disk's fsync rate out of the figures; noted in the report)
 #   BENCH_NO_RESULTS=1 (do not write results/<date>.md)  BENCH_SKIP_FSYNC=1 (skip pg_test_fsync)
@@ -23,8 +28,10 @@ ENQ100_JOBS="${BENCH_ENQ100_JOBS:-100000}"
 LAT_JOBS="${BENCH_LAT_JOBS:-2000}"
 RESCUE_TRIALS="${BENCH_RESCUE_TRIALS:-5}"
 LAT_RATE=100
-BATCH=10          # claim batch (ours, pgbench, PgQueuer's batch_size)
-CONCURRENCY=10    # per worker process (ours)
+PGQ_BATCH=10      # PgQueuer's batch_size (pinned by the issue), and the comparison pair's batch
+BATCH="${BENCH_BATCH:-50}"                  # our claim batch for the goal rows; raw runs at it too
+CONCURRENCY="${BENCH_CONCURRENCY:-100}"     # per worker process (ours) for the goal rows
+DRAIN_CONTENDERS="${BENCH_DRAIN_CONTENDERS:-ours10 raw10 ours raw pgq}"
 
 PGBIN=/usr/lib/postgresql/15/bin
 SCRATCH="$REPO/.build-release"
@@ -212,57 +219,93 @@ section_on() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 # --- 1. Drain -------------------------------------------------------------------------------------
 
-if section_on 1; then
-  (( DRAIN_JOBS % (2 * BATCH) == 0 )) || die "BENCH_DRAIN_JOBS must be a multiple of $((2 * BATCH))"
+cpu_seconds() { # user + system CPU seconds used so far by the given processes, summed
+  local ticks; ticks=$(getconf CLK_TCK)
+  for p in "$@"; do awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0; done \
+    | awk -v t="$ticks" '{ s += $1 } END { printf "%.2f", s / t }'
+}
 
-  progress "1/4 drain, ours: enqueue $DRAIN_JOBS"
+drain_ours() { # KEY BATCH CONCURRENCY: two worker processes drain DRAIN_JOBS pre-enqueued jobs
+  local key=$1 batch=$2 conc=$3 t0 t1 s w1 w2 done_n cpu
+  progress "1/4 drain, $key: enqueue $DRAIN_JOBS"
   fresh_db
   lab enqueue --count "$DRAIN_JOBS" --batch 1000 >/dev/null
   settle jobs
-  progress "1/4 drain, ours: 2 workers (--concurrency $CONCURRENCY --batch $BATCH)"
+  progress "1/4 drain, $key: 2 workers (--concurrency $conc --batch $batch)"
   t0=$(now)
-  start_ours_worker drain-w1 bench-w1 --concurrency "$CONCURRENCY" --batch "$BATCH"; w1=$LAST_PID
-  start_ours_worker drain-w2 bench-w2 --concurrency "$CONCURRENCY" --batch "$BATCH"; w2=$LAST_PID
+  # shellcheck disable=SC2086 # BENCH_WORKER_ARGS is a list of words
+  start_ours_worker "drain-$key-w1" bench-w1 --concurrency "$conc" --batch "$batch" ${BENCH_WORKER_ARGS:-}; w1=$LAST_PID
+  # shellcheck disable=SC2086
+  start_ours_worker "drain-$key-w2" bench-w2 --concurrency "$conc" --batch "$batch" ${BENCH_WORKER_ARGS:-}; w2=$LAST_PID
   t1=$(bench_py wait-sql --sql "$OURS_PENDING_NONE" --confirm "$OURS_DRAINED" --timeout 900)
+  cpu=$(cpu_seconds "$w1" "$w2")
   stop_pid "$w1"; stop_pid "$w2"
   s=$(calc '$2 - $1' "$t0" "$t1")
-  record drain_ours_s "$s"; record drain_ours_jps "$(calc '$1 / $2' "$DRAIN_JOBS" "$s")"
+  record "drain_${key}_s" "$s"; record "drain_${key}_jps" "$(calc '$1 / $2' "$DRAIN_JOBS" "$s")"
+  record "drain_${key}_batch" "$batch"; record "drain_${key}_concurrency" "$conc"
+  record "drain_${key}_worker_cpu_s" "$cpu"
   done_n=$(sql "SELECT count(*) FROM jobs WHERE state = 'completed'")
-  [ "$done_n" = "$DRAIN_JOBS" ] || note "drain, ours: $done_n of $DRAIN_JOBS completed"
-  statement_sizes ours
-  progress "1/4 drain, ours: $s s"
+  [ "$done_n" = "$DRAIN_JOBS" ] || note "drain, $key: $done_n of $DRAIN_JOBS completed"
+  statement_sizes "$key"
+  progress "1/4 drain, $key: $s s ($(calc '$1 / $2' "$DRAIN_JOBS" "$s" | cut -d. -f1) jobs/s), worker CPU $cpu s"
+}
 
-  progress "1/4 drain, raw SQL (pgbench -c 2 -j 2, claim + complete, batch $BATCH): enqueue $DRAIN_JOBS"
+drain_raw() { # KEY BATCH: pgbench -c 2 runs the claim (LIMIT BATCH) and complete statements
+  local key=$1 batch=$2 t0 t1 s done_n
+  progress "1/4 drain, $key (pgbench -c 2 -j 2, claim + complete, batch $batch): enqueue $DRAIN_JOBS"
   fresh_db
   lab enqueue --count "$DRAIN_JOBS" --batch 1000 >/dev/null
   settle jobs
-  progress "1/4 drain, raw SQL: pgbench"
+  progress "1/4 drain, $key: pgbench"
   t0=$(now)
-  pgbench_run -c 2 -j 2 -t $((DRAIN_JOBS / (2 * BATCH))) -f "$HERE/sql/claim-complete.sql" >"$WORK/pgbench-drain.log" 2>&1 \
-    || { cat "$WORK/pgbench-drain.log" >&2; die "pgbench (drain) failed"; }
+  pgbench_run -c 2 -j 2 -t $((DRAIN_JOBS / (2 * batch))) -D batch="$batch" -f "$HERE/sql/claim-complete.sql" \
+    >"$WORK/pgbench-drain-$key.log" 2>&1 || { cat "$WORK/pgbench-drain-$key.log" >&2; die "pgbench (drain) failed"; }
   t1=$(now)
   s=$(calc '$2 - $1' "$t0" "$t1")
-  record drain_raw_s "$s"; record drain_raw_jps "$(calc '$1 / $2' "$DRAIN_JOBS" "$s")"
+  record "drain_${key}_s" "$s"; record "drain_${key}_jps" "$(calc '$1 / $2' "$DRAIN_JOBS" "$s")"
+  record "drain_${key}_batch" "$batch"
   done_n=$(sql "SELECT count(*) FROM jobs WHERE state = 'completed'")
-  [ "$done_n" = "$DRAIN_JOBS" ] || note "drain, raw: pgbench completed $done_n of $DRAIN_JOBS jobs (empty claims near the end)"
-  statement_sizes raw
-  progress "1/4 drain, raw SQL: $s s"
+  [ "$done_n" = "$DRAIN_JOBS" ] || note "drain, $key: pgbench completed $done_n of $DRAIN_JOBS jobs (empty claims near the end)"
+  statement_sizes "$key"
+  progress "1/4 drain, $key: $s s ($(calc '$1 / $2' "$DRAIN_JOBS" "$s" | cut -d. -f1) jobs/s)"
+}
 
+drain_pgq() {
+  local t0 t1 s c1 c2 done_n cpu
   progress "1/4 drain, PgQueuer: enqueue $DRAIN_JOBS"
   fresh_db
   bench_py pgq-enqueue --count "$DRAIN_JOBS" --batch 1000 >/dev/null
   settle pgqueuer
-  progress "1/4 drain, PgQueuer: 2 consumers (batch_size $BATCH)"
+  progress "1/4 drain, PgQueuer: 2 consumers (batch_size $PGQ_BATCH)"
   t0=$(now)
-  start_bg pgq-drain-c1 "$PY" "$HERE/bench.py" pgq-consume --batch "$BATCH"; c1=$LAST_PID
-  start_bg pgq-drain-c2 "$PY" "$HERE/bench.py" pgq-consume --batch "$BATCH"; c2=$LAST_PID
+  start_bg pgq-drain-c1 "$PY" "$HERE/bench.py" pgq-consume --batch "$PGQ_BATCH"; c1=$LAST_PID
+  start_bg pgq-drain-c2 "$PY" "$HERE/bench.py" pgq-consume --batch "$PGQ_BATCH"; c2=$LAST_PID
   t1=$(bench_py wait-sql --sql "$PGQ_EMPTY_PROBE" --confirm "$PGQ_EMPTY" --timeout 900)
+  cpu=$(cpu_seconds "$c1" "$c2")
   stop_pid "$c1"; stop_pid "$c2"
   s=$(calc '$2 - $1' "$t0" "$t1")
-  record drain_pgq_s "$s"; record drain_pgq_jps "$(calc '$1 / $2' "$DRAIN_JOBS" "$s")"
+  record drain_pgq_s "$s"; record drain_pgq_jps "$(calc '$1 / $2' "$DRAIN_JOBS" "$s")"; record drain_pgq_worker_cpu_s "$cpu"
   done_n=$(sql "SELECT count(DISTINCT job_id) FROM pgqueuer_log WHERE status = 'successful'")
   [ "$done_n" = "$DRAIN_JOBS" ] || note "drain, PgQueuer: $done_n of $DRAIN_JOBS logged successful"
-  progress "1/4 drain, PgQueuer: $s s"
+  progress "1/4 drain, PgQueuer: $s s ($(calc '$1 / $2' "$DRAIN_JOBS" "$s" | cut -d. -f1) jobs/s)"
+}
+
+contender_on() { [[ " $DRAIN_CONTENDERS " == *" $1 "* ]]; }
+
+if section_on 1; then
+  for b in "$PGQ_BATCH" "$BATCH"; do
+    (( DRAIN_JOBS % (2 * b) == 0 )) || die "BENCH_DRAIN_JOBS must be a multiple of $((2 * b))"
+  done
+  record drain_jobs "$DRAIN_JOBS"; record drain_batch "$BATCH"; record drain_concurrency "$CONCURRENCY"; record drain_pgq_batch "$PGQ_BATCH"
+  # The goal rows: ours at the chosen batch and the raw limit at that same batch.
+  contender_on ours && drain_ours ours "$BATCH" "$CONCURRENCY"
+  contender_on raw && drain_raw raw "$BATCH"
+  # The like-for-like pair at PgQueuer's batch size (skipped when the chosen batch is that one).
+  if [ "$BATCH" != "$PGQ_BATCH" ]; then
+    contender_on ours10 && drain_ours ours10 "$PGQ_BATCH" "$PGQ_BATCH"
+    contender_on raw10 && drain_raw raw10 "$PGQ_BATCH"
+  fi
+  contender_on pgq && drain_pgq
 fi
 
 # --- 2. Enqueue throughput ----------------------------------------------------------------------
@@ -310,8 +353,10 @@ if section_on 3; then
 
   progress "3/4 latency, ours: 2 idle workers, $LAT_JOBS jobs at $LAT_RATE/s"
   fresh_db
-  start_ours_worker lat-w1 bench-lat-1 --concurrency "$CONCURRENCY" --batch "$BATCH" --latency-out "$WORK/lat-ours-1.txt"; w1=$LAST_PID
-  start_ours_worker lat-w2 bench-lat-2 --concurrency "$CONCURRENCY" --batch "$BATCH" --latency-out "$WORK/lat-ours-2.txt"; w2=$LAST_PID
+  # shellcheck disable=SC2086
+  start_ours_worker lat-w1 bench-lat-1 --concurrency "$CONCURRENCY" --batch "$BATCH" --latency-out "$WORK/lat-ours-1.txt" ${BENCH_WORKER_ARGS:-}; w1=$LAST_PID
+  # shellcheck disable=SC2086
+  start_ours_worker lat-w2 bench-lat-2 --concurrency "$CONCURRENCY" --batch "$BATCH" --latency-out "$WORK/lat-ours-2.txt" ${BENCH_WORKER_ARGS:-}; w2=$LAST_PID
   bench_py wait-sql --sql "SELECT count(*) = 2 FROM job_workers" --timeout 30 >/dev/null
   sleep 2
   lab enqueue --count "$LAT_JOBS" --rate "$LAT_RATE" >/dev/null
@@ -323,8 +368,8 @@ if section_on 3; then
 
   progress "3/4 latency, PgQueuer: 2 idle consumers, $LAT_JOBS jobs at $LAT_RATE/s"
   fresh_db
-  start_bg lat-c1 "$PY" "$HERE/bench.py" pgq-consume --batch "$BATCH" --latency-out "$WORK/lat-pgq-1.txt"; c1=$LAST_PID
-  start_bg lat-c2 "$PY" "$HERE/bench.py" pgq-consume --batch "$BATCH" --latency-out "$WORK/lat-pgq-2.txt"; c2=$LAST_PID
+  start_bg lat-c1 "$PY" "$HERE/bench.py" pgq-consume --batch "$PGQ_BATCH" --latency-out "$WORK/lat-pgq-1.txt"; c1=$LAST_PID
+  start_bg lat-c2 "$PY" "$HERE/bench.py" pgq-consume --batch "$PGQ_BATCH" --latency-out "$WORK/lat-pgq-2.txt"; c2=$LAST_PID
   # Both consumers connected (their one connection each), then time to LISTEN and settle.
   bench_py wait-sql --timeout 30 --sql "SELECT count(*) >= 2 FROM pg_stat_activity
     WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'" >/dev/null
@@ -368,8 +413,9 @@ fi
 # --- Report ---------------------------------------------------------------------------------------
 
 [ "$DRAIN_JOBS" = 100000 ] && [ "$ENQ1_JOBS" = 5000 ] && [ "$ENQ100_JOBS" = 100000 ] && [ "$LAT_JOBS" = 2000 ] \
-  && [ "$RESCUE_TRIALS" = 5 ] && [ "$SECTIONS" = "1 2 3 4" ] \
-  || note "non-default parameters: sections '$SECTIONS', drain $DRAIN_JOBS, enqueue $ENQ1_JOBS/$ENQ100_JOBS, latency $LAT_JOBS, rescue trials $RESCUE_TRIALS"
+  && [ "$RESCUE_TRIALS" = 5 ] && [ "$SECTIONS" = "1 2 3 4" ] && [ "$DRAIN_CONTENDERS" = "ours10 raw10 ours raw pgq" ] \
+  && [ -z "${BENCH_WORKER_ARGS:-}" ] \
+  || note "non-default parameters: sections '$SECTIONS', drain $DRAIN_JOBS ($DRAIN_CONTENDERS, worker args '${BENCH_WORKER_ARGS:-}'), enqueue $ENQ1_JOBS/$ENQ100_JOBS, latency $LAT_JOBS, rescue trials $RESCUE_TRIALS"
 record run_seconds "$((SECONDS - RUN_T0))"
 record load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "${#NOTES[@]}" -gt 0 ]; then

@@ -1,5 +1,7 @@
 -- pgbench script: the raw SQL limit of the drain. The claim is JobStore.claim's statement with
--- literals for its binds (queue 'lab', kinds {lab.job}, limit 10, worker 'pgbench', lease 5 s),
+-- literals for its binds (queue 'lab', kinds {lab.job}, worker 'pgbench', lease 5 s) except the
+-- limit, which is pgbench's variable :batch (run.sh passes -D batch=N, the batch the engine runs
+-- at; with -M extended it is sent as a bound parameter, as JobStore binds it),
 -- wrapped to hand the claimed ids and epochs to the next statement; then JobStore.complete's
 -- statement. No BEGIN: each statement is its own implicit transaction and round trip, as in
 -- the worker. Run with -M extended (the worker's PostgresNIO also uses the extended protocol
@@ -10,7 +12,7 @@ WITH claimed AS (
         WHERE state = 'available' AND queue = 'lab' AND run_at <= now() AND kind = ANY('{lab.job}'::text[])
           AND NOT EXISTS (SELECT 1 FROM job_queues WHERE name = 'lab' AND paused_at IS NOT NULL)
         ORDER BY priority, run_at, id
-        LIMIT 10
+        LIMIT :batch
         FOR UPDATE SKIP LOCKED
     )
     UPDATE jobs AS j
