@@ -109,7 +109,8 @@ final class Hub: Sendable {
 
     // MARK: Pushes
 
-    func sendQuestion(_ question: StoredQuestion) {
+    @discardableResult
+    func sendQuestion(_ question: StoredQuestion) -> Int {
         registry.send(to: question.firebaseUID, HubProtocol.invocation("ReceiveQuestion", [Presentation.hubQuestion(question)]))
     }
 

@@ -34,9 +34,11 @@ final class HubFanout: Service, Sendable {
             do {
                 try await client.withConnection { db in
                     try await db.listen(on: channel) { notifications in
+                        self.logger.info("hub fan-out listening", metadata: ["channel": "\(channel)"])
                         if !first { await self.resendEverything() }
                         first = false
                         for try await notification in notifications {
+                            self.logger.info("hub notification", metadata: ["channel": "\(channel)"])
                             do { try await handle(notification.payload) } catch {
                                 self.logger.warning("hub fan-out could not deliver", metadata: ["channel": "\(channel)", "error": "\(error)"])
                             }
@@ -54,10 +56,15 @@ final class HubFanout: Service, Sendable {
     private func question(_ payload: String) async throws {
         guard let object = try JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any],
               let uid = object["firebase_uid"] as? String, let idText = object["question_id"] as? String,
-              let id = UUID(uuidString: idText), !hub.registry.connections(of: uid).isEmpty else { return }
+              let id = UUID(uuidString: idText) else {
+            logger.warning("hub fan-out: a question notification without question_id and firebase_uid")
+            return
+        }
+        guard !hub.registry.connections(of: uid).isEmpty else { return }
         let question = try await client.withConnection { try await QuestionStore.question(id, on: $0, logger: logger) }
         guard let question, question.status == "open", question.firebaseUID == uid else { return }
-        hub.sendQuestion(question)
+        let reached = hub.sendQuestion(question)
+        logger.info("question pushed", metadata: ["question.id": "\(id)", "hub.connections": "\(reached)"])
     }
 
     private func tradeUpdate(_ payload: String) async throws {

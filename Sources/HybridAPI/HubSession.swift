@@ -27,8 +27,11 @@ struct HubSession {
             hub.registry.remove(connection)
             connection.finish()
         }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            // The writer: the only task that writes frames, in queue order.
+        enum Part { case writer, keepAlive, reader }
+        try await withThrowingTaskGroup(of: Part.self) { group in
+            // The writer: the only task that writes frames, in queue order. It ends when the
+            // outbox is finished (by the reader, the keep-alive or an overflow), after
+            // writing what was queued, with a close frame.
             group.addTask {
                 for await text in connection.outbox {
                     try await outbound.write(.text(text))
@@ -38,38 +41,48 @@ struct HubSession {
                     logger.notice("hub client too slow; connection closed", metadata: ["hub.connection": "\(connection.connectionID)"])
                 }
                 try? await outbound.close(.normalClosure, reason: nil)
+                return .writer
             }
             // Keep-alive, client timeout, handshake timeout.
             group.addTask {
                 while !Task.isCancelled {
-                    try await Task.sleep(for: .milliseconds(500))
+                    try await Task.sleep(for: .milliseconds(250))
                     let now = ContinuousClock.now
                     if !activity.handshaken.load(ordering: .relaxed) {
                         if now - activity.lastReceived.withLock({ $0 }) > hub.settings.handshakeTimeout {
                             connection.send(HubProtocol.handshakeError("Handshake was canceled."))
-                            connection.finish()
-                            return
+                            break
                         }
                         continue
                     }
                     if now - activity.lastReceived.withLock({ $0 }) > hub.settings.clientTimeout {
                         connection.send(HubProtocol.close(error: "Server timeout elapsed without receiving a message from the client.",
                                                           allowReconnect: true))
-                        connection.finish()
-                        return
+                        break
                     }
                     if now - activity.lastSent.withLock({ $0 }) >= hub.settings.keepAlive {
                         connection.send(HubProtocol.ping)
                         activity.lastSent.withLock { $0 = .now }
                     }
                 }
+                connection.finish()
+                return .keepAlive
             }
             // The reader.
             group.addTask {
-                try await read(activity)
+                do {
+                    try await read(activity)
+                } catch {
+                    logger.debug("hub connection read ended", metadata: ["error": "\(error)"])
+                }
                 connection.finish()
+                return .reader
             }
-            try await group.next()
+            // Whoever ends first finishes the outbox; the connection is over once the writer
+            // has flushed it and closed the socket.
+            while let part = try await group.next() {
+                if part == .writer { break }
+            }
             group.cancelAll()
         }
     }

@@ -29,7 +29,8 @@ struct APIRole: AsyncParsableCommand {
         let server = APIServer(pipeline: pipeline, verifier: verifier, logger: logger)
         let host = self.host ?? settings.api.host
         let app = server.application(host: host, port: port ?? settings.api.port) { port in
-            print("api listening on http://\(host):\(port) (hub /hubs/questions, approval page /approve)")
+            // Unbuffered: scripts and tests read the port from this line.
+            FileHandle.standardOutput.write(Data("api listening on http://\(host):\(port) (hub /hubs/questions, approval page /approve)\n".utf8))
         }
         try await TradingComposition.run(client: client, services: [app] + server.backgroundServices(), logger: logger)
     }
@@ -47,7 +48,7 @@ struct LocalIssuerRole: AsyncParsableCommand {
         let runtime = try Runtime.load()
         let issuer = try await LocalTokenIssuer.make(projectID: runtime.settings.api.firebaseProjectID)
         let app = LocalIssuerApp(issuer: issuer, logger: runtime.logger).application(port: port) { port in
-            print("local-issuer listening on http://127.0.0.1:\(port) (jwks: /jwks.json, tokens: POST /token)")
+            FileHandle.standardOutput.write(Data("local-issuer listening on http://127.0.0.1:\(port) (jwks: /jwks.json, tokens: POST /token)\n".utf8))
         }
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: runtime.logger))
         try await group.run()

@@ -15,6 +15,12 @@ let logger = TestDatabase.logger
 /// A Farm plus the local token issuer (its JWKS on a real socket) and an API server on
 /// 127.0.0.1:0 that trusts it. Hub timings are short so keep-alive checks run in seconds.
 struct APIFarm: Sendable {
+    static let python = TestDatabase.repositoryRoot.appendingPathComponent(".venv-test/bin/python")
+
+    static func script(_ name: String) -> String {
+        TestDatabase.repositoryRoot.appendingPathComponent("Tests/python/\(name)").path
+    }
+
     let farm: Farm
     let issuer: LocalTokenIssuer
     let issuerURL: String
@@ -22,7 +28,16 @@ struct APIFarm: Sendable {
 
     static let projectID = "hybridhub-test"
 
-    static func run<T: Sendable>(worker: Bool = true, _ body: @Sendable (APIFarm) async throws -> T) async throws -> T {
+    /// Short hub timings (ping after 1 s, drop after 2 s silent) for the keep-alive checks.
+    static let quickHub: HubSettings = {
+        var hub = HubSettings()
+        hub.keepAlive = .seconds(1)
+        hub.clientTimeout = .seconds(2)
+        return hub
+    }()
+
+    static func run<T: Sendable>(worker: Bool = true, hub: HubSettings = HubSettings(),
+                                 _ body: @Sendable (APIFarm) async throws -> T) async throws -> T {
         try await Farm.run(worker: worker) { farm in
             let issuer = try await LocalTokenIssuer.make(projectID: projectID)
             let (issuerPorts, issuerPort) = AsyncStream.makeStream(of: Int.self)
@@ -35,9 +50,6 @@ struct APIFarm: Sendable {
                 for await value in issuerPorts { port = value; break }
                 let issuerURL = "http://127.0.0.1:\(port)"
                 let verifier = FirebaseTokenVerifier(projectID: projectID, jwksURL: issuerURL + "/jwks.json", logger: logger)
-                var hub = HubSettings()
-                hub.keepAlive = .seconds(1)
-                hub.clientTimeout = .seconds(2)
                 let server = APIServer(pipeline: farm.pipeline, verifier: verifier, hubSettings: hub, logger: logger)
                 let app = server.application(port: 0) { apiPort.yield($0) }
                 let apiGroup = ServiceGroup(configuration: .init(services: [app] + server.backgroundServices(), logger: logger))

@@ -6,7 +6,7 @@ prints READY once all are open, waits for ReceiveQuestion on every connection, t
 --answer) invokes SubmitAnswer on the first and waits for a ReceiveTradeUpdate whose status is
 terminal. Prints one JSON line with what it saw; exit 0 on success.
 """
-import argparse, json, logging, sys, threading, time
+import argparse, json, logging, os, sys, threading, time
 from signalrcore.hub_connection_builder import HubConnectionBuilder
 
 parser = argparse.ArgumentParser()
@@ -47,8 +47,8 @@ def wait(predicate, what):
         if predicate():
             return
         time.sleep(0.05)
-    print(json.dumps({"ok": False, "waiting_for": what, "questions": questions, "updates": updates, "errors": errors}))
-    sys.exit(1)
+    print(json.dumps({"ok": False, "waiting_for": what, "questions": questions, "updates": updates, "errors": errors}, default=str), flush=True)
+    os._exit(1)  # signalrcore's threads would keep the process alive
 
 wait(lambda: len(opened) == len(urls), "all connections to open")
 time.sleep(0.3)  # signalrcore's on_open fires before the handshake reply is read
@@ -62,6 +62,9 @@ if args.answer is not None:
     result["completion"] = completions[0]
     wait(lambda: any(u.get("status") in ("filled", "canceled", "rejected", "expired", "blocked", "failed") for u in updates), "a terminal ReceiveTradeUpdate")
     result["updates"] = updates
-for conn in connections:
-    conn.stop()
 print(json.dumps(result, default=str), flush=True)
+# signalrcore's stop() can block on its reader thread; give it a moment, then leave.
+stopper = threading.Thread(target=lambda: [conn.stop() for conn in connections], daemon=True)
+stopper.start()
+stopper.join(3)
+os._exit(0)
