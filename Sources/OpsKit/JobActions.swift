@@ -68,6 +68,8 @@ public struct JobActionResult: Sendable {
     public var targets: [JobSummary]
     /// Ids actually changed (empty for a dry run).
     public var changed: [Int64]
+    /// The changed jobs as they are now (empty for a dry run).
+    public var after: [JobSummary] = []
     public var skipped: [Skipped]
 }
 
@@ -104,6 +106,8 @@ public enum JobActions {
         let changed = try await perform(action, targets, force: force, on: db, logger: logger)
         result.applied = true
         result.changed = targets.map(\.id).filter(changed.contains)
+        result.after = try await JobSummary.decode(db.query(
+            "SELECT \(unescaped: JobSummary.columns) FROM jobs WHERE id = ANY(\(result.changed)) ORDER BY id DESC", logger: logger))
         for job in targets where !changed.contains(job.id) {
             let now = try await JobQueries.summary(job.id, on: db, logger: logger)
             result.skipped.append(.init(id: job.id, state: job.state, reason:
@@ -182,7 +186,7 @@ public struct JobActionReport: OpsReport {
         .object([
             "action": .string(result.action.rawValue), "applied": .bool(result.applied), "bulk": .bool(result.bulk),
             "jobs": .array(result.targets.map(\.json)), "count": J.int(result.targets.count),
-            "changed": .array(result.changed.map { J.int($0) }),
+            "changed": .array(result.changed.map { J.int($0) }), "after": .array(result.after.map(\.json)),
             "skipped": .array(result.skipped.map { .object(["id": J.int($0.id), "state": .string($0.state.rawValue), "reason": .string($0.reason)]) }),
         ])
     }
@@ -190,10 +194,11 @@ public struct JobActionReport: OpsReport {
     public var text: String {
         let verb = result.action.rawValue
         var parts: [String] = []
-        if !result.targets.isEmpty {
-            let shown = result.targets.prefix(50)
+        let rows = result.applied ? result.after : result.targets
+        if !rows.isEmpty {
+            let shown = rows.prefix(50)
             parts.append(Output.table(JobSummary.headers, shown.map(\.row)))
-            if result.targets.count > shown.count { parts.append("… and \(result.targets.count - shown.count) more (--json lists them all)") }
+            if rows.count > shown.count { parts.append("… and \(rows.count - shown.count) more (--json lists them all)") }
         }
         if result.applied {
             parts.append("\(verb): changed \(result.changed.count) job\(result.changed.count == 1 ? "" : "s")"
@@ -205,6 +210,10 @@ public struct JobActionReport: OpsReport {
             parts.append("\(verb): nothing to do")
         } else {
             parts.append("dry run: \(verb) would change \(result.targets.count) job\(result.targets.count == 1 ? "" : "s"); nothing changed. Add --apply to do it.")
+        }
+        if result.action == .cancel, result.targets.contains(where: { $0.kind == "submit-order" }) {
+            parts.append("warning: a cancelled submit-order leaves its trade order pending_submit, which the tick's safety net does not poll, "
+                         + "and an earlier attempt may already have placed it at Alpaca; prefer requeue (each run looks the order up first)")
         }
         for skip in result.skipped.prefix(50) { parts.append("skipped job \(skip.id) (\(skip.state.rawValue)): \(skip.reason)") }
         if result.skipped.count > 50 { parts.append("… and \(result.skipped.count - 50) more skipped") }

@@ -122,6 +122,7 @@ import TradingCore
                 let ops = try OpsCLI(db)
                 let one = try await ops.json("jobs", "requeue", "\(s.cancelled)")
                 #expect(one["applied"]?.bool == true && one["changed"]?.array.first?.int == Int(s.cancelled))
+                #expect(one["jobs"]?[0]?["state"]?.string == "cancelled" && one["after"]?[0]?["state"]?.string == "available")
                 let requeued = try await client.state(s.cancelled)
                 #expect(requeued.state == "available" && requeued.attempt == 0 && requeued.epoch == 1)
                 let done = try await ops.run("jobs", "requeue", "\(s.completed)")
