@@ -212,7 +212,9 @@ let package = Package(
             name: "OpsCLITests",
             dependencies: [
                 "OpsKit", "JobEngine", "TradingJobs", "HybridStore", "HybridTestSupport", "HybridSettings", "TradingCore",
+                "TradingPipeline", "AlpacaClient",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(name: "TradingJobsTests", dependencies: ["TradingJobs", "JobEngine"]),

@@ -61,11 +61,11 @@ public enum Output {
         isoStyle.format(date)
     }
 
-    /// `2025-05-01 12:00:03Z` (tables).
-    public static func time(_ date: Date?) -> String {
+    /// `2025-05-01 12:00:03Z` (tables), or `2025-05-01 12:00:03.042Z` with `millis`.
+    public static func time(_ date: Date?, millis: Bool = false) -> String {
         guard let date else { return "-" }
         let text = iso(date)
-        return String(text.prefix(19)).replacingOccurrences(of: "T", with: " ") + "Z"
+        return String(text.prefix(millis ? 23 : 19)).replacingOccurrences(of: "T", with: " ") + "Z"
     }
 
     /// A duration in seconds as `42s`, `4m05s`, `2h10m`, `3d04h` (negative: `in 4s`).

@@ -142,9 +142,11 @@ public struct TraceReport: OpsReport {
         var steps: [Step] = []
         if let first = trace.questions.first {
             let m = first.metadata
-            steps.append(Step(at: first.createdAt, step: "rule evaluation", detail:
-                "rule \(text(m["rule_id"])) on \(text(m["symbol"])): \(text(m["explanation"])) (price \(text(m["price"])) vs \(text(m["reference"])), "
-                + "\(text(m["pct"])) % ≤ \(text(m["threshold_pct"])) %; evaluated at \(text(m["evaluated_at"])) market time, data \(text(m["data_age_seconds"])) s old)"))
+            let explanation = text(m["explanation"]).isEmpty
+                ? "rule \(text(m["rule_id"])) on \(text(m["symbol"])): price \(text(m["price"])) vs \(text(m["reference"])) = \(text(m["pct"])) % (threshold \(text(m["threshold_pct"])) %)"
+                : text(m["explanation"])
+            steps.append(Step(at: first.createdAt, step: "rule evaluation",
+                              detail: explanation + "; evaluated at \(text(m["evaluated_at"])) (market clock)"))
         }
         steps += jobSteps(["evaluate-user"])
         for question in trace.questions {
@@ -158,14 +160,14 @@ public struct TraceReport: OpsReport {
         }
         steps.append(Step(at: order.createdAt, step: "trade order", detail:
             "\(order.id.uuidString.lowercased()) \(order.side) \(order.symbol) \(order.qty.map { "qty \($0)" } ?? order.notionalUSD.map { "$\($0)" } ?? "") "
-            + "decided at \(Output.time(order.decidedAt)) (trading clock)"))
+            + "decided at \(Output.time(order.decidedAt, millis: true)) (trading clock)"))
         steps += jobSteps(["submit-order"])
         if let submitted = order.submittedAt ?? (order.alpacaOrderID != nil ? order.updatedAt : nil) {
-            steps.append(Step(at: nil, step: "submitted", detail: "alpaca order \(order.alpacaOrderID ?? "-") at \(Output.time(submitted)) (broker clock)"))
+            steps.append(Step(at: nil, step: "submitted", detail: "alpaca order \(order.alpacaOrderID ?? "-") at \(Output.time(submitted, millis: true)) (broker clock)"))
         }
         steps += jobSteps(["poll-order-status"])
         if let filled = order.filledAt {
-            steps.append(Step(at: nil, step: "filled", detail: "\(order.filledQty.map { "\($0)" } ?? "?") @ \(order.filledAvgPrice.map { "\($0)" } ?? "?") at \(Output.time(filled)) (broker clock)"))
+            steps.append(Step(at: nil, step: "filled", detail: "\(order.filledQty.map { "\($0)" } ?? "?") @ \(order.filledAvgPrice.map { "\($0)" } ?? "?") at \(Output.time(filled, millis: true)) (broker clock)"))
         }
         steps.append(Step(at: order.updatedAt, step: "status", detail: order.status + (order.statusReason.map { ": \($0)" } ?? "")))
         return steps
@@ -204,6 +206,6 @@ public struct TraceReport: OpsReport {
 
     public var text: String {
         "trace of client_order_id \(trace.order.clientOrderID) (times: database clock; broker and market instants as noted)\n"
-            + Output.table(["time", "step", "detail"], steps.map { [Output.time($0.at), $0.step, $0.detail] }, maxWidth: 160)
+            + Output.table(["time", "step", "detail"], steps.map { [Output.time($0.at, millis: true), $0.step, $0.detail] }, maxWidth: 200)
     }
 }
