@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "hybridhub-jobs-lab", targets: ["JobsLab"]),
         .executable(name: "alpaca-sim", targets: ["AlpacaSimCommand"]),
         .executable(name: "hybridhub-pipeline-bench", targets: ["PipelineBench"]),
+        .executable(name: "hybridhub-ops", targets: ["OpsCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
@@ -172,6 +173,25 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
+        // The ops CLI's queries, state transitions and reports (tables, JSON): testable in-process.
+        .target(
+            name: "OpsKit",
+            dependencies: [
+                "JobEngine", "HybridStore", "HybridSettings", "TradingCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // `hybridhub-ops`: the operator's CLI over OpsKit, configured like the servers.
+        .executableTarget(
+            name: "OpsCLI",
+            dependencies: [
+                "OpsKit", "HybridHubApp", "HybridStore", "JobEngine", "TradingCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
         // Test-only helpers: per-suite databases cloned from a migrated template.
         .target(
             name: "HybridTestSupport",
@@ -226,6 +246,15 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "OpsCLITests",
+            dependencies: [
+                "OpsKit", "JobEngine", "TradingJobs", "HybridStore", "HybridTestSupport", "HybridSettings", "TradingCore",
+                "TradingPipeline", "AlpacaClient",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
