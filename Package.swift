@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
@@ -118,7 +119,7 @@ let package = Package(
         .target(
             name: "HybridAPI",
             dependencies: [
-                "FirebaseAuth", "TradingPipeline", "HybridStore", "TradingCore",
+                "FirebaseAuth", "HybridMetrics", "TradingPipeline", "HybridStore", "TradingCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -129,10 +130,21 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // swift-metrics → Prometheus, and the /metrics endpoint of processes without an HTTP server.
+        .target(
+            name: "HybridMetrics",
+            dependencies: [
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Composition root: the only place that builds clients and services from settings.
         .target(
             name: "HybridHubApp",
             dependencies: [
+                "HybridMetrics",
                 "TradingCore", "HybridSettings", "HybridStore", "MarketReplay", "TradingPipeline", "AlpacaClient", "JobEngine",
                 "TradingJobs",
                 .product(name: "PostgresNIO", package: "postgres-nio"),

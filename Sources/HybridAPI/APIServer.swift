@@ -1,6 +1,7 @@
 import FirebaseAuth
 import Foundation
 import HTTPTypes
+import HybridMetrics
 import HybridStore
 import Hummingbird
 import HummingbirdCore
@@ -51,6 +52,7 @@ public struct APIServer: Sendable {
         router.add(middleware: CORSMiddleware())
         router.get("/health") { _, _ in JSONBody.response(["status": "ok"]) }
         router.get("/ready") { _, _ in try await ready() }
+        router.get("/metrics") { _, _ in ProcessMetrics.response() }
         let me = router.group("/v1/me").add(middleware: AuthMiddleware(verifier: verifier))
         MeRoutes(pipeline: pipeline).add(to: me)
         let hubGroup = router.group(RouterPath(hubSettings.path))

@@ -1,4 +1,5 @@
 import Foundation
+import HybridMetrics
 import HybridSettings
 import Logging
 
@@ -17,6 +18,7 @@ public struct ProcessRuntime: Sendable {
             handler.logLevel = Logger.Level(rawValue: settings.logLevel) ?? .info
             return handler
         }
+        ProcessMetrics.bootstrap()
         return ProcessRuntime(settings: settings, logger: Logger(label: label))
     }
 }

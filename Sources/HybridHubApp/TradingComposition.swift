@@ -1,5 +1,6 @@
 import AlpacaClient
 import Foundation
+import HybridMetrics
 import HybridSettings
 import HybridStore
 import JobEngine
@@ -61,6 +62,11 @@ public enum TradingComposition {
                           metadata: ["trading.enabled": "\(settings.trading.enabled)", "worker.enabled": "\(settings.worker.enabled)"])
         }
         return SchedulerService(client: client, elector: elector, schedules: schedules, tickSeconds: min(1, renewSeconds), logger: logger)
+    }
+
+    /// The `/metrics` endpoint of a worker or scheduler process.
+    public static func metricsEndpoint(_ settings: Settings, logger: Logger) -> some Service {
+        MetricsEndpoint(host: settings.api.metricsHost, port: settings.api.metricsPort, logger: logger).application()
     }
 
     /// Runs `services` after the Postgres client, with SIGTERM/SIGINT as graceful shutdown.

@@ -43,7 +43,8 @@ public struct Settings: Sendable {
         )
         let database = env.database(readFile: readFile)
         let api = APISettings(firebaseProjectID: env.string("FIREBASE_PROJECT_ID"), firebaseJWKSURL: env.url("FIREBASE_JWKS_URL"),
-                              host: env.string("API_HOST"), port: env.int("API_PORT", minimum: 0))
+                              host: env.string("API_HOST"), port: env.int("API_PORT", minimum: 0),
+                              metricsHost: env.string("METRICS_HOST"), metricsPort: env.int("METRICS_PORT", minimum: 0))
         let settings = Settings(
             trading: trading, alpaca: alpaca, worker: worker, database: database, api: api,
             migrationsDirectory: env.string("HYBRIDHUB_MIGRATIONS_DIR"),
@@ -109,6 +110,8 @@ public struct APISettings: Sendable {
     public var firebaseJWKSURL: URL
     public var host: String
     public var port: Int
+    public var metricsHost: String
+    public var metricsPort: Int
 }
 
 public struct QuestionWorkerSettings: Sendable {

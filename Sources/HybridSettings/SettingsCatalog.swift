@@ -37,6 +37,8 @@ public enum SettingsCatalog {
         .init(name: "FIREBASE_JWKS_URL", defaultValue: "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com", summary: "Where the token signing keys (JWKS) come from; cached as its Cache-Control allows. The demo points it at the local issuer.", isSecret: false),
         .init(name: "API_HOST", defaultValue: "127.0.0.1", summary: "Address the API role listens on.", isSecret: false),
         .init(name: "API_PORT", defaultValue: "8080", summary: "Port of the API role (HTTP /v1, the hub, the approval page).", isSecret: false),
+        .init(name: "METRICS_HOST", defaultValue: "127.0.0.1", summary: "Address of the /metrics endpoint of workers and schedulers (the API serves /metrics on its own port).", isSecret: false),
+        .init(name: "METRICS_PORT", defaultValue: "0", summary: "Port of that endpoint; 0 picks a free one and logs it (set one per process for Prometheus).", isSecret: false),
         .init(name: "DATABASE_URL", defaultValue: "postgres://hybridhub@127.0.0.1:54329/hybridhub", summary: "Postgres URL; a password in it is treated as a secret.", isSecret: true),
         .init(name: "DATABASE_PASSWORD_FILE", defaultValue: "", summary: "File holding the database password (preferred over a password in the URL).", isSecret: false),
         .init(name: "DATABASE_POOL_SIZE", defaultValue: "10", summary: "Connections per process.", isSecret: false),

@@ -43,7 +43,8 @@ struct WorkerRole: AsyncParsableCommand {
             "alpaca.data": "\(TradingComposition.endpoints(runtime.settings).data)",
             "test_mode": "\(runtime.settings.worker.testMode)",
         ])
-        try await TradingComposition.run(client: client, services: [worker], logger: logger)
+        try await TradingComposition.run(client: client, services: [worker, TradingComposition.metricsEndpoint(runtime.settings, logger: logger)],
+                                         logger: logger)
     }
 }
 
@@ -70,7 +71,8 @@ struct SchedulerRole: AsyncParsableCommand {
         let pipeline = TradingComposition.pipeline(settings: runtime.settings, client: client, logger: runtime.logger)
         let scheduler = TradingComposition.scheduler(settings: runtime.settings, pipeline: pipeline, client: client, holderID: id,
                                                      leaseSeconds: lease, renewSeconds: renew, logger: runtime.logger)
-        try await TradingComposition.run(client: client, services: [scheduler], logger: runtime.logger)
+        try await TradingComposition.run(client: client, services: [scheduler, TradingComposition.metricsEndpoint(runtime.settings, logger: runtime.logger)],
+                                         logger: runtime.logger)
     }
 }
 

@@ -85,6 +85,12 @@ struct APIFarm: Sendable {
         var text: String { String(decoding: body, as: UTF8.self) }
     }
 
+    func callAbsolute(_ url: String) async throws -> String {
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 1 << 22)
+        return String(decoding: body.readableBytesView, as: UTF8.self)
+    }
+
     func call(_ method: HTTPMethod, _ path: String, token: String?, json: String? = nil) async throws -> Reply {
         var request = HTTPClientRequest(url: base + path)
         request.method = method

@@ -78,6 +78,9 @@ import TradingPipeline
                                                   environment: ProcessInfo.processInfo.environment)
             defer { client.stop() }
             try #require(try await eventually(within: 20) { client.output.contains("READY") } != nil, "\(client.output)")
+            // Each API process exports its hub connections on /metrics.
+            let metrics = try await api.callAbsolute(urls[0].replacingOccurrences(of: "/hubs/questions", with: "/metrics"))
+            #expect(metrics.contains("hybridhub_hub_connections 1"), "\(metrics.prefix(2000))")
             let question = try #require(try await api.farm.openDipQuestions(1).first)
             try await api.farm.enqueue(TradingJobCatalog.deliverQuestion, DeliverQuestion(questionID: question))
             #expect(await client.wait(seconds: 30) == 0, "\(client.output)\n--- api 1:\n\(first.output)\n--- api 2:\n\(second.output)")
