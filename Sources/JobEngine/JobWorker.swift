@@ -432,7 +432,9 @@ public final class JobWorker: Service, Sendable {
             let snapshot = state.withLock { $0.held.values.filter { !$0.released }.map { ($0.lease, $0.completing) } }
             do {
                 let renewed = try await client.withConnection { db in
-                    try await db.query("UPDATE job_workers SET heartbeat_at = now() WHERE id = \(config.workerID)", logger: logger)
+                    // An upsert: a row pruned while this process was paused comes back, and
+                    // `stopping` tells the ops CLI a drain is under way.
+                    try await db.query(registration(stopping: isStopping), logger: logger)
                     return try await JobStore.renew(snapshot.map(\.0), workerID: config.workerID,
                                                     leaseSeconds: config.leaseSeconds, on: db, logger: logger)
                 }
@@ -538,16 +540,19 @@ public final class JobWorker: Service, Sendable {
     }
 
     private func register() async throws {
+        _ = try await client.withConnection { db in try await db.query(registration(stopping: false), logger: logger) }
+    }
+
+    private func registration(stopping: Bool) -> PostgresQuery {
         let queues = config.queues.keys.sorted()
         let concurrency = config.queues.values.reduce(0, +)
         let host = ProcessInfo.processInfo.hostName
         let pid = Int(ProcessInfo.processInfo.processIdentifier)
-        _ = try await client.withConnection { db in
-            try await db.query("""
-                INSERT INTO job_workers (id, host, pid, queues, concurrency) VALUES (\(config.workerID), \(host), \(pid), \(queues), \(concurrency))
-                ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), stopping = false
-                """, logger: logger)
-        }
+        return """
+            INSERT INTO job_workers (id, host, pid, queues, concurrency, stopping)
+            VALUES (\(config.workerID), \(host), \(pid), \(queues), \(concurrency), \(stopping))
+            ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), stopping = EXCLUDED.stopping
+            """
     }
 
     private func unregister() async {

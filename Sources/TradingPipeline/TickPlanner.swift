@@ -70,6 +70,7 @@ extension TradingPipeline {
             let delay = plan.ingest.isEmpty ? 0 : settings.evaluateDelaySeconds
             jobs += try plan.evaluate.map { try TradingJobCatalog.evaluateUser.job($0, runAfterSeconds: delay) }
             jobs += try await staleOpenOrders(on: db, logger: logger).map { try TradingJobCatalog.pollOrderStatus.job($0) }
+            jobs += try await strandedSubmissions(on: db, logger: logger).map { try TradingJobCatalog.submitOrder.job($0) }
             logger.info("trading tick planned", metadata: [
                 "tick.bucket": "\(bucket)", "tick.users": "\(plan.evaluate.count)", "tick.ingest_batches": "\(plan.ingest.count)",
                 "tick.symbols": "\(plan.ingest.reduce(0) { $0 + $1.symbols.count })",
@@ -94,6 +95,25 @@ extension TradingPipeline {
             case .failure(let error):
                 logger.warning("user config invalid; user skipped this tick", metadata: ["user.uid": "\(uid)", "error": "\(error)"])
             }
+        }
+        return result
+    }
+
+    /// Approved orders still `pending_submit` after two minutes with no live `submit-order`
+    /// job (an operator cancelled it, or it was discarded): submit again. Safe: submission
+    /// looks the order up by client_order_id before any POST.
+    func strandedSubmissions(on db: PostgresConnection, logger: Logger) async throws -> [SubmitOrder] {
+        let rows = try await db.query("""
+            SELECT o.id, o.client_order_id FROM trade_orders o
+            WHERE o.status = 'pending_submit' AND o.updated_at < now() - interval '120 seconds'
+              AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.unique_key = 'submit-order:' || o.client_order_id
+                                 AND j.state IN ('available', 'scheduled', 'running', 'retryable'))
+            ORDER BY o.updated_at LIMIT 500
+            """, logger: logger)
+        var result: [SubmitOrder] = []
+        for try await (id, clientOrderID) in rows.decode((UUID, String).self) {
+            result.append(SubmitOrder(tradeOrderID: id, clientOrderID: clientOrderID))
+            logger.warning("order stranded in pending_submit; submitting again", metadata: ["order.client_order_id": "\(clientOrderID)"])
         }
         return result
     }

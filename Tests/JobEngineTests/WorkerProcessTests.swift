@@ -163,6 +163,10 @@ import Glibc
                     try await client.int("SELECT count(*)::int FROM jobs WHERE state = 'running'") == 4
                 } != nil)
                 process.signal(SIGTERM)
+                // While it drains, its row says so (what `hybridhub-ops workers` shows).
+                #expect(try await eventually(within: 5) {
+                    try await client.int("SELECT count(*)::int FROM job_workers WHERE id = 'draining' AND stopping") == 1
+                } != nil)
                 #expect(await process.wait(seconds: 20) == 0, "\(process.output.suffix(2000))")
                 for id in quick { #expect(try await client.state(of: id).state == "completed") }
                 let released = try await client.state(of: slow)
