@@ -1,0 +1,26 @@
+import Foundation
+import HybridTestSupport
+import Testing
+
+/// The systemd units of ops/deploy start commands that exist, with options that exist.
+@Suite struct DeploymentTests {
+    @Test func everyUnitStartsARealRoleWithRealOptions() async throws {
+        let folder = TestDatabase.repositoryRoot.appendingPathComponent("ops/deploy")
+        let units = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".service") }
+        #expect(units.count == 4)
+        let binary = try ChildProcess.executable("hybridhub")
+        for unit in units {
+            let text = try String(contentsOf: folder.appendingPathComponent(unit), encoding: .utf8)
+            let exec = try #require(text.split(separator: "\n").first { $0.hasPrefix("ExecStart=") }, "\(unit) has no ExecStart")
+            let words = exec.dropFirst("ExecStart=".count).split(separator: " ").map(String.init)
+            #expect(words.first == "/opt/hybridhub/bin/hybridhub", "\(unit)")
+            let subcommand = words[1]
+            let help = try await ChildProcess.run(binary, [subcommand, "--help"], environment: ProcessInfo.processInfo.environment)
+            #expect(help.status == 0, "\(unit): hybridhub \(subcommand) --help failed: \(help.stderr)")
+            for option in words.dropFirst(2) where option.hasPrefix("--") {
+                #expect(help.stdout.contains(option), "\(unit): hybridhub \(subcommand) has no \(option)")
+            }
+            #expect(text.contains("EnvironmentFile=/etc/hybridhub/hybridhub.env"), "\(unit)")
+        }
+    }
+}
