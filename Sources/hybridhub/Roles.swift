@@ -5,6 +5,7 @@ import HybridSettings
 import HybridStore
 import JobEngine
 import Logging
+import NIOPosix
 import PostgresNIO
 import TradingCore
 import TradingPipeline
@@ -21,6 +22,8 @@ struct WorkerRole: AsyncParsableCommand {
     @Option(help: "Heartbeat seconds (lease renewal).") var heartbeat = 1.0
     @Option(help: "Polling floor in seconds (NOTIFY wakes workers sooner).") var poll = 1.0
     @Option(help: "Seconds to finish jobs in hand on SIGTERM before releasing the rest.") var grace = 20.0
+    @Option(help: "Where the worker's tasks run: 'global' (Swift's global executor) or 'event-loop' (one NIO thread for the database connections, the worker and its handlers: no thread hop per job, one core per process).")
+    var executor: WorkerExecutor = .global
 
     func validate() throws {
         guard lease > heartbeat * 2 else { throw ValidationError("--lease must be more than twice --heartbeat") }
@@ -32,12 +35,15 @@ struct WorkerRole: AsyncParsableCommand {
         try await MigrationCommand.verify(settings: runtime.settings, logger: runtime.logger)
         var logger = runtime.logger
         logger[metadataKey: "worker.id"] = .string(id)
-        let client = PostgresClientFactory.make(runtime.settings.database, logger: logger)
+        let group = executor == .eventLoop ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
+        let client = PostgresClient(configuration: PostgresClientFactory.configuration(runtime.settings.database),
+                                    eventLoopGroup: group ?? PostgresClient.defaultEventLoopGroup, backgroundLogger: logger)
         let pipeline = TradingComposition.pipeline(settings: runtime.settings, client: client, logger: logger)
         let configuration = WorkerConfiguration(
             workerID: id, queues: TradingComposition.workerQueues(concurrency: concurrency), leaseSeconds: lease,
             heartbeatSeconds: heartbeat, pollSeconds: poll, claimBatch: batch, shutdownGraceSeconds: grace)
-        let worker = JobWorker(client: client, registry: pipeline.registry(), configuration: configuration, logger: logger)
+        let worker = JobWorker(client: client, registry: pipeline.registry(), configuration: configuration, logger: logger,
+                               taskExecutor: group.map { EventLoopTaskExecutor($0.next()) })
         logger.notice("worker starting", metadata: [
             "alpaca.trading": "\(TradingComposition.endpoints(runtime.settings).trading)",
             "alpaca.data": "\(TradingComposition.endpoints(runtime.settings).data)",
@@ -45,7 +51,13 @@ struct WorkerRole: AsyncParsableCommand {
         ])
         try await TradingComposition.run(client: client, services: [worker, TradingComposition.metricsEndpoint(runtime.settings, logger: logger)],
                                          logger: logger)
+        try await group?.shutdownGracefully()
     }
+}
+
+enum WorkerExecutor: String, ExpressibleByArgument {
+    case global
+    case eventLoop = "event-loop"
 }
 
 /// `hybridhub scheduler`: one of any number leads and enqueues the trading tick.

@@ -13,7 +13,8 @@ import Testing
             let environment = farm.processEnvironment(["QUESTION_WORKER_INTERVAL_SECONDS": "1", "TRADING_EVALUATE_DELAY_SECONDS": "0",
                                                        "METRICS_PORT": "0", "LOG_LEVEL": "notice"])
             let scheduler = try RunningProcess.start(binary, ["scheduler", "--id", "metrics-scheduler"], environment: environment)
-            let worker = try RunningProcess.start(binary, ["worker", "--id", "metrics-worker"], environment: environment)
+            // This worker runs on one event loop (`--executor event-loop`): the flow must not care.
+            let worker = try RunningProcess.start(binary, ["worker", "--id", "metrics-worker", "--executor", "event-loop"], environment: environment)
             defer { scheduler.stop(); worker.stop() }
             #expect(try await eventually(within: 30) { try await !farm.openQuestions().isEmpty } != nil, "\(worker.output.suffix(1500))")
 
