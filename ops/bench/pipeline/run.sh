@@ -3,7 +3,7 @@
 # simulator with 30 symbols; then approval latency. See ops/bench/pipeline/README.md.
 #   ops/bench/pipeline/run.sh            (as root, from the repository; a fresh clone works)
 # Knobs: BENCH_USERS=10000 BENCH_SYMBOLS=30 BENCH_APPROVALS=200 BENCH_WORKERS=2
-#        BENCH_CONCURRENCY=8 BENCH_REBUILD=1 BENCH_NO_RESULTS=1
+#        BENCH_CONCURRENCY=8 BENCH_EXECUTOR=global|event-loop BENCH_REBUILD=1 BENCH_NO_RESULTS=1
 set -euo pipefail
 HERE="$(cd -P "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd -P "$HERE/../../.." && pwd)"
@@ -15,6 +15,7 @@ SYMBOLS="${BENCH_SYMBOLS:-30}"
 APPROVALS="${BENCH_APPROVALS:-200}"
 WORKERS="${BENCH_WORKERS:-2}"
 CONCURRENCY="${BENCH_CONCURRENCY:-8}"
+EXECUTOR="${BENCH_EXECUTOR:-global}"
 PORT="${BENCH_SIM_PORT:-54381}"
 SCRATCH="$REPO/.build-release"
 BIN="$SCRATCH/release"
@@ -63,7 +64,7 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 for n in $(seq 1 "$WORKERS"); do
-  "$BIN/hybridhub" worker --id "bench-worker-$n" --concurrency "$CONCURRENCY" >"$WORK/worker-$n.log" 2>&1 & PIDS+=($!)
+  "$BIN/hybridhub" worker --id "bench-worker-$n" --concurrency "$CONCURRENCY" --executor "$EXECUTOR" >"$WORK/worker-$n.log" 2>&1 & PIDS+=($!)
 done
 sleep 1
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -79,7 +80,7 @@ REPORT="# Pipeline benchmark — $STAMP
 | nproc | $(nproc) |
 | Load average (1/5/15 min) start → end | $LOAD_START → $LOAD_END |
 | PostgreSQL | $("$PGBIN/psql" -X -At -d "$BENCH_DB" -c 'SHOW server_version') |
-| Setup | $USERS users × 3 rules over $SYMBOLS symbols (SPY + synthetic), $WORKERS \`hybridhub worker\` processes (concurrency $CONCURRENCY per queue), \`alpaca-sim\` stepped at 2011-03-16 13:39:50 ET, release build |
+| Setup | $USERS users × 3 rules over $SYMBOLS symbols (SPY + synthetic), $WORKERS \`hybridhub worker\` processes (concurrency $CONCURRENCY per queue, executor $EXECUTOR), \`alpaca-sim\` stepped at 2011-03-16 13:39:50 ET, release build |
 
 $TABLE
 
