@@ -66,6 +66,12 @@ public struct DeliverQuestion: TradingJobPayload, Equatable {
     enum CodingKeys: String, CodingKey {
         case questionID = "question_id"
     }
+
+    /// Ids are written lower-case, as everywhere else (keys, NOTIFY payloads, the API).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(questionID.uuidString.lowercased(), forKey: .questionID)
+    }
 }
 
 /// Re-check guardrails, look the order up by client_order_id, POST only if absent, record.
@@ -85,6 +91,11 @@ public struct SubmitOrder: TradingJobPayload, Equatable {
         case tradeOrderID = "trade_order_id"
         case clientOrderID = "client_order_id"
     }
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(tradeOrderID.uuidString.lowercased(), forKey: .tradeOrderID)
+        try container.encode(clientOrderID, forKey: .clientOrderID)
+    }
 }
 
 /// GET the order until it is terminal (snoozing in between), update trade_orders, notify.
@@ -103,5 +114,10 @@ public struct PollOrderStatus: TradingJobPayload, Equatable {
     enum CodingKeys: String, CodingKey {
         case tradeOrderID = "trade_order_id"
         case clientOrderID = "client_order_id"
+    }
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(tradeOrderID.uuidString.lowercased(), forKey: .tradeOrderID)
+        try container.encode(clientOrderID, forKey: .clientOrderID)
     }
 }

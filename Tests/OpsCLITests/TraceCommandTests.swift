@@ -37,7 +37,7 @@ import TradingJobs
             return (ids[0], ids[1])
         }
         try await client.exec("""
-            UPDATE jobs SET state = 'completed', attempt = 1, lease_epoch = 1, attempted_at = now() - interval '1 second',
+            UPDATE jobs SET state = 'completed', attempt = 1, lease_epoch = 1, attempted_at = now() - interval '1 minute',
                             finalized_at = now() + interval '1 second'
             WHERE kind IN ('evaluate-user', 'deliver-question')
             """)
