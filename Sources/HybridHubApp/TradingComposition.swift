@@ -46,6 +46,33 @@ public enum TradingComposition {
             clock: clock, settings: pipelineSettings, failpoints: Failpoints(environment: environment), logger: logger)
     }
 
+    /// Start-up check of the trading keys: they must open an ACTIVE account at the trading
+    /// URL in use (paper keys do not open the live host, and the reverse). Transient failures
+    /// are retried a few times; a refusal is final. The message never contains a key.
+    public static func verifyTradingAccount(_ pipeline: TradingPipeline, settings: Settings, logger: Logger) async throws {
+        let url = endpoints(settings).trading
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let account = try await pipeline.trading.account()
+                guard account.status == "ACTIVE", !account.tradingBlocked, !account.accountBlocked else {
+                    throw StartupCheckError("the Alpaca account at \(url) is \(account.status)\(account.tradingBlocked ? ", trading blocked" : "")\(account.accountBlocked ? ", account blocked" : ""); fix it in Alpaca's dashboard")
+                }
+                logger.notice("Alpaca trading account verified", metadata: ["alpaca.trading": "\(url)", "alpaca.account_status": "\(account.status)"])
+                return
+            } catch let error as AlpacaError where !error.isRetryable || attempt >= 4 {
+                let hint = error.httpStatus == 401 || error.httpStatus == 403
+                    ? "the keys in ALPACA_API_KEY_ID / ALPACA_API_SECRET_KEY do not open an account there (paper keys work only with https://paper-api.alpaca.markets, live keys only with https://api.alpaca.markets)"
+                    : "Alpaca cannot be reached"
+                throw StartupCheckError("refusing to start: \(hint): \(error)")
+            } catch let error as AlpacaError {
+                logger.warning("Alpaca account check failed; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                try await Task.sleep(for: .seconds(Double(attempt)))
+            }
+        }
+    }
+
     /// Queues of the five kinds and how many jobs of each run at once in one worker.
     public static func workerQueues(concurrency: Int) -> [String: Int] {
         Dictionary(TradingJobCatalog.all.map { ($0.queue, concurrency) }, uniquingKeysWith: { a, _ in a })
@@ -76,4 +103,10 @@ public enum TradingComposition {
         let group = ServiceGroup(configuration: .init(services: configured, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
+}
+
+/// A start-up check that failed: the process exits with this message.
+public struct StartupCheckError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

@@ -42,6 +42,11 @@ struct WorkerRole: AsyncParsableCommand {
         let configuration = WorkerConfiguration(
             workerID: id, queues: TradingComposition.workerQueues(concurrency: concurrency), leaseSeconds: lease,
             heartbeatSeconds: heartbeat, pollSeconds: poll, claimBatch: batch, shutdownGraceSeconds: grace)
+        do {
+            try await TradingComposition.verifyTradingAccount(pipeline, settings: runtime.settings, logger: logger)
+        } catch let error as StartupCheckError {
+            throw CommandFailure("worker: \(error)")
+        }
         let worker = JobWorker(client: client, registry: pipeline.registry(), configuration: configuration, logger: logger,
                                taskExecutor: group.map { EventLoopTaskExecutor($0.next()) })
         logger.notice("worker starting", metadata: [

@@ -23,4 +23,17 @@ import Testing
             #expect(text.contains("EnvironmentFile=/etc/hybridhub/hybridhub.env"), "\(unit)")
         }
     }
+
+    /// A worker checks its trading keys at start-up: keys that open no account at the trading
+    /// URL stop it with a clear message, without the secret.
+    @Test func aWorkerRefusesToStartWithKeysThatOpenNoAccount() async throws {
+        try await Farm.run(worker: false) { farm in
+            let binary = try ChildProcess.executable("hybridhub")
+            let refused = try await ChildProcess.run(binary, ["worker", "--id", "bad-keys"],
+                                                     environment: farm.processEnvironment(["ALPACA_API_SECRET_KEY": "WRONGSECRET42"]))
+            #expect(refused.status != 0)
+            #expect(refused.stderr.contains("refusing to start") && refused.stderr.contains("do not open an account"), "\(refused.stderr)")
+            #expect(!refused.stderr.contains("WRONGSECRET42") && !refused.stdout.contains("WRONGSECRET42"))
+        }
+    }
 }
