@@ -29,7 +29,7 @@ public enum TradingComposition {
 
     public static func pipeline(settings: Settings, client: PostgresClient, logger: Logger,
                                 environment: [String: String] = ProcessInfo.processInfo.environment) -> TradingPipeline {
-        let (tradingURL, dataURL) = endpoints(settings)
+        let dataURL = endpoints(settings).data
         let credentials = AlpacaCredentials(keyID: settings.alpaca.keyID, secretKey: settings.alpaca.secretKey)
         let timeout = Double(settings.alpaca.timeoutSeconds)
         let clock: any MarketClock = settings.worker.testMode
@@ -39,23 +39,36 @@ public enum TradingComposition {
             approvalMaxDriftPct: settings.trading.approvalMaxDriftPct, ingestBatchSymbols: settings.trading.ingestBatchSymbols,
             evaluateDelaySeconds: Double(settings.trading.evaluateDelaySeconds),
             ingestEnabled: settings.trading.ingestEnabled, evaluateEnabled: settings.trading.evalEnabled)
+        let budget = RateBudget(client: client, shape: RateBudgetShape(perMinute: Double(settings.alpaca.ratePerMinute),
+                                                                       burst: Double(settings.alpaca.rateBurst)), logger: logger)
+        let keyID = settings.alpaca.keyID.reveal()
         return TradingPipeline(
             client: client,
-            marketData: AlpacaMarketDataClient(baseURL: dataURL, credentials: credentials, timeoutSeconds: timeout, logger: logger),
-            trading: AlpacaTradingClient(baseURL: tradingURL, credentials: credentials, timeoutSeconds: timeout, logger: logger),
+            marketData: BudgetedMarketData(AlpacaMarketDataClient(baseURL: dataURL, credentials: credentials, timeoutSeconds: timeout, logger: logger),
+                                           budget: budget, keyID: keyID),
+            trading: BudgetedTrading(tradingClient(settings, logger: logger), budget: budget, keyID: keyID),
             clock: clock, settings: pipelineSettings, failpoints: Failpoints(environment: environment), logger: logger)
+    }
+
+    /// The trading client without the farm's budget (the start-up check runs before the
+    /// database client does).
+    public static func tradingClient(_ settings: Settings, logger: Logger) -> AlpacaTradingClient {
+        AlpacaTradingClient(baseURL: endpoints(settings).trading,
+                            credentials: AlpacaCredentials(keyID: settings.alpaca.keyID, secretKey: settings.alpaca.secretKey),
+                            timeoutSeconds: Double(settings.alpaca.timeoutSeconds), logger: logger)
     }
 
     /// Start-up check of the trading keys: they must open an ACTIVE account at the trading
     /// URL in use (paper keys do not open the live host, and the reverse). Transient failures
     /// are retried a few times; a refusal is final. The message never contains a key.
-    public static func verifyTradingAccount(_ pipeline: TradingPipeline, settings: Settings, logger: Logger) async throws {
+    public static func verifyTradingAccount(settings: Settings, logger: Logger) async throws {
         let url = endpoints(settings).trading
+        let trading = tradingClient(settings, logger: logger)
         var attempt = 0
         while true {
             attempt += 1
             do {
-                let account = try await pipeline.trading.account()
+                let account = try await trading.account()
                 guard account.status == "ACTIVE", !account.tradingBlocked, !account.accountBlocked else {
                     throw StartupCheckError("the Alpaca account at \(url) is \(account.status)\(account.tradingBlocked ? ", trading blocked" : "")\(account.accountBlocked ? ", account blocked" : ""); fix it in Alpaca's dashboard")
                 }

@@ -34,6 +34,8 @@ public struct Settings: Sendable {
             dataFeed: env.oneOf("ALPACA_DATA_FEED", ["iex", "sip"]),
             allowLive: env.bool("ALPACA_ALLOW_LIVE"),
             timeoutSeconds: env.int("ALPACA_HTTP_TIMEOUT_SECONDS", minimum: 1),
+            ratePerMinute: env.int("ALPACA_RATE_LIMIT_PER_MINUTE", minimum: 2),
+            rateBurst: env.int("ALPACA_RATE_BURST", minimum: 1),
             simulatorURL: env.url("ALPACA_SIMULATOR_URL")
         )
         let worker = QuestionWorkerSettings(
@@ -53,6 +55,9 @@ public struct Settings: Sendable {
         // The start-up half of the live gate: a live URL needs ALPACA_ALLOW_LIVE=true.
         if alpaca.tradingURLIsLive && !alpaca.allowLive {
             env.fail("ALPACA_TRADING_BASE_URL", "points at a live trading host (\(alpaca.tradingBaseURL.host ?? "?")) but ALPACA_ALLOW_LIVE is not true; use https://paper-api.alpaca.markets for paper trading")
+        }
+        if alpaca.rateBurst >= alpaca.ratePerMinute {
+            env.fail("ALPACA_RATE_BURST", "must be below ALPACA_RATE_LIMIT_PER_MINUTE (\(alpaca.ratePerMinute))")
         }
         if !env.problems.isEmpty { throw SettingsError(problems: env.problems) }
         return settings
@@ -92,6 +97,8 @@ public struct AlpacaSettings: Sendable {
     public var dataFeed: String
     public var allowLive: Bool
     public var timeoutSeconds: Int
+    public var ratePerMinute: Int
+    public var rateBurst: Int
     /// Where QUESTION_PIPELINE_TEST_MODE sends both clients (and reads the trading clock).
     public var simulatorURL: URL
 

@@ -32,6 +32,8 @@ public enum SettingsCatalog {
         .init(name: "TRADING_INGEST_BATCH_SYMBOLS", defaultValue: "100", summary: "Symbols per market-data call (calls per tick = ceil(symbols / this)).", isSecret: false),
         .init(name: "TRADING_EVALUATE_DELAY_SECONDS", defaultValue: "2", summary: "evaluate-user runs this long after its tick's ingest, to read fresh rows.", isSecret: false),
         .init(name: "ALPACA_HTTP_TIMEOUT_SECONDS", defaultValue: "10", summary: "Timeout of each Alpaca REST call.", isSecret: false),
+        .init(name: "ALPACA_RATE_LIMIT_PER_MINUTE", defaultValue: "200", summary: "Alpaca REST calls per minute per key (trading and market data each), shared by every worker through Postgres.", isSecret: false),
+        .init(name: "ALPACA_RATE_BURST", defaultValue: "20", summary: "Calls the farm may make at once out of that minute's budget (burst + refill x 60 s = the limit).", isSecret: false),
         .init(name: "ALPACA_SIMULATOR_URL", defaultValue: "http://127.0.0.1:54380", summary: "The built-in simulator (alpaca-sim) that QUESTION_PIPELINE_TEST_MODE points both Alpaca clients and the trading clock at.", isSecret: false),
         .init(name: "FIREBASE_PROJECT_ID", defaultValue: "cyber-hybrid-hub", summary: "Firebase project: ID tokens must have iss https://securetoken.google.com/<this> and aud <this>.", isSecret: false),
         .init(name: "FIREBASE_JWKS_URL", defaultValue: "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com", summary: "Where the token signing keys (JWKS) come from; cached as its Cache-Control allows. The demo points it at the local issuer.", isSecret: false),

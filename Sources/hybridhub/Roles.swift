@@ -43,7 +43,7 @@ struct WorkerRole: AsyncParsableCommand {
             workerID: id, queues: TradingComposition.workerQueues(concurrency: concurrency), leaseSeconds: lease,
             heartbeatSeconds: heartbeat, pollSeconds: poll, claimBatch: batch, shutdownGraceSeconds: grace)
         do {
-            try await TradingComposition.verifyTradingAccount(pipeline, settings: runtime.settings, logger: logger)
+            try await TradingComposition.verifyTradingAccount(settings: runtime.settings, logger: logger)
         } catch let error as StartupCheckError {
             throw CommandFailure("worker: \(error)")
         }

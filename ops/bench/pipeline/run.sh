@@ -42,6 +42,9 @@ export DATABASE_URL="postgres://hybridhub@127.0.0.1:$HYBRIDHUB_PG_PORT/$BENCH_DB
 export HYBRIDHUB_MIGRATIONS_DIR="$REPO/migrations" LOG_LEVEL=warning
 export TRADING_ENABLED=true QUESTION_PIPELINE_TEST_MODE=true ALPACA_SIMULATOR_URL="http://127.0.0.1:$PORT"
 export ALPACA_API_KEY_ID=bench-key ALPACA_API_SECRET_KEY=bench-secret
+# The simulator has no rate limit; the farm's Alpaca budget (200/min in production) would
+# otherwise pace the approvals section, which measures the pipeline, not the budget.
+export ALPACA_RATE_LIMIT_PER_MINUTE=1000000 ALPACA_RATE_BURST=10000
 
 for product in hybridhub alpaca-sim hybridhub-pipeline-bench; do
   if [ ! -x "$BIN/$product" ] || [ "${BENCH_REBUILD:-0}" = 1 ]; then

@@ -1,0 +1,98 @@
+import AlpacaClient
+import AlpacaModels
+import Foundation
+import HybridStore
+import Logging
+import PostgresNIO
+import Synchronization
+import TradingCore
+
+/// No token in the farm's budget right now: the job snoozes (no attempt used).
+public struct RateBudgetExhausted: Error, CustomStringConvertible {
+    public let budget: String
+    public let waitSeconds: Double
+    public var description: String { "rate budget \(budget) empty; next token in \(String(format: "%.2f", waitSeconds)) s" }
+}
+
+/// One Alpaca rate budget for the whole farm (Alpaca allows about 200 REST calls a minute per
+/// key, trading and market data counted apart): a token per call, taken in Postgres.
+public final class RateBudget: Sendable {
+    let client: PostgresClient
+    let shape: RateBudgetShape
+    let logger: Logger
+    private let ensured = Mutex<Set<String>>([])
+
+    public init(client: PostgresClient, shape: RateBudgetShape, logger: Logger) {
+        self.client = client
+        self.shape = shape
+        self.logger = logger
+    }
+
+    /// The bucket's name for an API and a key: a digest of the key id, never the key.
+    public static func name(api: String, keyID: String) -> String {
+        "alpaca-\(api):" + SHA256.hex(Array("hybridhub/rate-budget|\(keyID)".utf8)).prefix(12)
+    }
+
+    func take(_ name: String) async throws {
+        let wait = try await client.withConnection { db -> Double? in
+            if !ensured.withLock({ $0.contains(name) }) {
+                try await RateBudgetStore.ensure(name, shape: shape, on: db, logger: logger)
+                ensured.withLock { _ = $0.insert(name) }
+            }
+            return try await RateBudgetStore.take(name, on: db, logger: logger)
+        }
+        if let wait { throw RateBudgetExhausted(budget: name, waitSeconds: wait) }
+    }
+
+    /// Runs `call` with a token; a 429 closes the budget for its Retry-After (at least 1 s).
+    func spend<T: Sendable>(_ name: String, _ call: () async throws -> T) async throws -> T {
+        try await take(name)
+        do {
+            return try await call()
+        } catch let error as AlpacaError where error.httpStatus == 429 {
+            let seconds = max(1, error.retryAfterSeconds ?? 60)
+            try? await client.withConnection { try await RateBudgetStore.block(name, seconds: seconds, on: $0, logger: logger) }
+            logger.warning("Alpaca rate limit hit; the farm's budget is closed", metadata: ["budget": "\(name)", "seconds": "\(seconds)"])
+            throw error
+        }
+    }
+}
+
+/// The market-data API behind the farm's budget.
+public struct BudgetedMarketData: MarketDataAPI {
+    let inner: any MarketDataAPI
+    let budget: RateBudget
+    let name: String
+
+    public init(_ inner: any MarketDataAPI, budget: RateBudget, keyID: String) {
+        self.inner = inner
+        self.budget = budget
+        self.name = RateBudget.name(api: "data", keyID: keyID)
+    }
+
+    public func snapshots(symbols: [String], feed: String) async throws -> [String: AlpacaSnapshot] {
+        try await budget.spend(name) { try await inner.snapshots(symbols: symbols, feed: feed) }
+    }
+}
+
+/// The trading API behind the farm's budget.
+public struct BudgetedTrading: TradingAPI {
+    let inner: any TradingAPI
+    let budget: RateBudget
+    let name: String
+
+    public init(_ inner: any TradingAPI, budget: RateBudget, keyID: String) {
+        self.inner = inner
+        self.budget = budget
+        self.name = RateBudget.name(api: "trading", keyID: keyID)
+    }
+
+    public func account() async throws -> AlpacaAccount { try await budget.spend(name) { try await inner.account() } }
+    public func clock() async throws -> AlpacaClock { try await budget.spend(name) { try await inner.clock() } }
+    public func order(clientOrderID: String) async throws -> AlpacaOrder? {
+        try await budget.spend(name) { try await inner.order(clientOrderID: clientOrderID) }
+    }
+    public func submit(_ order: OrderSubmission) async throws -> AlpacaOrder {
+        try await budget.spend(name) { try await inner.submit(order) }
+    }
+}
