@@ -124,6 +124,16 @@ public enum TradingStore {
         public var enabled: Bool
         public var context: TradingContext
         public var questionsDueToExpire: Int
+
+        public init(templateName: String?, templateText: String?, overrideText: String, enabled: Bool, context: TradingContext,
+                    questionsDueToExpire: Int) {
+            self.templateName = templateName
+            self.templateText = templateText
+            self.overrideText = overrideText
+            self.enabled = enabled
+            self.context = context
+            self.questionsDueToExpire = questionsDueToExpire
+        }
     }
 
     public static func evaluationView(_ uid: String, on db: PostgresConnection, logger: Logger) async throws -> EvaluationView? {

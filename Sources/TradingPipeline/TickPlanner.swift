@@ -79,19 +79,22 @@ extension TradingPipeline {
         }
     }
 
-    /// Every enabled user's effective config; invalid ones are logged and left out.
+    /// Every enabled user's effective config; invalid ones are logged and left out. Parsed
+    /// documents are cached by their text (`ConfigCache`), so a steady tick re-parses only the
+    /// documents that changed.
     func enabledConfigs(on db: PostgresConnection, logger: Logger) async throws -> [EffectiveTradingConfig] {
-        var templates: [String: JSONValue] = [:]
-        for (name, config) in try await TradingStore.templates(on: db, logger: logger) { templates[name] = config }
         let rows = try await db.query("""
-            SELECT firebase_uid, template_name, config::text FROM user_trading_config WHERE enabled ORDER BY firebase_uid
+            SELECT c.firebase_uid, c.template_name, t.config::text, c.config::text
+            FROM user_trading_config c LEFT JOIN trading_config_templates t ON t.name = c.template_name
+            WHERE c.enabled ORDER BY c.firebase_uid
             """, logger: logger)
         var result: [EffectiveTradingConfig] = []
-        for try await (uid, templateName, overrideText) in rows.decode((String, String?, String).self) {
-            let stored = StoredUserConfig(firebaseUID: uid, templateName: templateName, template: templateName.flatMap { templates[$0] },
-                                          override: try JSONValue.parse(overrideText), enabled: true)
-            switch stored.effective {
-            case .success(let effective): result.append(effective)
+        for try await (uid, templateName, templateText, overrideText) in rows.decode((String, String?, String?, String).self) {
+            let view = TradingStore.EvaluationView(templateName: templateName, templateText: templateText, overrideText: overrideText,
+                                                   enabled: true, context: TradingContext(), questionsDueToExpire: 0)
+            switch try configCache.effective(uid: uid, view: view) {
+            case .success(let config):
+                result.append(EffectiveTradingConfig(firebaseUID: uid, templateName: templateName, config: config, enabledColumn: true))
             case .failure(let error):
                 logger.warning("user config invalid; user skipped this tick", metadata: ["user.uid": "\(uid)", "error": "\(error)"])
             }

@@ -106,7 +106,7 @@ import Glibc
                 let id = try #require(try await client.enqueue([labJob(sleepMs: 1500, record: false)]).first?.id)
                 let stalled = try worker(environment, id: "stalled", ["--concurrency", "1", "--lease", "2", "--heartbeat", "0.5"])
                 defer { stalled.stop() }
-                #expect(try await eventually(within: 20) { try await client.state(of: id).state == "running" } != nil)
+                #expect(try await eventually(within: 60) { try await client.state(of: id).state == "running" } != nil)
                 stalled.signal(SIGSTOP)   // paused mid-job: no heartbeats, no outcome
                 let live = try worker(environment, id: "live", ["--concurrency", "1", "--lease", "2", "--heartbeat", "0.5", "--maintenance", "0.5"])
                 defer { live.stop() }
