@@ -3,7 +3,7 @@
 # simulator with 30 symbols; then approval latency. See ops/bench/pipeline/README.md.
 #   ops/bench/pipeline/run.sh            (as root, from the repository; a fresh clone works)
 # Knobs: BENCH_USERS=10000 BENCH_SYMBOLS=30 BENCH_APPROVALS=200 BENCH_WORKERS=2
-#        BENCH_CONCURRENCY=8 BENCH_EXECUTOR=global|event-loop BENCH_REBUILD=1 BENCH_NO_RESULTS=1
+#        BENCH_CONCURRENCY=16 BENCH_EXECUTOR=global|event-loop BENCH_REBUILD=1 BENCH_NO_RESULTS=1
 set -euo pipefail
 HERE="$(cd -P "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd -P "$HERE/../../.." && pwd)"
@@ -14,7 +14,7 @@ USERS="${BENCH_USERS:-10000}"
 SYMBOLS="${BENCH_SYMBOLS:-30}"
 APPROVALS="${BENCH_APPROVALS:-200}"
 WORKERS="${BENCH_WORKERS:-2}"
-CONCURRENCY="${BENCH_CONCURRENCY:-8}"
+CONCURRENCY="${BENCH_CONCURRENCY:-16}"
 EXECUTOR="${BENCH_EXECUTOR:-global}"
 PORT="${BENCH_SIM_PORT:-54381}"
 SCRATCH="$REPO/.build-release"
