@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages this project needs (PostgreSQL 15 for the
-# private dev/test cluster, plus the C headers the Swift build links against).
+# private dev/test cluster, plus the C headers the Swift build links against, and
+# chromium, which the approval-page test drives through Playwright).
 # Idempotent: only missing packages are installed, and `apt-get update` runs
 # only when there is something to install.
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
-PKGS=(postgresql postgresql-contrib libpq-dev libcurl4-openssl-dev zlib1g-dev python3-venv)
+PKGS=(postgresql postgresql-contrib libpq-dev libcurl4-openssl-dev zlib1g-dev python3-venv chromium)
 
 # `dpkg -s` also succeeds for removed-but-not-purged packages, so look at the
 # Status line rather than just the exit code.

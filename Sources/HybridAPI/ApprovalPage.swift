@@ -16,7 +16,7 @@ enum ApprovalPage {
     static let page = #"""
 <!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>HybridHub approvals</title>
+<title>HybridHub approvals</title><link rel="icon" href="data:,">
 <style>
  body{font-family:system-ui,sans-serif;max-width:52rem;margin:1.5rem auto;padding:0 1rem;color:#111}
  h1{font-size:1.4rem} .muted{color:#666} .row{display:flex;gap:.5rem;align-items:center}
@@ -66,8 +66,13 @@ function answer(id, value, div) {
     .then((r) => { div.remove(); status("Answered: " + r.outcome + " (" + r.detail + ")"); loadOrders(); })
     .catch((e) => status("Answer failed: " + e.message));
 }
+// Refreshes can overlap (the answer's own and a ReceiveTradeUpdate's): only the newest is shown,
+// so a slower, older response never puts a stale status back.
+let ordersRequest = 0;
 function loadOrders() {
+  const mine = ++ordersRequest;
   return api("/v1/me/trading/orders?limit=20").then((r) => {
+    if (mine !== ordersRequest) return;
     const body = $("orders").querySelector("tbody"); body.innerHTML = "";
     for (const o of r.orders) {
       const tr = document.createElement("tr"); tr.dataset.id = o.id; tr.dataset.status = o.status;
@@ -97,7 +102,8 @@ async function connect() {
     while ((end = buffer.indexOf(RS)) >= 0) {
       const text = buffer.slice(0, end); buffer = buffer.slice(end + 1);
       const message = JSON.parse(text);
-      if (!handshaken) { handshaken = true; if (message.error) { status("Hub refused: " + message.error); return; } status("Signed in; live."); continue; }
+      // (Re)connected: the hub sends the open questions again; orders may have moved meanwhile.
+      if (!handshaken) { handshaken = true; if (message.error) { status("Hub refused: " + message.error); return; } status("Signed in; live."); loadOrders().catch(() => {}); continue; }
       handle(message);
     }
   };
@@ -108,6 +114,8 @@ async function connect() {
 $("signin").onclick = async () => {
   token = $("token").value.trim();
   if (!token) { status("Paste a token first."); return; }
+  // Signing in again (another token) replaces the live connection rather than adding one.
+  if (socket) { socket.onclose = null; socket.close(); socket = null; }
   try {
     const open = await api("/v1/me/questions");
     open.questions.forEach(showQuestion);

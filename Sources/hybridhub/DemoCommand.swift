@@ -16,6 +16,10 @@ struct DemoCommand: AsyncParsableCommand {
 
     @Option(help: "Seconds to wait for the rule to fire.") var waitQuestion = 120.0
     @Option(help: "Seconds to wait for the order to fill.") var waitFill = 60.0
+    @Option(help: "Seconds between the question and the scripted approval, so a person on the approval page can answer first.")
+    var approveAfter = 0.0
+    @Flag(help: "Never answer: wait for a person to approve or skip on the approval page (see --wait-human).") var human = false
+    @Option(help: "Seconds to wait for a person's answer with --human.") var waitHuman = 600.0
 
     static let uid = "plan17-user-u"
     static let override: JSONValue = .object([
@@ -27,7 +31,7 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         let runtime = try Runtime.load()
         let logger = runtime.logger
-        let (waitQuestion, waitFill) = (self.waitQuestion, self.waitFill)
+        let (waitQuestion, waitFill, approveAfter, human, waitHuman) = (self.waitQuestion, self.waitFill, self.approveAfter, self.human, self.waitHuman)
         try await PostgresClientFactory.withClient(runtime.settings.database, logger: logger) { client in
             let pipeline = TradingComposition.pipeline(settings: runtime.settings, client: client, logger: logger)
             try await client.transaction(logger: logger) { db in
@@ -37,13 +41,51 @@ struct DemoCommand: AsyncParsableCommand {
             }
             print("demo: seeded user \(Self.uid): template default_paper_watchlist + override \(Self.override.canonicalString())")
             print("demo: waiting for the dip rule to fire (the simulator replays 2011-03-16; SPY crosses -1.5 % at 13:39 ET)…")
-            let question = try await poll(seconds: waitQuestion, every: 0.2, what: "a question") {
-                try await client.withConnection { try await QuestionStore.openQuestions(of: Self.uid, on: $0, logger: logger) }.first
+            // The user's first question in any state: a person on the approval page may answer
+            // it before this poll sees it open.
+            var question = try await poll(seconds: waitQuestion, every: 0.2, what: "a question") { () -> StoredQuestion? in
+                try await client.withConnection { db in
+                    let rows = try await db.query("SELECT id FROM questions WHERE firebase_uid = \(Self.uid) ORDER BY created_at LIMIT 1", logger: logger)
+                    for try await id in rows.decode(UUID.self) { return try await QuestionStore.question(id, on: db, logger: logger) }
+                    return nil
+                }
             }
-            print("demo: question \(question.id.uuidString.lowercased()): \"\(question.text)\"")
-            let answer = try await pipeline.answer(questionID: question.id, firebaseUID: Self.uid, value: .number(10))
-            print("demo: answered +10 → \(answer.outcome.name): \(answer.detail)")
-            guard case .ordered(let orderID, _) = answer.outcome else { throw CommandFailure("demo: the approval did not place an order") }
+            var orderID: UUID?
+            while orderID == nil {
+                print("demo: question \(question.id.uuidString.lowercased()): \"\(question.text)\"")
+                let questionID = question.id
+                let answered = { () async throws -> StoredAnswer? in
+                    try await client.withConnection { try await QuestionStore.answer(to: questionID, on: $0, logger: logger) }
+                }
+                if human {
+                    print("demo: waiting up to \(Int(waitHuman)) s for you to approve or skip it on the approval page…")
+                    _ = try await poll(seconds: waitHuman, every: 0.2, what: "an answer on the approval page") { try await answered() }
+                } else if approveAfter > 0 {
+                    print("demo: approving in \(Int(approveAfter)) s unless someone answers on the approval page first…")
+                    let deadline = ContinuousClock.now + .seconds(approveAfter)
+                    while ContinuousClock.now < deadline, try await answered() == nil { try await Task.sleep(for: .milliseconds(200)) }
+                }
+                // Answering again only replays the first answer: after a person's, this reports theirs.
+                let answer = try await pipeline.answer(questionID: question.id, firebaseUID: Self.uid, value: .number(10))
+                print(answer.repeated ? "demo: answered on the approval page → \(answer.outcome.name): \(answer.detail)"
+                                      : "demo: answered +10 → \(answer.outcome.name): \(answer.detail)")
+                switch answer.outcome {
+                case .ordered(let id, _):
+                    orderID = id
+                case .skipped where answer.repeated:
+                    print("demo: skipped on the approval page: no order, nothing more to show")
+                    return
+                case .askedAgain(let next) where human, .followUp(let next) where human:
+                    // A person took long enough for the price to move: the pipeline asks again.
+                    guard let again = try await client.withConnection({ try await QuestionStore.question(next, on: $0, logger: logger) }) else {
+                        throw CommandFailure("demo: follow-up question \(next) not found")
+                    }
+                    question = again
+                default:
+                    throw CommandFailure("demo: the approval did not place an order")
+                }
+            }
+            guard let orderID else { return }
             let order = try await poll(seconds: waitFill, every: 0.2, what: "the fill") { () -> StoredOrder? in
                 let order = try await client.withConnection { try await OrderStore.order(orderID, on: $0, logger: logger) }
                 return order?.isTerminal == true ? order : nil
