@@ -127,7 +127,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            // The OpenAPI document of /v1, served as GET /openapi.yaml: kept as a file, compiled in.
+            resources: [.embedInCode("openapi.yaml")]
         ),
         // Composition root: the only place that builds clients and services from settings.
         .target(

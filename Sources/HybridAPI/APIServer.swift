@@ -51,6 +51,7 @@ public struct APIServer: Sendable {
         router.add(middleware: CORSMiddleware())
         router.get("/health") { _, _ in JSONBody.response(["status": "ok"]) }
         router.get("/ready") { _, _ in try await ready() }
+        router.get(RouterPath(OpenAPIDocument.path)) { _, _ in OpenAPIDocument.response() }
         let me = router.group("/v1/me").add(middleware: AuthMiddleware(verifier: verifier))
         MeRoutes(pipeline: pipeline).add(to: me)
         let hubGroup = router.group(RouterPath(hubSettings.path))
