@@ -34,7 +34,7 @@ def schemathesis(base, token, document, extra):
         "--checks", "all",
         "--phases", "examples,coverage,fuzzing",
         "--max-examples", os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "40"),
-        "--seed", "20260611",
+        "--seed", os.environ.get("SCHEMATHESIS_SEED", "20260611"),
         "--generation-database", "none",
         "--request-timeout", "10",
         "--workers", "2",
