@@ -128,7 +128,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            // The OpenAPI document of /v1, served as GET /openapi.yaml: kept as a file, compiled in.
+            resources: [.embedInCode("openapi.yaml")]
         ),
         // swift-metrics → Prometheus, and the /metrics endpoint of processes without an HTTP server.
         .target(

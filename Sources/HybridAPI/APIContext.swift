@@ -31,6 +31,8 @@ public struct APIError: Error, HTTPResponseError {
     public let code: String
     public let message: String
     public let issues: [[String: String]]?
+    /// The methods the path takes, for a 405's `Allow` header.
+    public var allow: String? = nil
 
     public static func unauthorized(_ message: String) -> APIError { APIError(status: .unauthorized, code: "unauthorized", message: message, issues: nil) }
     public static func notFound(_ message: String) -> APIError { APIError(status: .notFound, code: "not_found", message: message, issues: nil) }
@@ -39,12 +41,16 @@ public struct APIError: Error, HTTPResponseError {
         APIError(status: .unprocessableContent, code: "invalid", message: message, issues: issues)
     }
     public static func conflict(_ message: String) -> APIError { APIError(status: .conflict, code: "conflict", message: message, issues: nil) }
+    public static func methodNotAllowed(allow: String) -> APIError {
+        APIError(status: .methodNotAllowed, code: "method_not_allowed", message: "this path takes \(allow)", issues: nil, allow: allow)
+    }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var body: [String: Any] = ["error": code, "message": message]
         if let issues { body["issues"] = issues }
         var headers: HTTPFields = [.contentType: "application/json"]
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
+        if let allow { headers[.allow] = allow }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: JSONBody.data(body))))
     }
 }
@@ -58,8 +64,8 @@ enum JSONBody {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data(object))))
     }
 
-    /// The request body as a JSON value; 400 when it is not JSON, 413 when too large.
-    static func read(_ request: Request, context: APIContext) async throws -> Any {
+    /// The request body's bytes; 400 when empty, 413 when too large.
+    static func bytes(_ request: Request, context: APIContext) async throws -> Data {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: context.maxUploadSize)
@@ -67,8 +73,14 @@ enum JSONBody {
             throw APIError(status: .contentTooLarge, code: "too_large", message: "the body is larger than \(context.maxUploadSize) bytes", issues: nil)
         }
         guard buffer.readableBytes > 0 else { throw APIError.badRequest("the body is empty; send JSON") }
+        return Data(buffer.readableBytesView)
+    }
+
+    /// The request body as a JSON value; 400 when it is not JSON, 413 when too large.
+    static func read(_ request: Request, context: APIContext) async throws -> Any {
+        let data = try await bytes(request, context: context)
         do {
-            return try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView), options: [.fragmentsAllowed])
+            return try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
         } catch {
             throw APIError.badRequest("the body is not valid JSON")
         }

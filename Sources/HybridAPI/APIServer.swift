@@ -53,6 +53,7 @@ public struct APIServer: Sendable {
         router.get("/health") { _, _ in JSONBody.response(["status": "ok"]) }
         router.get("/ready") { _, _ in try await ready() }
         router.get("/metrics") { _, _ in ProcessMetrics.response() }
+        router.get(RouterPath(OpenAPIDocument.path)) { _, _ in OpenAPIDocument.response() }
         let me = router.group("/v1/me").add(middleware: AuthMiddleware(verifier: verifier))
         MeRoutes(pipeline: pipeline).add(to: me)
         let hubGroup = router.group(RouterPath(hubSettings.path))
@@ -67,7 +68,22 @@ public struct APIServer: Sendable {
             return Response(status: .notFound, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "No Connection with that ID")))
         }
         ApprovalPage.add(to: router, hubPath: hubSettings.path)
+        Self.answerOtherMethods(on: router)
         return router
+    }
+
+    /// A method a known path does not take gets 405 with `Allow` (RFC 9110), not Hummingbird's
+    /// empty 404. HEAD and OPTIONS (CORS preflight) are left as they were.
+    static func answerOtherMethods(on router: Router<APIContext>) {
+        let methods: [HTTPRequest.Method] = [.get, .put, .post, .delete, .patch, .trace] + (HTTPRequest.Method("QUERY").map { [$0] } ?? [])
+        for (_, routes) in Dictionary(grouping: router.routes, by: { $0.path.description }) {
+            guard let path = routes.first?.path else { continue }
+            let taken = Set(routes.map(\.method))
+            let allow = taken.map(\.rawValue).sorted().joined(separator: ", ")
+            for method in methods where !taken.contains(method) {
+                router.on(path, method: method) { _, _ -> Response in throw APIError.methodNotAllowed(allow: allow) }
+            }
+        }
     }
 
     func ready() async throws -> Response {

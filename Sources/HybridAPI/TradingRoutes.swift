@@ -15,7 +15,7 @@ struct MeRoutes: Sendable {
     func add(to group: RouterGroup<APIContext>) {
         group.get("trading/config") { _, context in try await getConfig(try context.user()) }
         group.put("trading/config") { request, context in
-            try await putConfig(try context.user(), body: try await JSONBody.read(request, context: context))
+            try await putConfig(try context.user(), body: try await JSONBody.bytes(request, context: context))
         }
         group.get("trading/orders") { request, context in try await orders(try context.user(), request: request) }
         group.get("trading/snapshots") { request, context in
@@ -47,11 +47,20 @@ struct MeRoutes: Sendable {
 
     /// The body is the user's override; it is validated merged with their template (the
     /// response says exactly which paths are wrong) and stored only when valid.
-    func putConfig(_ uid: String, body: Any) async throws -> Response {
-        guard JSONSerialization.isValidJSONObject(body), body is [String: Any],
-              let override = try? JSONValue.parse(JSONSerialization.data(withJSONObject: body)) else {
-            throw APIError.badRequest("the body must be a JSON object (the config override)")
+    func putConfig(_ uid: String, body: Data) async throws -> Response {
+        // Parsed once, as the validator reads it (no JSONSerialization round trip, whose
+        // re-encoding of some strings and numbers the decoder refused).
+        let override: JSONValue
+        do {
+            override = try JSONValue.parse(body)
+        } catch {
+            guard (try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])) != nil else {
+                throw APIError.badRequest("the body is not valid JSON")
+            }
+            // Valid JSON the config cannot hold: a number beyond Decimal's range (about 1e165).
+            throw APIError.unprocessable("the config is invalid", issues: [["path": "$", "message": "a number is too large to read"]])
         }
+        guard case .object = override else { throw APIError.badRequest("the body must be a JSON object (the config override)") }
         return try await client.transaction(logger: logger) { db -> Response in
             let existing = try await TradingStore.userConfig(uid, on: db, logger: logger)
             var templateName = existing?.templateName
@@ -102,7 +111,7 @@ struct MeRoutes: Sendable {
     }
 
     func snapshots(_ uid: String, symbol: String?) async throws -> Response {
-        guard let symbol, (1...10).contains(symbol.count), symbol.allSatisfy({ $0.isUppercase || $0.isNumber || $0 == "." }) else {
+        guard let symbol, (1...10).contains(symbol.count), symbol.allSatisfy({ ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "." }) else {
             throw APIError.badRequest("symbol is required: 1-10 upper-case letters, digits or '.' (e.g. ?symbol=SPY)")
         }
         let rows = try await client.withConnection { db in
