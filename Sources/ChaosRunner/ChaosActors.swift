@@ -115,7 +115,9 @@ extension ChaosLoops {
                     for slot in await farm.supervisor.slots(.worker) {
                         if await farm.supervisor.isUp(slot) { up.append(slot) }
                     }
-                    guard up.count > 2, let slot = up.randomElement(using: &random), let id = await farm.supervisor.currentID(slot) else { continue }
+                    guard up.count > 2 else { continue }
+                    let slot = try await busiest(up, random: &random)
+                    guard let id = await farm.supervisor.currentID(slot) else { continue }
                     let held = try await Tracker.held(by: id, client: client, logger: logger)
                     let at = Date()
                     guard await farm.supervisor.kill(slot) != nil else { continue }
@@ -127,6 +129,29 @@ extension ChaosLoops {
                 logger.warning("killer: \(error)")
             }
         }
+    }
+
+    /// A worker caught mid-job: for up to a second, one holding a submit-order (or else any
+    /// job) is preferred; otherwise any of `up`.
+    func busiest(_ up: [String], random: inout SeededGenerator) async throws -> String {
+        var owners: [String: String] = [:]
+        for slot in up { if let id = await farm.supervisor.currentID(slot) { owners[id] = slot } }
+        for _ in 0..<10 {
+            let holding = try await client.withConnection { db in
+                var rows: [(String, Int)] = []
+                for try await row in try await db.query("""
+                    SELECT lease_owner, count(*) FILTER (WHERE kind = 'submit-order')::int FROM jobs
+                    WHERE state = 'running' GROUP BY 1 ORDER BY 1
+                    """, logger: logger).decode((String, Int).self) { rows.append(row) }
+                return rows
+            }.filter { owners[$0.0] != nil }
+            let submitting = holding.filter { $0.1 > 0 }
+            if let pick = (submitting.isEmpty ? holding : submitting).randomElement(using: &random), let slot = owners[pick.0] {
+                return slot
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return up.randomElement(using: &random) ?? up[0]
     }
 
     func restart(_ slot: String, after delay: Double) {

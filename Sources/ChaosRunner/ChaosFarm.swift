@@ -27,7 +27,7 @@ struct ChaosOptions: Sendable {
     var summary: String {
         "\(Int(seconds)) s of chaos; \(workers) workers (\(failpointWorkers) with submit-order.after-post=exit@\(failpointProbability)), "
             + "\(schedulers) schedulers, \(apis) API processes; \(initialUsers) users + \(signupsPerSecond)/s signing up, each trading for "
-            + "\(Int(userLifetime)) s; a kill every ~\(killEvery) s (every \(schedulerKillEvery)th the leading scheduler); a simulator fault every "
+            + "\(Int(userLifetime)) s; a kill every ~\(killEvery) s (one in \(schedulerKillEvery) the leading scheduler, the others a worker caught mid-job); a simulator fault every "
             + "~\(faultEvery) s; replay at \(clockRate)× from 2011-03-16 13:39:50 ET; tick \(tickSeconds) s; worker concurrency \(concurrency); seed \(seed)"
     }
 }
