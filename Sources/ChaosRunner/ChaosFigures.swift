@@ -19,9 +19,11 @@ extension ChaosChecks {
         let rescues = await tracker.rescueSeconds
         let byKind = await tracker.rescuedByKind
         let finishedBeforeKill = await tracker.finishedBeforeKill
+        let discardedAtRescue = await tracker.rescuedIntoDiscarded
         let users = await stats.users
         report.figure("rescued jobs of killed workers (claimed again)", "\(rescues.count) (\(byKind.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))); "
-                      + "\(finishedBeforeKill) had finished before the signal landed")
+                      + "\(finishedBeforeKill) had finished before the signal landed"
+                      + (discardedAtRescue > 0 ? ", \(discardedAtRescue) discarded at the rescue (last attempt)" : ""))
         report.figure("rescue time, kill → claimed again, p50 / max", "\(seconds(percentile(rescues, 0.5))) / \(seconds(rescues.max()))")
         let failovers = await tracker.failoverSeconds
         report.figure("scheduler failover, kill → new leader, p50 / max", "\(seconds(percentile(failovers, 0.5))) / \(seconds(failovers.max()))")

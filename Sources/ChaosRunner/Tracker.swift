@@ -30,6 +30,7 @@ actor Tracker {
     private(set) var rescueSeconds: [Double] = []
     private(set) var rescuedByKind: [String: Int] = [:]
     private(set) var finishedBeforeKill = 0
+    private(set) var rescuedIntoDiscarded = 0
     private var failovers: [(holder: String, at: Date)] = []
     private(set) var failoverSeconds: [Double] = []
 
@@ -52,11 +53,16 @@ actor Tracker {
                 rescuedByKind[watch.kind, default: 0] += 1
                 return true
             }
-            if row.state != "running" {
+            switch row.state {
+            case "completed", "cancelled":
                 finishedBeforeKill += 1
                 return true
+            case "discarded":
+                rescuedIntoDiscarded += 1          // its last attempt died with the worker (counted as lost)
+                return true
+            default:
+                return false                       // still running under the dead lease, or rescued and not yet claimed
             }
-            return false
         }
     }
 
