@@ -72,6 +72,7 @@ Reproduce: \`ops/chaos/run.sh $DURATION\`$([ -n "${CHAOS_ARGS:-}" ] && echo " wi
 "
 printf '%s\n' "$REPORT"
 if [ "${CHAOS_NO_RESULTS:-0}" != 1 ]; then
+  mkdir -p "$HERE/results"
   printf '%s\n' "$REPORT" > "$HERE/results/$STAMP.md"
   progress "written: ops/chaos/results/$STAMP.md"
 fi
