@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "alpaca-sim", targets: ["AlpacaSimCommand"]),
         .executable(name: "hybridhub-pipeline-bench", targets: ["PipelineBench"]),
         .executable(name: "hybridhub-ops", targets: ["OpsCLI"]),
+        .executable(name: "hybridhub-chaos", targets: ["ChaosRunner"]),
     ],
     dependencies: [
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
@@ -202,6 +203,17 @@ let package = Package(
             dependencies: [
                 "OpsKit", "HybridHubApp", "HybridStore", "JobEngine", "TradingCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
+        // `hybridhub-chaos`: the chaos runner (ops/chaos/run.sh; shortened in the test suite).
+        .executableTarget(
+            name: "ChaosRunner",
+            dependencies: [
+                "HybridHubApp", "HybridStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]

@@ -21,7 +21,7 @@ struct AlpacaSimCommand: AsyncParsableCommand {
     @Option(help: "Key pairs KEY:SECRET, comma-separated.") var keys = "sim-key:sim-secret"
     @Option(help: "Market-order slippage in basis points.") var slippageBps = 0.0
     @Option(help: "Folder of the committed market data (default: data/market of the repository).") var data: String?
-    @Option(help: "Add N synthetic symbols SYN01… (SPY's bars scaled) for load tests.") var syntheticSymbols = 0
+    @Option(help: "Add N synthetic symbols SYN01… (SPY's bars scaled, tradable) for load tests.") var syntheticSymbols = 0
 
     func run() async throws {
         guard let startDate = AlpacaTime.parse(start) else { throw ValidationError("--start is not RFC 3339: \(start)") }
@@ -35,7 +35,12 @@ struct AlpacaSimCommand: AsyncParsableCommand {
             throw ValidationError("data/market not found; run from the repository or pass --data")
         }
         let market = try MarketDataSet.loadCommitted(directory: folder).addingSyntheticSymbols(syntheticSymbols)
-        let configuration = SimulatorConfiguration(keys: pairs, slippageBasisPoints: Decimal(slippageBps), start: startDate, speed: speed)
+        // Synthetic symbols trade too (the chaos runner's users buy them), not only quote.
+        let synthetic = (0..<syntheticSymbols).map { n in
+            SimulatorConfiguration.Asset(symbol: "SYN" + (n + 1 < 10 ? "0\(n + 1)" : "\(n + 1)"), name: "Synthetic \(n + 1) (SPY scaled)")
+        }
+        let configuration = SimulatorConfiguration(keys: pairs, assets: SimulatorConfiguration.defaultAssets + synthetic,
+                                                   slippageBasisPoints: Decimal(slippageBps), start: startDate, speed: speed)
         var logger = Logger(label: "alpaca-sim")
         logger.logLevel = .notice
         let simulator = AlpacaSimulator(configuration: configuration, data: market, logger: logger)

@@ -1,0 +1,121 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The driver's loops: the replay clock, simulator faults, users signing up and leaving
+/// through the API, the scripted phone answering delivered questions, and the killer.
+struct ChaosLoops: Sendable {
+    let options: ChaosOptions
+    let farm: ChaosFarm
+    let client: PostgresClient
+    let logger: Logger
+    let tracker: Tracker
+    let stats: Stats
+    let tokens: Tokens
+    let end: ContinuousClock.Instant
+
+    var running: Bool { ContinuousClock.now < end }
+
+    /// Steps the stepped replay clock `clockRate` seconds per second, jumping over
+    /// 14:41–15:29 ET (SPY above the dip line) and stopping before the close.
+    func clock(until stop: ContinuousClock.Instant) async {
+        let gapStart = Date(timeIntervalSince1970: 1_300_300_830)   // 18:40:30Z
+        let gapEnd = Date(timeIntervalSince1970: 1_300_303_750)     // 19:29:10Z
+        let last = Date(timeIntervalSince1970: 1_300_305_570)       // 19:59:30Z
+        var now = ChaosFarm.start
+        while ContinuousClock.now < stop {
+            try? await Task.sleep(for: .seconds(1))
+            var next = now.addingTimeInterval(options.clockRate)
+            if now < gapStart && next >= gapStart { next = gapEnd }
+            next = min(next, last)
+            guard next > now else { continue }
+            if let reply = try? await HTTP.call("POST", farm.simulator + "/_sim/clock", json: ["now": next.formatted(.iso8601)]),
+               reply.status == 200 {
+                now = next
+            }
+        }
+    }
+
+    /// One fault every `faultEvery` seconds on average, each for a request or two.
+    func faults() async {
+        var random = SeededGenerator(seed: options.seed &+ 1)
+        typealias Fault = (label: String, rule: [String: Any])
+        let menu: [Fault] = [
+            ("POST /v2/orders 429 Retry-After 1", ["route": "POST /v2/orders", "kind": "status", "status": 429, "retry_after_seconds": 1, "count": 2]),
+            ("POST /v2/orders 503", ["route": "POST /v2/orders", "kind": "status", "status": 503, "count": 2]),
+            ("POST /v2/orders 500", ["route": "POST /v2/orders", "kind": "status", "status": 500, "count": 1]),
+            ("POST /v2/orders timeout after accept", ["route": "POST /v2/orders", "kind": "timeout_after_accept", "latency_ms": 2500, "count": 1]),
+            ("POST /v2/orders dropped", ["route": "POST /v2/orders", "kind": "drop", "count": 1]),
+            ("POST /v2/orders latency 800 ms", ["route": "POST /v2/orders", "kind": "latency", "latency_ms": 800, "count": 3]),
+            ("POST /v2/orders rejected by the broker", ["route": "POST /v2/orders", "kind": "reject_order", "count": 1]),
+            ("GET /v2/orders… 503", ["route": "GET /v2/orders*", "kind": "status", "status": 503, "count": 1]),
+            ("GET /v2/stocks/… latency 400 ms", ["route": "GET /v2/stocks/*", "kind": "latency", "latency_ms": 400, "count": 2]),
+            ("GET /v2/stocks/… 503", ["route": "GET /v2/stocks/*", "kind": "status", "status": 503, "count": 1]),
+        ]
+        while running {
+            try? await Task.sleep(for: .seconds(options.faultEvery * Double.random(in: 0.5...1.5, using: &random)))
+            guard running else { break }
+            let (label, rule) = menu[Int.random(in: 0..<menu.count, using: &random)]
+            if let reply = try? await HTTP.call("POST", farm.simulator + "/_sim/faults", json: rule), reply.status < 300 {
+                await stats.count("fault: \(label)")
+            }
+        }
+    }
+
+    /// A user's override (through `PUT /v1/me/trading/config`): the template's SPY dip rule
+    /// and a dip rule on one SYNnn, short cooldowns, and caps that bind.
+    func override(_ n: Int, enabled: Bool) -> [String: Any] {
+        let syn = "SYN0\(1 + n % max(1, min(9, options.syntheticSymbols)))"
+        let input: [String: Any] = ["id": "primary_watchlist", "symbols": ["SPY", syn], "poll_interval_seconds": 1]
+        let spy: [String: Any] = ["id": "dip_confirm", "cooldown_seconds": 90, "max_staleness_seconds": 180]
+        let order: [String: Any] = ["action": "propose_order", "side": "buy", "notional_usd": 15]
+        let synRule: [String: Any] = [
+            "id": "syn_dip", "type": "price_below_pct_of_ref", "symbol": syn, "threshold_pct": -1.5, "cooldown_seconds": 90,
+            "max_staleness_seconds": 180, "question_template": "{{symbol}} is down {{pct}}%. Swipe +10 to buy $15, -10 to skip.",
+            "on_answer_match": order,
+        ]
+        let guardrails: [String: Any] = ["max_orders_per_day": 2 + n % 3, "max_notional_usd_per_4h": [25, 40, 100][n % 3],
+                                         "max_open_questions": 2]
+        return ["enabled": enabled, "data_inputs": [input], "rules": [spy, synRule], "guardrails": guardrails]
+    }
+
+    func putConfig(_ n: Int, enabled: Bool) async {
+        let uid = "chaos-u\(n)"
+        do {
+            let token = try await tokens.token(uid)
+            let api = farm.apis[n % farm.apis.count]
+            let reply = try await HTTP.call("PUT", api + "/v1/me/trading/config", json: override(n, enabled: enabled), token: token)
+            guard reply.status == 200 else {
+                await stats.apiError("PUT config \(uid): \(reply.status) \(reply.text)")
+                return
+            }
+            if enabled { await stats.joined(uid, at: Date()) } else { await stats.count("users left") }
+        } catch {
+            await stats.apiError("PUT config \(uid): \(error)")
+        }
+    }
+
+    /// Users sign up (their config through the API) and, after `userLifetime`, switch trading off.
+    func users() async {
+        var n = 0
+        for _ in 0..<options.initialUsers { await putConfig(n, enabled: true); n += 1 }
+        var due = ContinuousClock.now
+        while running {
+            due += .seconds(1 / max(0.01, options.signupsPerSecond))
+            try? await Task.sleep(until: due, clock: .continuous)
+            guard running else { break }
+            await putConfig(n, enabled: true)
+            n += 1
+            for uid in await stats.leaving(olderThan: options.userLifetime, now: Date()) {
+                await putConfig(Int(uid.dropFirst("chaos-u".count)) ?? 0, enabled: false)
+            }
+        }
+    }
+
+    /// Everyone still trading switches it off (the drain: no new questions).
+    func everyoneLeaves() async {
+        for uid in await stats.leaving(olderThan: nil, now: Date()) {
+            await putConfig(Int(uid.dropFirst("chaos-u".count)) ?? 0, enabled: false)
+        }
+    }
+}
