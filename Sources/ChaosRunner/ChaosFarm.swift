@@ -65,6 +65,9 @@ struct ChaosFarm: Sendable {
             "ALPACA_API_SECRET_KEY": secret, "ALPACA_HTTP_TIMEOUT_SECONDS": "2", "TRADING_EVALUATE_DELAY_SECONDS": "1",
             "TRADING_QUESTION_TTL_SECONDS": "120", "FIREBASE_JWKS_URL": issuer + "/jwks.json", "METRICS_PORT": "0",
             "DATABASE_POOL_SIZE": "6", "HYBRIDHUB_FAILPOINTS": "",
+            // The farm's shared Alpaca budget stays on (every call takes a token), sized for a
+            // simulator that has no limit: the run compresses hours of trading into minutes.
+            "ALPACA_RATE_LIMIT_PER_MINUTE": "6000", "ALPACA_RATE_BURST": "200",
         ] { environment[key] = value }
 
         var apis: [String] = []
