@@ -7,7 +7,8 @@
 # breaches 0, questions delivered = created; it prints kills, jobs, orders and rescue times.
 #   ops/chaos/run.sh [seconds]      (default 600; as root, from the repository)
 # Knobs: CHAOS_ARGS="--workers 6 --kill-every 2 …" (see hybridhub-chaos --help),
-#        CHAOS_CONFIGURATION=release|debug (default release, in .build-release),
+#        CHAOS_CONFIGURATION=release|debug (default release, in .build-release; debug in .build),
+#        CHAOS_SCRATCH=DIR (another --scratch-path),
 #        CHAOS_NO_RESULTS=1 (do not write ops/chaos/results/<UTC>.md). Exit status 1 if an assertion fails.
 set -euo pipefail
 HERE="$(cd -P "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -18,6 +19,7 @@ export PATH="/opt/swift/usr/bin:$PATH"
 DURATION="${1:-600}"
 CONFIGURATION="${CHAOS_CONFIGURATION:-release}"
 if [ "$CONFIGURATION" = release ]; then SCRATCH="$REPO/.build-release"; else SCRATCH="$REPO/.build"; fi
+SCRATCH="${CHAOS_SCRATCH:-$SCRATCH}"
 CHAOS_DB=hh_chaos
 PGBIN=/usr/lib/postgresql/15/bin
 STAMP="$(date -u +%Y-%m-%dT%H%M%SZ)"
@@ -59,16 +61,16 @@ REPORT="# Chaos run — $STAMP
 
 | Machine | |
 |---|---|
-| Commit | \`$(git -C "$REPO" rev-parse --short HEAD)\`$(git -C "$REPO" diff --quiet HEAD -- Sources Package.swift || echo ' (with uncommitted changes)') |
+| Commit | \`$(git -C "$REPO" rev-parse --short HEAD)\`$(git -C "$REPO" diff --quiet HEAD -- Sources Package.swift || echo ' (with uncommitted changes)'; true) |
 | nproc | $(nproc) |
 | Load average (1/5/15 min) start → end | $LOAD_START → $LOAD_END |
 | PostgreSQL | $("$PGBIN/psql" -X -At -d "$CHAOS_DB" -c 'SHOW server_version') |
 | Build | $CONFIGURATION |
-| Result | $([ "$STATUS" -eq 0 ] && echo 'every assertion holds' || echo "**FAILED** (exit status $STATUS)") |
+| Result | $(if [ "$STATUS" -eq 0 ]; then echo 'every assertion holds'; else echo "**FAILED** (exit status $STATUS)"; fi) |
 
 $(cat "$WORK/report.md")
 
-Reproduce: \`ops/chaos/run.sh $DURATION\`$([ -n "${CHAOS_ARGS:-}" ] && echo " with CHAOS_ARGS=\"$CHAOS_ARGS\""). Logs: $WORK.
+Reproduce: \`ops/chaos/run.sh $DURATION\`$(if [ -n "${CHAOS_ARGS:-}" ]; then echo " with CHAOS_ARGS=\"$CHAOS_ARGS\""; fi). Logs: $WORK.
 "
 printf '%s\n' "$REPORT"
 if [ "${CHAOS_NO_RESULTS:-0}" != 1 ]; then
