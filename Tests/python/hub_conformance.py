@@ -148,7 +148,8 @@ async def main():
     check({"type": 6} in got, "a ping after a second of silence", got)
     closes = [m for m in got if m.get("type") == 7]
     check(closes and closes[0].get("allowReconnect") is True, "a silent client gets Close with allowReconnect", got)
-    check(ws.state.name in ("CLOSING", "CLOSED"), "and is disconnected")
+    await frames(ws, 5)  # the close frame follows the Close message; a loaded machine may lag
+    check(ws.state.name in ("CLOSING", "CLOSED"), "and is disconnected", ws.state.name)
     # 7. a client Close ends the connection
     ws = await open_hub()
     await frames(ws, 0.3)
