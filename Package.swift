@@ -84,12 +84,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Alpaca's REST APIs over async-http-client: errors classified for retries, keys kept secret.
+        // Alpaca's REST APIs (async-http-client) and streams (WebSocket client): errors classified, keys kept secret.
         .target(
             name: "AlpacaClient",
             dependencies: [
                 "AlpacaModels", "HybridSettings",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
@@ -114,6 +115,7 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The API role: /v1 for the app, the SignalR hub, the approval page (Hummingbird).

@@ -40,6 +40,10 @@ public protocol TradingAPI: Sendable {
     func order(clientOrderID: String) async throws -> AlpacaOrder?
     /// `POST /v2/orders`. A timeout or a 5xx leaves the outcome unknown: look the order up.
     func submit(_ order: OrderSubmission) async throws -> AlpacaOrder
+    /// `GET /v2/assets/{symbol}`; nil when Alpaca does not know the symbol (404).
+    func asset(symbol: String) async throws -> AlpacaAsset?
+    /// `GET /v2/positions/{symbol}`; nil when the account holds none (404).
+    func position(symbol: String) async throws -> AlpacaPosition?
 }
 
 public struct AlpacaTradingClient: TradingAPI {
@@ -66,6 +70,25 @@ public struct AlpacaTradingClient: TradingAPI {
         do {
             let reply = try await transport.send(.GET, path, query: [("client_order_id", clientOrderID)])
             return try transport.decode(AlpacaOrder.self, reply, .GET, path)
+        } catch let error as AlpacaError where error.httpStatus == 404 {
+            return nil
+        }
+    }
+
+    public func asset(symbol: String) async throws -> AlpacaAsset? {
+        try await optional(AlpacaAsset.self, symbol: symbol, path: "/v2/assets/")
+    }
+
+    public func position(symbol: String) async throws -> AlpacaPosition? {
+        try await optional(AlpacaPosition.self, symbol: symbol, path: "/v2/positions/")
+    }
+
+    func optional<T: Decodable>(_ type: T.Type, symbol: String, path prefix: String) async throws -> T? {
+        guard SymbolFormat.isValid(symbol) else { throw AlpacaError.invalidRequest("'\(symbol)' is not a symbol") }
+        let path = prefix + AlpacaHTTP.encode(symbol)
+        do {
+            let reply = try await transport.send(.GET, path)
+            return try transport.decode(T.self, reply, .GET, path)
         } catch let error as AlpacaError where error.httpStatus == 404 {
             return nil
         }

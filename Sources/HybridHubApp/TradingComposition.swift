@@ -86,6 +86,26 @@ public enum TradingComposition {
         }
     }
 
+    /// The streams' endpoints and knobs: Alpaca's stream hosts, or the simulator in test mode.
+    public static func streamOptions(_ settings: Settings) -> StreamOptions {
+        let stream = settings.stream
+        let dataBase = settings.worker.testMode ? settings.alpaca.simulatorURL : stream.dataURL
+        return StreamOptions(
+            feed: settings.alpaca.dataFeed,
+            marketDataURL: AlpacaStreamURLs.marketData(base: dataBase, feed: settings.alpaca.dataFeed),
+            tradeUpdatesURL: AlpacaStreamURLs.tradeUpdates(tradingBase: endpoints(settings).trading),
+            credentials: AlpacaCredentials(keyID: settings.alpaca.keyID, secretKey: settings.alpaca.secretKey),
+            maxSymbols: stream.maxSymbols, silenceSeconds: Double(stream.silenceSeconds), followSeconds: Double(stream.followSeconds),
+            refreshSeconds: Double(stream.refreshSeconds), evaluateSeconds: Double(stream.evaluateSeconds),
+            backoffMaxSeconds: Double(stream.backoffMaxSeconds))
+    }
+
+    public static func streams(settings: Settings, pipeline: TradingPipeline, holderID: String,
+                               leaseSeconds: Double = 5, renewSeconds: Double = 1, logger: Logger) -> StreamsService {
+        StreamsService(pipeline: pipeline, options: streamOptions(settings), holderID: holderID,
+                       leaseSeconds: leaseSeconds, renewSeconds: renewSeconds, logger: logger)
+    }
+
     /// Queues of the five kinds and how many jobs of each run at once in one worker.
     public static func workerQueues(concurrency: Int) -> [String: Int] {
         Dictionary(TradingJobCatalog.all.map { ($0.queue, concurrency) }, uniquingKeysWith: { a, _ in a })

@@ -65,11 +65,11 @@ struct EnvironmentReader {
         return value
     }
 
-    mutating func url(_ name: String) -> URL {
+    mutating func url(_ name: String, schemes: [String] = ["http", "https"]) -> URL {
         let text = raw(name)
-        guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme),
+        guard let url = URL(string: text), let scheme = url.scheme, schemes.contains(scheme),
               url.host != nil else {
-            fail(name, "expected an http(s) URL, got '\(text)'")
+            fail(name, "expected a \(schemes.joined(separator: " or ")) URL, got '\(text)'")
             return URL(fileURLWithPath: "/")
         }
         return url

@@ -5,6 +5,7 @@ public struct Settings: Sendable {
     public var trading: TradingSettings
     public var alpaca: AlpacaSettings
     public var worker: QuestionWorkerSettings
+    public var stream: StreamSettings
     public var database: DatabaseSettings
     public var api: APISettings
     public var migrationsDirectory: String
@@ -43,12 +44,21 @@ public struct Settings: Sendable {
             intervalSeconds: env.int("QUESTION_WORKER_INTERVAL_SECONDS", minimum: 1),
             testMode: env.bool("QUESTION_PIPELINE_TEST_MODE")
         )
+        let stream = StreamSettings(
+            dataURL: env.url("ALPACA_STREAM_DATA_URL", schemes: ["wss", "ws", "https", "http"]),
+            maxSymbols: env.int("MARKET_STREAM_MAX_SYMBOLS", minimum: 1),
+            silenceSeconds: env.int("MARKET_STREAM_SILENCE_SECONDS", minimum: 2),
+            followSeconds: env.int("MARKET_STREAM_FOLLOW_SECONDS", minimum: 1),
+            refreshSeconds: env.int("MARKET_STREAM_REFRESH_SECONDS", minimum: 10),
+            evaluateSeconds: env.int("MARKET_STREAM_EVALUATE_SECONDS", minimum: 0),
+            backoffMaxSeconds: env.int("MARKET_STREAM_BACKOFF_MAX_SECONDS", minimum: 1)
+        )
         let database = env.database(readFile: readFile)
         let api = APISettings(firebaseProjectID: env.string("FIREBASE_PROJECT_ID"), firebaseJWKSURL: env.url("FIREBASE_JWKS_URL"),
                               host: env.string("API_HOST"), port: env.int("API_PORT", minimum: 0),
                               metricsHost: env.string("METRICS_HOST"), metricsPort: env.int("METRICS_PORT", minimum: 0))
         let settings = Settings(
-            trading: trading, alpaca: alpaca, worker: worker, database: database, api: api,
+            trading: trading, alpaca: alpaca, worker: worker, stream: stream, database: database, api: api,
             migrationsDirectory: env.string("HYBRIDHUB_MIGRATIONS_DIR"),
             logLevel: env.oneOf("LOG_LEVEL", ["trace", "debug", "info", "notice", "warning", "error", "critical"])
         )
@@ -110,6 +120,17 @@ public struct AlpacaSettings: Sendable {
         let host = (tradingBaseURL.host ?? "").lowercased()
         return !(host == Self.paperHost || host == "127.0.0.1" || host == "localhost" || host == "::1" || host == "[::1]")
     }
+}
+
+/// The market-data stream's knobs (`hybridhub streams`).
+public struct StreamSettings: Sendable {
+    public var dataURL: URL
+    public var maxSymbols: Int
+    public var silenceSeconds: Int
+    public var followSeconds: Int
+    public var refreshSeconds: Int
+    public var evaluateSeconds: Int
+    public var backoffMaxSeconds: Int
 }
 
 public struct APISettings: Sendable {

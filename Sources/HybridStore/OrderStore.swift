@@ -172,7 +172,9 @@ public enum OrderStore {
             """, logger: logger)
     }
 
-    /// Records what the broker says; a terminal row is never moved back.
+    /// Records what the broker says; a terminal row is never moved back, and a stale report
+    /// (fewer shares filled than already recorded) never overwrites a newer one: fills arrive
+    /// by the trade stream and by polling, in either order, and the row ends the same.
     @discardableResult
     public static func recordBroker(_ id: UUID, _ update: BrokerOrderUpdate, on db: PostgresConnection, logger: Logger) async throws -> Bool {
         let rows = try await db.query("""
@@ -183,6 +185,7 @@ public enum OrderStore {
                    raw = \(update.raw)::jsonb, updated_at = now()
              WHERE id = \(id)
                AND status NOT IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')
+               AND coalesce(filled_qty, 0) <= coalesce(\(update.filledQty), 0)
             RETURNING id
             """, logger: logger)
         for try await _ in rows { return true }

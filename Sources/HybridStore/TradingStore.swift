@@ -165,7 +165,13 @@ public enum TradingStore {
     /// Returns how many rows were new.
     @discardableResult
     public static func insertSnapshots(_ snapshots: [SnapshotInsert], on db: PostgresConnection, logger: Logger) async throws -> Int {
-        var inserted = 0
+        try await insertNewSnapshots(snapshots, on: db, logger: logger).count
+    }
+
+    /// As `insertSnapshots`; returns the symbol of each row that was new (a repeat of a
+    /// stored fact is not news: nothing downstream should react to it).
+    public static func insertNewSnapshots(_ snapshots: [SnapshotInsert], on db: PostgresConnection, logger: Logger) async throws -> [String] {
+        var inserted: [String] = []
         // 7 parameters a row; Postgres allows 65,535 per statement.
         for start in stride(from: 0, to: snapshots.count, by: 5_000) {
             let chunk = snapshots[start..<min(start + 5_000, snapshots.count)]
@@ -186,10 +192,10 @@ public enum TradingStore {
                 INSERT INTO market_data_snapshots (symbol, feed, metric, price, volume, as_of, raw)
                 VALUES \(values.joined(separator: ", "))
                 ON CONFLICT (symbol, metric, feed, as_of) DO NOTHING
-                RETURNING id
+                RETURNING symbol
                 """
             let rows = try await db.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
-            for try await _ in rows { inserted += 1 }
+            for try await symbol in rows.decode(String.self) { inserted.append(symbol) }
         }
         return inserted
     }

@@ -231,10 +231,11 @@ public enum TradingConfigDecoder {
                                        default: ConfigDefaults.requireQuestionBeforeOrder)
         let blocklist = symbolList(&obj, "symbols_blocklist", required: false, assetClass: nil) ?? []
         let openQuestions = obj.int("max_open_questions", default: ConfigDefaults.maxOpenQuestions, minimum: 1)
+        let onRefusal: BrokerRefusalPolicy? = obj.enumeration("on_broker_refusal", default: ConfigDefaults.onBrokerRefusal)
         obj.finish()
         return Guardrails(maxOrdersPerDay: perDay, maxNotionalUSDPer4h: notional,
                           requireQuestionBeforeOrder: requireQuestion, symbolsBlocklist: blocklist,
-                          maxOpenQuestions: openQuestions)
+                          maxOpenQuestions: openQuestions, onBrokerRefusal: onRefusal ?? ConfigDefaults.onBrokerRefusal)
     }
 
     // MARK: - Shared field shapes

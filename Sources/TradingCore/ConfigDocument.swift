@@ -96,6 +96,27 @@ public struct Guardrails: Sendable, Hashable {
     public var requireQuestionBeforeOrder: Bool
     public var symbolsBlocklist: [String]
     public var maxOpenQuestions: Int
+    /// What a fired rule does when the broker's pre-flight says the order would be refused.
+    public var onBrokerRefusal: BrokerRefusalPolicy
+
+    public init(maxOrdersPerDay: Int, maxNotionalUSDPer4h: Decimal, requireQuestionBeforeOrder: Bool, symbolsBlocklist: [String],
+                maxOpenQuestions: Int, onBrokerRefusal: BrokerRefusalPolicy = ConfigDefaults.onBrokerRefusal) {
+        self.maxOrdersPerDay = maxOrdersPerDay
+        self.maxNotionalUSDPer4h = maxNotionalUSDPer4h
+        self.requireQuestionBeforeOrder = requireQuestionBeforeOrder
+        self.symbolsBlocklist = symbolsBlocklist
+        self.maxOpenQuestions = maxOpenQuestions
+        self.onBrokerRefusal = onBrokerRefusal
+    }
+}
+
+/// `guardrails.on_broker_refusal`: an order the broker would refuse is never proposed.
+public enum BrokerRefusalPolicy: String, Sendable, Hashable, CaseIterable, Codable {
+    /// Ask a question that says why no order is proposed (answered by a swipe to dismiss);
+    /// the rule's cooldown starts as for any question.
+    case explain
+    /// Ask nothing; the rule fires again at a later evaluation, once the broker would accept.
+    case wait
 }
 
 /// The config a worker acts on for one user: template ⊕ override, validated, with the
@@ -133,6 +154,7 @@ public enum ConfigDefaults {
     public static let maxNotionalUSDPer4h: Decimal = 100
     public static let requireQuestionBeforeOrder = true
     public static let maxOpenQuestions = 3
+    public static let onBrokerRefusal = BrokerRefusalPolicy.explain
     /// Alpaca Basic streams at most 30 symbols.
     public static let maxDistinctSymbols = 30
 }

@@ -65,6 +65,7 @@ extension Guardrails {
             "require_question_before_order": .bool(requireQuestionBeforeOrder),
             "symbols_blocklist": .array(symbolsBlocklist.map(JSONValue.string)),
             "max_open_questions": .number(Decimal(maxOpenQuestions)),
+            "on_broker_refusal": .string(onBrokerRefusal.rawValue),
         ])
     }
 }

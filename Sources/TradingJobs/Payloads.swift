@@ -37,18 +37,25 @@ public struct IngestSymbolBatch: TradingJobPayload, Equatable {
 public struct EvaluateUser: TradingJobPayload, Equatable {
     public static let kind = "evaluate-user"
     public var firebaseUID: String
+    /// The tick's bucket; for a stream-triggered evaluation, the trigger's instant in ms.
     public var bucket: Int64
+    /// nil: the scheduler's tick; "stream": new trades of the user's symbols arrived by the
+    /// market-data stream (at most one per user per MARKET_STREAM_EVALUATE_SECONDS).
+    public var trigger: String?
 
-    public init(firebaseUID: String, bucket: Int64) {
+    public init(firebaseUID: String, bucket: Int64, trigger: String? = nil) {
         self.firebaseUID = firebaseUID
         self.bucket = bucket
+        self.trigger = trigger
     }
 
-    public var uniqueKey: String { "\(Self.kind):\(firebaseUID):\(bucket)" }
+    public var uniqueKey: String {
+        trigger.map { "\(Self.kind):\(firebaseUID):\($0):\(bucket)" } ?? "\(Self.kind):\(firebaseUID):\(bucket)"
+    }
 
     enum CodingKeys: String, CodingKey {
         case firebaseUID = "firebase_uid"
-        case bucket
+        case bucket, trigger
     }
 }
 

@@ -1,3 +1,4 @@
+import AlpacaModels
 import Foundation
 import HybridStore
 import JobEngine
@@ -20,10 +21,25 @@ public struct UserEvaluationResult: Sendable {
         public var reason: String
     }
 
+    /// A fired rule whose order the broker would refuse, explained in a question instead.
+    public struct Refused: Sendable {
+        public var ruleID: String
+        public var questionID: UUID
+        public var refusals: [PreflightRefusal]
+    }
+
     public var evaluations: [RuleEvaluation] = []
     public var asked: [Asked] = []
     public var heldBack: [HeldBack] = []
+    public var refused: [Refused] = []
     public var expired: [UUID] = []
+}
+
+/// The lock-free read's verdict: settled, or something to decide under the lock.
+enum QuietRead {
+    case settled(UserEvaluationResult)
+    /// Rules fired (with the proposals to pre-flight) or a question is due to expire.
+    case decide(fired: [(rule: Rule, evaluation: RuleEvaluation)])
 }
 
 extension TradingPipeline {
@@ -47,7 +63,17 @@ extension TradingPipeline {
     /// again under the row lock, where the decision is made (and made once).
     public func evaluate(firebaseUID uid: String, now: Date, logger: Logger? = nil) async throws -> UserEvaluationResult {
         let logger = logger ?? self.logger
-        if let quiet = try await quietEvaluation(uid, now: now, logger: logger) { return quiet }
+        let fired: [(rule: Rule, evaluation: RuleEvaluation)]
+        switch try await quietEvaluation(uid, now: now, logger: logger) {
+        case .settled(let result): return result
+        case .decide(let rules): fired = rules
+        }
+        // The broker's pre-flight for what fired, before the row lock: network calls never
+        // run while the user's state is locked.
+        var preflights: [String: PreflightResult] = [:]
+        for (rule, evaluation) in fired {
+            preflights[rule.id] = try await preflight(OrderProposal(rule: rule, referencePrice: evaluation.price), logger: logger)
+        }
         return try await client.transaction(logger: logger) { db in
             let config = try await effectiveConfig(uid, on: db).config
             var state = try await TradingStore.lockTradingContext(uid, on: db, logger: logger)
@@ -82,11 +108,38 @@ extension TradingPipeline {
                     result.heldBack.append(.init(ruleID: rule.id, reason: check.refusals.map(\.description).joined(separator: "; ")))
                     continue
                 }
-                let text = QuestionTemplate.render(rule.questionTemplate, values: values)
+                // It fired only now (the data moved since the read): pre-flight it next time.
+                guard let preflight = preflights[rule.id] else {
+                    result.heldBack.append(.init(ruleID: rule.id, reason: "the broker's pre-flight is pending"))
+                    continue
+                }
+                let ruleText = QuestionTemplate.render(rule.questionTemplate, values: values)
+                var metadata = Self.questionMetadata(evaluation, proposal: proposal, now: now)
+                metadata = ConfigMerge.merge(template: metadata, override: Self.preflightMetadata(preflight))
+                if !preflight.allowed {
+                    PipelineMetrics.preflightRefused(preflight.refusals)
+                    let reason = preflight.refusals.map(\.description).joined(separator: "; ")
+                    guard config.guardrails.onBrokerRefusal == .explain else {
+                        result.heldBack.append(.init(ruleID: rule.id, reason: "the broker would refuse the order: \(reason)"))
+                        continue
+                    }
+                    let id = try await askQuestion(NewQuestion(
+                        firebaseUID: uid, text: String(preflight.refusalText(explanation: evaluation.explanation, proposal: proposal).prefix(600)),
+                        sourceTag: "trading:rule:\(rule.id)", pipelineKey: "trading", pipelineStep: "\(rule.id):preflight_refused",
+                        correctAnswer: 10, metadata: metadata, expiresInSeconds: settings.questionTTLSeconds), on: db, logger: logger)
+                    state[rule: rule.id] = Cooldown.fired(state[rule: rule.id], questionID: id.uuidString.lowercased(),
+                                                          at: now, cooldownSeconds: rule.cooldownSeconds)
+                    openQuestions += 1
+                    result.refused.append(.init(ruleID: rule.id, questionID: id, refusals: preflight.refusals))
+                    logger.info("rule fired; the broker would refuse the order", metadata: [
+                        "user.uid": "\(uid)", "rule.id": "\(rule.id)", "question.id": "\(id)", "reason": "\(reason)",
+                    ])
+                    continue
+                }
+                let text = [ruleText, preflight.closedMarketNote].compactMap { $0 }.joined(separator: " ")
                 let id = try await askQuestion(NewQuestion(
                     firebaseUID: uid, text: text, sourceTag: "trading:rule:\(rule.id)", pipelineKey: "trading",
-                    pipelineStep: "\(rule.id):await_confirm", correctAnswer: 10,
-                    metadata: Self.questionMetadata(evaluation, proposal: proposal, now: now),
+                    pipelineStep: "\(rule.id):await_confirm", correctAnswer: 10, metadata: metadata,
                     expiresInSeconds: settings.questionTTLSeconds), on: db, logger: logger)
                 state[rule: rule.id] = Cooldown.fired(state[rule: rule.id], questionID: id.uuidString.lowercased(),
                                                       at: now, cooldownSeconds: rule.cooldownSeconds)
@@ -102,12 +155,11 @@ extension TradingPipeline {
         }
     }
 
-    /// The lock-free read: nil when something may need writing (a rule fires, a question is
-    /// due to expire), else the evaluations.
-    func quietEvaluation(_ uid: String, now: Date, logger: Logger) async throws -> UserEvaluationResult? {
-        try await client.withConnection { db -> UserEvaluationResult? in
+    /// The lock-free read: settled when nothing needs writing, else the rules that fired (a
+    /// question due to expire also needs the lock).
+    func quietEvaluation(_ uid: String, now: Date, logger: Logger) async throws -> QuietRead {
+        try await client.withConnection { db -> QuietRead in
             guard let view = try await TradingStore.evaluationView(uid, on: db, logger: logger) else { throw PipelineError.noConfig(uid) }
-            guard view.questionsDueToExpire == 0 else { return nil }
             let config: TradingConfig
             switch try configCache.effective(uid: uid, view: view) {
             case .success(let effective): config = effective
@@ -115,13 +167,40 @@ extension TradingPipeline {
             }
             let snapshots = try await TradingStore.latestSnapshots(symbols: Array(config.watchlist).sorted(), asOf: now, on: db, logger: logger)
             var result = UserEvaluationResult()
+            var fired: [(rule: Rule, evaluation: RuleEvaluation)] = []
             for rule in config.rules {
                 let evaluation = RuleEngine.evaluate(rule: rule, snapshots: snapshots, now: now, cooldown: view.context[rule: rule.id])
-                if evaluation.fired { return nil }
+                if evaluation.fired { fired.append((rule, evaluation)) }
                 result.evaluations.append(evaluation)
             }
-            return result
+            return fired.isEmpty && view.questionsDueToExpire == 0 ? .settled(result) : .decide(fired: fired)
         }
+    }
+
+    /// Would the broker accept the order a rule proposes? Its asset, the account's buying
+    /// power (non-marginable for a notional or fractional order, as Alpaca counts it), the
+    /// position for a sell, and the market clock.
+    func preflight(_ proposal: OrderProposal, logger: Logger) async throws -> PreflightResult {
+        let asset = try await trading.asset(symbol: proposal.symbol)
+        let account = try await trading.account()
+        let position = proposal.side == .sell ? try await trading.position(symbol: proposal.symbol) : nil
+        let clock = try await trading.clock()
+        let fractional = proposal.notionalUSD != nil || proposal.qty.map { $0 != Money.rounded($0, scale: 0) } == true
+        let power = fractional ? account.nonMarginableBuyingPower : account.buyingPower
+        let facts = BrokerFacts(
+            asset: asset.map { .init(symbol: $0.symbol, active: $0.status == "active", tradable: $0.tradable, fractionable: $0.fractionable) },
+            buyingPower: Decimal(string: power) ?? 0, positionQty: max(0, position.flatMap { Decimal(string: $0.qty) } ?? 0),
+            marketOpen: clock.isOpen, nextOpen: AlpacaTime.parse(clock.nextOpen))
+        return BrokerPreflight.check(proposal, facts: facts)
+    }
+
+    static func preflightMetadata(_ preflight: PreflightResult) -> JSONValue {
+        var fields: [String: JSONValue] = ["market_open": .bool(preflight.marketOpen)]
+        if let at = preflight.executesAt { fields["executes_at"] = .string(at.formatted(.iso8601)) }
+        if !preflight.allowed {
+            fields["refusals"] = .array(preflight.refusals.map { .object(["code": .string($0.code), "reason": .string($0.description)]) })
+        }
+        return .object(["preflight": .object(fields)])
     }
 
     /// Inserts a question and its `deliver-question` job in the caller's transaction.

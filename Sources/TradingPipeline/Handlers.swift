@@ -9,7 +9,9 @@ extension TradingPipeline {
             TradingJobCatalog.ingestSymbolBatch.definition(IngestSymbolBatch.self) { job, context in
                 try await Self.withinBudget(context) { try await self.ingest(job, context) }
             },
-            TradingJobCatalog.evaluateUser.definition(EvaluateUser.self) { try await self.evaluate($0, $1) },
+            TradingJobCatalog.evaluateUser.definition(EvaluateUser.self) { job, context in
+                try await Self.withinBudget(context) { try await self.evaluate(job, context) }
+            },
             TradingJobCatalog.deliverQuestion.definition(DeliverQuestion.self) { try await self.deliver($0, $1) },
             TradingJobCatalog.submitOrder.definition(SubmitOrder.self) { job, context in
                 try await Self.withinBudget(context) { try await self.submit(job, context) }

@@ -92,9 +92,8 @@ extension TradingPipeline {
             filledAvgPrice: placed.filledAvgPrice.flatMap { Decimal(string: $0) }, raw: raw)
         try await client.transaction(logger: logger) { db in
             let changed = order.status != placed.status || order.alpacaOrderID == nil || order.filledQty != update.filledQty
-            if changed {
-                guard try await OrderStore.recordBroker(order.id, update, on: db, logger: logger),
-                      let fresh = try await OrderStore.order(order.id, on: db, logger: logger) else { return }
+            if changed, try await OrderStore.recordBroker(order.id, update, on: db, logger: logger),
+               let fresh = try await OrderStore.order(order.id, on: db, logger: logger) {
                 try await publishTradeUpdate(fresh, on: db)
                 PipelineMetrics.order(status: placed.status)
                 logger.info("order updated", metadata: [

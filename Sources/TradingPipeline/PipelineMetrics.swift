@@ -27,3 +27,36 @@ enum RuleMetrics {
         if evaluation.fired { Counter(label: "hybridhub_rules_fired_total").increment() }
     }
 }
+
+/// The farm's streams: connections, reconnects, trades received, backfills, triggered evaluations.
+enum StreamMetrics {
+    static func connected(_ up: Bool, stream: String = "market_data") {
+        Gauge(label: "hybridhub_stream_connected", dimensions: [("stream", stream)]).record(up ? 1 : 0)
+    }
+
+    static func reconnect(stream: String, reason: String) {
+        Counter(label: "hybridhub_stream_reconnects_total", dimensions: [("stream", stream), ("reason", reason)]).increment()
+    }
+
+    static func trade() { Counter(label: "hybridhub_stream_trades_total").increment() }
+
+    static func tradeUpdate(event: String) {
+        Counter(label: "hybridhub_stream_trade_updates_total", dimensions: [("event", event)]).increment()
+    }
+
+    static func backfill(reason: String) {
+        Counter(label: "hybridhub_stream_backfills_total", dimensions: [("reason", reason)]).increment()
+    }
+
+    static func evaluations(_ count: Int) {
+        Counter(label: "hybridhub_stream_evaluations_total").increment(by: count)
+    }
+}
+
+extension PipelineMetrics {
+    static func preflightRefused(_ refusals: [PreflightRefusal]) {
+        for refusal in refusals {
+            Counter(label: "hybridhub_preflight_refusals_total", dimensions: [("reason", refusal.code)]).increment()
+        }
+    }
+}

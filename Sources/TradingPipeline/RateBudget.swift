@@ -95,4 +95,10 @@ public struct BudgetedTrading: TradingAPI {
     public func submit(_ order: OrderSubmission) async throws -> AlpacaOrder {
         try await budget.spend(name) { try await inner.submit(order) }
     }
+    public func asset(symbol: String) async throws -> AlpacaAsset? {
+        try await budget.spend(name) { try await inner.asset(symbol: symbol) }
+    }
+    public func position(symbol: String) async throws -> AlpacaPosition? {
+        try await budget.spend(name) { try await inner.position(symbol: symbol) }
+    }
 }

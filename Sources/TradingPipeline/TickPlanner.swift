@@ -26,9 +26,10 @@ public enum TickPlanner {
         a >= 0 ? a / b : -((-a + b - 1) / b)
     }
 
-    /// Pure: the configs of enabled users → the tick's jobs.
+    /// Pure: the configs of enabled users → the tick's jobs. Symbols a healthy market-data
+    /// stream covers (`streamed`, per feed) are not polled: the stream writes them.
     public static func plan(configs: [EffectiveTradingConfig], bucket: Int64, intervalSeconds: Int, batchSize: Int,
-                            ingest: Bool = true, evaluate: Bool = true) -> TickPlan {
+                            ingest: Bool = true, evaluate: Bool = true, streamed: [String: Set<String>] = [:]) -> TickPlan {
         var symbolsByFeed: [String: Set<String>] = [:]
         var metricsByFeed: [String: Set<String>] = [:]
         var users: [String] = []
@@ -43,7 +44,7 @@ public enum TickPlanner {
         var batches: [IngestSymbolBatch] = []
         if ingest {
             for feed in symbolsByFeed.keys.sorted() {
-                let symbols = (symbolsByFeed[feed] ?? []).sorted()
+                let symbols = (symbolsByFeed[feed] ?? []).subtracting(streamed[feed] ?? []).sorted()
                 let metrics = (metricsByFeed[feed] ?? []).sorted()
                 for start in stride(from: 0, to: symbols.count, by: max(1, batchSize)) {
                     let chunk = Array(symbols[start..<min(start + max(1, batchSize), symbols.count)])
@@ -63,9 +64,10 @@ extension TradingPipeline {
     public func tickSchedule(intervalSeconds: Int) -> PeriodicSchedule {
         PeriodicSchedule(name: "trading-tick", intervalSeconds: intervalSeconds, maxCatchUp: 1) { bucket, db, logger in
             let configs = try await enabledConfigs(on: db, logger: logger)
+            let streamed = try await MarketStreamStore.coveredSymbols(on: db, logger: logger)
             let plan = TickPlanner.plan(configs: configs, bucket: bucket, intervalSeconds: intervalSeconds,
                                         batchSize: settings.ingestBatchSymbols, ingest: settings.ingestEnabled,
-                                        evaluate: settings.evaluateEnabled)
+                                        evaluate: settings.evaluateEnabled, streamed: streamed)
             var jobs = try plan.ingest.map { try TradingJobCatalog.ingestSymbolBatch.job($0) }
             let delay = plan.ingest.isEmpty ? 0 : settings.evaluateDelaySeconds
             jobs += try plan.evaluate.map { try TradingJobCatalog.evaluateUser.job($0, runAfterSeconds: delay) }
@@ -74,6 +76,7 @@ extension TradingPipeline {
             logger.info("trading tick planned", metadata: [
                 "tick.bucket": "\(bucket)", "tick.users": "\(plan.evaluate.count)", "tick.ingest_batches": "\(plan.ingest.count)",
                 "tick.symbols": "\(plan.ingest.reduce(0) { $0 + $1.symbols.count })",
+                "tick.streamed_symbols": "\(streamed.values.reduce(0) { $0 + $1.count })",
             ])
             return jobs
         }

@@ -12,7 +12,7 @@ struct HybridHubCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hybridhub",
         abstract: "HybridHub trading server: worker and scheduler roles, answers, migrations, configuration checks, the demo.",
-        subcommands: [Migrate.self, WorkerRole.self, SchedulerRole.self, APIRole.self, LocalIssuerRole.self, AnswerCommand.self, DemoCommand.self, ShowSettings.self,
+        subcommands: [Migrate.self, WorkerRole.self, SchedulerRole.self, StreamsRole.self, APIRole.self, LocalIssuerRole.self, AnswerCommand.self, DemoCommand.self, ShowSettings.self,
                       ValidateConfig.self]
     )
 }

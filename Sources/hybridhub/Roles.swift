@@ -93,6 +93,42 @@ struct SchedulerRole: AsyncParsableCommand {
     }
 }
 
+/// `hybridhub streams`: the farm's Alpaca streams (market data → snapshots and evaluations;
+/// trade updates → orders). Run two or more: one leads and holds the connections, the others
+/// stand by.
+struct StreamsRole: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "streams",
+        abstract: "Hold the farm's one market-data stream and the trade-update stream (one process leads; the others stand by).")
+
+    @Option(help: "Streams process id (default host:pid:random).") var id: String = WorkerConfiguration.defaultWorkerID()
+    @Option(help: "Leadership lease seconds; a standby takes over about this long after the leader died.") var lease = 5.0
+    @Option(help: "Leadership renewal seconds.") var renew = 1.0
+
+    func validate() throws {
+        guard lease > renew * 2 else { throw ValidationError("--lease must be more than twice --renew") }
+    }
+
+    func run() async throws {
+        let runtime = try Runtime.load()
+        try await MigrationCommand.verify(settings: runtime.settings, logger: runtime.logger)
+        var logger = runtime.logger
+        logger[metadataKey: "streams.id"] = .string(id)
+        var database = runtime.settings.database
+        database.poolSize = min(database.poolSize, 4)
+        let client = PostgresClientFactory.make(database, logger: logger)
+        let pipeline = TradingComposition.pipeline(settings: runtime.settings, client: client, logger: logger)
+        let streams = TradingComposition.streams(settings: runtime.settings, pipeline: pipeline, holderID: id,
+                                                 leaseSeconds: lease, renewSeconds: renew, logger: logger)
+        let options = TradingComposition.streamOptions(runtime.settings)
+        logger.notice("streams starting", metadata: [
+            "stream.market_data": "\(options.marketDataURL)", "stream.trade_updates": "\(options.tradeUpdatesURL)",
+        ])
+        try await TradingComposition.run(client: client, services: [streams, TradingComposition.metricsEndpoint(runtime.settings, logger: logger)],
+                                         logger: logger)
+    }
+}
+
 /// `hybridhub answer`: the answer service from the command line (the app's POST, until the
 /// hub exists; also the demo's scripted client).
 struct AnswerCommand: AsyncParsableCommand {

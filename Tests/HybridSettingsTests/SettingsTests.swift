@@ -55,7 +55,7 @@ import Testing
             #expect(error.problems == [
                 "TRADING_ENABLED: expected true or false, got 'maybe'",
                 "TRADING_MAX_ORDER_NOTIONAL_USD: expected a positive number, got '-5'",
-                "ALPACA_DATA_BASE_URL: expected an http(s) URL, got 'ftp://x'",
+                "ALPACA_DATA_BASE_URL: expected a http or https URL, got 'ftp://x'",
                 "ALPACA_DATA_FEED: expected one of iex, sip, got 'nasdaq'",
                 "QUESTION_WORKER_INTERVAL_SECONDS: must be at least 1, got 0",
                 "LOG_LEVEL: expected one of trace, debug, info, notice, warning, error, critical, got 'loud'",

@@ -1,0 +1,109 @@
+import Foundation
+import TradingCore
+
+/// What the farm's market-data stream should cover, from the enabled users' configs: the
+/// union of their US-equity symbols on the feed (capped at the feed's limit, the most watched
+/// first; the rest stay on REST polling) and, per symbol, who watches it.
+public struct StreamPlan: Sendable, Equatable {
+    public var streamed: [String]
+    public var usersBySymbol: [String: [String]]
+
+    public static func make(configs: [EffectiveTradingConfig], feed: String, maxSymbols: Int) -> StreamPlan {
+        var users: [String: Set<String>] = [:]
+        for effective in configs where effective.config.enabled {
+            for input in effective.config.dataInputs where input.assetClass == .usEquity && input.feed.rawValue == feed {
+                for symbol in input.symbols { users[symbol, default: []].insert(effective.firebaseUID) }
+            }
+        }
+        let ranked = users.keys.sorted { a, b in
+            let (na, nb) = (users[a]?.count ?? 0, users[b]?.count ?? 0)
+            return na != nb ? na > nb : a < b
+        }
+        let streamed = Array(ranked.prefix(max(0, maxSymbols))).sorted()
+        var bySymbol: [String: [String]] = [:]
+        for symbol in streamed { bySymbol[symbol] = (users[symbol] ?? []).sorted() }
+        return StreamPlan(streamed: streamed, usersBySymbol: bySymbol)
+    }
+
+    /// The subscribe and unsubscribe lists that turn `current` into this plan.
+    public func changes(from current: Set<String>) -> (subscribe: [String], unsubscribe: [String]) {
+        let target = Set(streamed)
+        return (target.subtracting(current).sorted(), current.subtracting(target).sorted())
+    }
+
+    /// Users who watch any of `symbols`.
+    public func watchers(of symbols: some Sequence<String>) -> Set<String> {
+        var result: Set<String> = []
+        for symbol in symbols { result.formUnion(usersBySymbol[symbol] ?? []) }
+        return result
+    }
+}
+
+/// At most one stream-triggered evaluation per user per `intervalSeconds`: the first trade
+/// after a quiet spell evaluates at once (leading edge), trades inside the interval are
+/// evaluated when it ends (trailing edge), so the newest price is always judged. Pure: the
+/// caller passes the time.
+public struct EvaluationThrottle: Sendable {
+    public let intervalSeconds: Double
+    private var lastRun: [String: Double] = [:]
+    private var waiting: Set<String> = []
+
+    public init(intervalSeconds: Double) { self.intervalSeconds = intervalSeconds }
+
+    /// New data for `users` at `now`: the ones to evaluate now; the rest wait their turn.
+    public mutating func touched(_ users: Set<String>, now: Double) -> [String] {
+        var due: [String] = []
+        for user in users {
+            if let last = lastRun[user], now - last < intervalSeconds {
+                waiting.insert(user)
+            } else {
+                lastRun[user] = now
+                waiting.remove(user)
+                due.append(user)
+            }
+        }
+        return due.sorted()
+    }
+
+    /// Waiting users whose interval has passed (each is evaluated once for all its trades).
+    public mutating func due(now: Double) -> [String] {
+        var due: [String] = []
+        for user in waiting where now - (lastRun[user] ?? -.infinity) >= intervalSeconds {
+            due.append(user)
+        }
+        for user in due {
+            waiting.remove(user)
+            lastRun[user] = now
+        }
+        // Forget users idle for a while, so the map does not grow with every user ever seen.
+        if lastRun.count > 4 * max(1, waiting.count) + 10_000 {
+            lastRun = lastRun.filter { now - $0.value < intervalSeconds * 2 || waiting.contains($0.key) }
+        }
+        return due.sorted()
+    }
+
+    public var waitingCount: Int { waiting.count }
+}
+
+/// Reconnect delays: exponential from `base`, capped, with "equal jitter" (half fixed, half
+/// random) so a farm restarted at once does not reconnect in lockstep.
+public struct ReconnectBackoff: Sendable {
+    public let baseSeconds: Double
+    public let maxSeconds: Double
+    public private(set) var failures = 0
+
+    public init(baseSeconds: Double = 0.5, maxSeconds: Double) {
+        self.baseSeconds = baseSeconds
+        self.maxSeconds = max(baseSeconds, maxSeconds)
+    }
+
+    /// The wait before the next attempt; `random` in 0..<1.
+    public mutating func next(random: Double) -> Double {
+        let ceiling = min(maxSeconds, baseSeconds * pow(2, Double(min(failures, 30))))
+        failures += 1
+        return ceiling / 2 + ceiling / 2 * min(max(random, 0), 1)
+    }
+
+    /// A session that worked for a while starts the next series from the base again.
+    public mutating func reset() { failures = 0 }
+}
