@@ -432,6 +432,10 @@ extension ConfigEditCase {
                        "guardrails.max_notional_usd_per_4h: must be greater than 0, got -50.5"),
         ConfigEditCase("max_open_questions 0", .set("guardrails.max_open_questions", json: "0"),
                        "guardrails.max_open_questions: must be at least 1, got 0"),
+        ConfigEditCase("on_broker_refusal unknown", .set("guardrails.on_broker_refusal", json: "\"ask\""),
+                       "guardrails.on_broker_refusal: unknown value 'ask'; expected one of 'explain', 'wait'"),
+        ConfigEditCase("on_broker_refusal not a string", .set("guardrails.on_broker_refusal", json: "true"),
+                       "guardrails.on_broker_refusal: expected a string, got a boolean"),
         ConfigEditCase("poll interval 0.5", .set("data_inputs[0].poll_interval_seconds", json: "0.5"),
                        "data_inputs[0].poll_interval_seconds: must be at least 1 second, got 0.5"),
         ConfigEditCase("poll interval 0", .set("data_inputs[0].poll_interval_seconds", json: "0"),
@@ -681,6 +685,7 @@ extension ConfigEditCase {
         #expect(written["guardrails"] == .object([
             "max_orders_per_day": .number(3), "max_notional_usd_per_4h": .number(100),
             "require_question_before_order": .bool(true), "symbols_blocklist": .array([]), "max_open_questions": .number(3),
+            "on_broker_refusal": .string("explain"),
         ]))
         guard case .array(let inputs)? = written["data_inputs"], case .array(let rules)? = written["rules"] else {
             Issue.record("data_inputs and rules must be arrays")
