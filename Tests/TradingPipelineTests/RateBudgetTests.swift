@@ -24,21 +24,21 @@ import TradingPipeline
         }
     }
 
-    /// Three worker processes with 30 market-data calls a minute between them (burst 3):
-    /// thirty ingest jobs at once reach the simulator at the budget's pace, and the jobs that
+    /// Six worker processes with 30 market-data calls a minute between them (burst 3):
+    /// sixty ingest jobs at once reach the simulator at the budget's pace, and the jobs that
     /// find no token snooze without using an attempt or recording an error.
-    @Test func threeWorkersTogetherStayWithinTheBudget() async throws {
+    @Test func sixWorkersTogetherStayWithinTheBudget() async throws {
         try await Farm.run(worker: false) { farm in
             let binary = try ChildProcess.executable("hybridhub")
             let environment = farm.processEnvironment(["ALPACA_RATE_LIMIT_PER_MINUTE": "30", "ALPACA_RATE_BURST": "3"])
-            let workers = try (1...3).map { try RunningProcess.start(binary, ["worker", "--id", "budget-\($0)"], environment: environment) }
+            let workers = try (1...6).map { try RunningProcess.start(binary, ["worker", "--id", "budget-\($0)"], environment: environment) }
             defer { workers.forEach { $0.stop() } }
             let keyID = farm.keyID
             // Each worker's start-up account check is one (unbudgeted) trading call.
-            _ = try await eventually(within: 20) { farm.sim.simulator.stats.summary()[keyID]?.total == 3 }
+            _ = try await eventually(within: 30) { farm.sim.simulator.stats.summary()[keyID]?.total == 6 }
             let baseline = farm.sim.simulator.stats.summary()[keyID]?.total ?? 0
             try await farm.client.withConnection { db in
-                let jobs = try (0..<30).map { try TradingJobCatalog.ingestSymbolBatch.job(
+                let jobs = try (0..<60).map { try TradingJobCatalog.ingestSymbolBatch.job(
                     IngestSymbolBatch(feed: "iex", symbols: ["SPY"], metrics: ["last_trade"], bucket: Int64($0))) }
                 _ = try await JobStore.enqueue(jobs, on: db, logger: logger)
             }
