@@ -7,7 +7,7 @@ import Testing
     @Test func everyUnitStartsARealRoleWithRealOptions() async throws {
         let folder = TestDatabase.repositoryRoot.appendingPathComponent("ops/deploy")
         let units = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".service") }
-        #expect(units.count == 4)
+        #expect(units.count == 5)
         let binary = try ChildProcess.executable("hybridhub")
         for unit in units {
             let text = try String(contentsOf: folder.appendingPathComponent(unit), encoding: .utf8)
