@@ -95,6 +95,8 @@ public final class AlpacaSimulator: Sendable {
         }
         let wall = Date()
         let used = stats.count(key: keyID, at: wall)
+        // Also per API, as Alpaca budgets them: market data (/v2/stocks) and trading.
+        stats.count(key: keyID + (request.uri.path.hasPrefix("/v2/stocks") ? "|market_data" : "|trading"), at: wall)
         var rateHeaders = HTTPFields()
         rateHeaders.reserveCapacity(4)
         rateHeaders.append(HTTPField(name: Self.rateLimit, value: "200"))

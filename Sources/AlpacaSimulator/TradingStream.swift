@@ -6,6 +6,7 @@ import HummingbirdCore
 import HummingbirdWebSocket
 import MessagePack
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 
 /// One `/stream` session: `authenticate`, `listen` to `trade_updates`, then this account's order
@@ -68,9 +69,12 @@ final class TradingStreamSession: Sendable {
                 for await update in self.updates { try await self.write(update) }
             }
             group.addTask {
+                let opened = ContinuousClock.now
                 while !Task.isCancelled {
                     try await Task.sleep(for: .milliseconds(100))
                     if self.simulator.faults.take(method: "WS", path: "/stream", kinds: [.disconnectStreams]) != nil { return }
+                    // As Alpaca: a connection that does not authenticate within 10 s is closed.
+                    if self.key.withLock({ $0 }) == nil, ContinuousClock.now - opened > .seconds(10) { return }
                 }
             }
             _ = try await group.next()
@@ -134,12 +138,15 @@ extension AlpacaSimulator {
                 let keys = header("apca-api-key-id").flatMap { id in header("apca-api-secret-key").map { SimulatorConfiguration.KeyPair(keyID: id, secret: $0) } }
                 return .upgrade([:]) { inbound, outbound, _ in
                     let session = MarketDataSession(simulator: self, path: path, encoding: encoding, outbound: outbound)
-                    try await session.run(inbound: inbound, headerKeys: keys)
+                    // A stopping simulator ends its sessions: an open stream never holds its shutdown.
+                    try await cancelWhenGracefulShutdown { try await session.run(inbound: inbound, headerKeys: keys) }
                 }
             }
             if path == "/stream" {
                 return .upgrade([:]) { inbound, outbound, _ in
-                    try await TradingStreamSession(simulator: self, outbound: outbound).run(inbound: inbound)
+                    try await cancelWhenGracefulShutdown {
+                        try await TradingStreamSession(simulator: self, outbound: outbound).run(inbound: inbound)
+                    }
                 }
             }
             return .dontUpgrade

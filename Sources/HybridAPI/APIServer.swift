@@ -110,7 +110,11 @@ public struct APIServer: Sendable {
             }
             let connection = HubConnection(connectionID: accepted.connectionID, uid: accepted.uid, capacity: hub.settings.outboxCapacity)
             return .upgrade([:]) { inbound, outbound, _ in
-                try await HubSession(hub: hub, connection: connection, inbound: inbound, outbound: outbound, logger: logger).run()
+                // A stopping API process ends its hub sessions (clients reconnect elsewhere):
+                // an open WebSocket never holds the process's shutdown.
+                try await cancelWhenGracefulShutdown {
+                    try await HubSession(hub: hub, connection: connection, inbound: inbound, outbound: outbound, logger: logger).run()
+                }
             }
         }
     }

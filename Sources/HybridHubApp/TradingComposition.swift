@@ -38,7 +38,8 @@ public enum TradingComposition {
             gate: gate(settings), questionTTLSeconds: settings.trading.questionTTLSeconds,
             approvalMaxDriftPct: settings.trading.approvalMaxDriftPct, ingestBatchSymbols: settings.trading.ingestBatchSymbols,
             evaluateDelaySeconds: Double(settings.trading.evaluateDelaySeconds),
-            ingestEnabled: settings.trading.ingestEnabled, evaluateEnabled: settings.trading.evalEnabled)
+            ingestEnabled: settings.trading.ingestEnabled, evaluateEnabled: settings.trading.evalEnabled,
+            preflightCacheSeconds: Double(settings.trading.preflightCacheSeconds))
         let budget = RateBudget(client: client, shape: RateBudgetShape(perMinute: Double(settings.alpaca.ratePerMinute),
                                                                        burst: Double(settings.alpaca.rateBurst)), logger: logger)
         let keyID = settings.alpaca.keyID.reveal()

@@ -25,7 +25,8 @@ public struct Settings: Sendable {
             questionTTLSeconds: env.int("TRADING_QUESTION_TTL_SECONDS", minimum: 10),
             approvalMaxDriftPct: env.decimal("TRADING_APPROVAL_MAX_DRIFT_PCT", positive: true),
             ingestBatchSymbols: env.int("TRADING_INGEST_BATCH_SYMBOLS", minimum: 1),
-            evaluateDelaySeconds: env.int("TRADING_EVALUATE_DELAY_SECONDS", minimum: 0)
+            evaluateDelaySeconds: env.int("TRADING_EVALUATE_DELAY_SECONDS", minimum: 0),
+            preflightCacheSeconds: env.int("TRADING_PREFLIGHT_CACHE_SECONDS", minimum: 0)
         )
         let alpaca = AlpacaSettings(
             keyID: env.secret("ALPACA_API_KEY_ID"),
@@ -97,6 +98,7 @@ public struct TradingSettings: Sendable {
     public var approvalMaxDriftPct: Decimal
     public var ingestBatchSymbols: Int
     public var evaluateDelaySeconds: Int
+    public var preflightCacheSeconds: Int
 }
 
 public struct AlpacaSettings: Sendable {

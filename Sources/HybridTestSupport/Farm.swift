@@ -81,7 +81,8 @@ public struct Farm: Sendable {
 
     public static let settings = PipelineSettings(
         gate: LiveTradingGate(allowLive: false, tradingURLIsLive: false, hardMaxOrderNotionalUSD: 250),
-        questionTTLSeconds: 900, approvalMaxDriftPct: 1, ingestBatchSymbols: 100, evaluateDelaySeconds: 0)
+        questionTTLSeconds: 900, approvalMaxDriftPct: 1, ingestBatchSymbols: 100, evaluateDelaySeconds: 0,
+        preflightCacheSeconds: 0)
 
     public func seedUser(_ uid: String = Farm.uid, override: JSONValue = Farm.override) async throws {
         try await client.transaction(logger: logger) { db in

@@ -151,7 +151,8 @@ struct PipelineBenchCommand: AsyncParsableCommand {
     /// Keyed API requests the simulator has answered (market data and trading).
     static func simulatorCalls(_ base: String) async throws -> Int {
         let stats = try await fetchJSON(base + "/_sim/stats") as? [String: [String: Any]] ?? [:]
-        return stats.values.reduce(0) { $0 + (($1["total"] as? Int) ?? 0) }
+        // Per key; the per-API breakdowns ("key|trading", "key|market_data") are not counted twice.
+        return stats.filter { !$0.key.contains("|") }.values.reduce(0) { $0 + (($1["total"] as? Int) ?? 0) }
     }
 
     static func simulatorOrders(_ base: String) async throws -> (count: Int, maxPerID: Int) {

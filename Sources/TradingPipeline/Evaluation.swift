@@ -72,7 +72,7 @@ extension TradingPipeline {
         // run while the user's state is locked.
         var preflights: [String: PreflightResult] = [:]
         for (rule, evaluation) in fired {
-            preflights[rule.id] = try await preflight(OrderProposal(rule: rule, referencePrice: evaluation.price), logger: logger)
+            preflights[rule.id] = try await preflight(OrderProposal(rule: rule, referencePrice: evaluation.price), now: now, logger: logger)
         }
         return try await client.transaction(logger: logger) { db in
             let config = try await effectiveConfig(uid, on: db).config
@@ -178,20 +178,9 @@ extension TradingPipeline {
     }
 
     /// Would the broker accept the order a rule proposes? Its asset, the account's buying
-    /// power (non-marginable for a notional or fractional order, as Alpaca counts it), the
-    /// position for a sell, and the market clock.
-    func preflight(_ proposal: OrderProposal, logger: Logger) async throws -> PreflightResult {
-        let asset = try await trading.asset(symbol: proposal.symbol)
-        let account = try await trading.account()
-        let position = proposal.side == .sell ? try await trading.position(symbol: proposal.symbol) : nil
-        let clock = try await trading.clock()
-        let fractional = proposal.notionalUSD != nil || proposal.qty.map { $0 != Money.rounded($0, scale: 0) } == true
-        let power = fractional ? account.nonMarginableBuyingPower : account.buyingPower
-        let facts = BrokerFacts(
-            asset: asset.map { .init(symbol: $0.symbol, active: $0.status == "active", tradable: $0.tradable, fractionable: $0.fractionable) },
-            buyingPower: Decimal(string: power) ?? 0, positionQty: max(0, position.flatMap { Decimal(string: $0.qty) } ?? 0),
-            marketOpen: clock.isOpen, nextOpen: AlpacaTime.parse(clock.nextOpen))
-        return BrokerPreflight.check(proposal, facts: facts)
+    /// power, the position for a sell, and the market clock (`BrokerFactsCache`).
+    func preflight(_ proposal: OrderProposal, now: Date, logger: Logger) async throws -> PreflightResult {
+        BrokerPreflight.check(proposal, facts: try await brokerFacts.facts(for: proposal, trading: trading, now: now))
     }
 
     static func preflightMetadata(_ preflight: PreflightResult) -> JSONValue {

@@ -20,10 +20,14 @@ public struct PipelineSettings: Sendable {
     public var evaluateDelaySeconds: Double
     public var ingestEnabled: Bool
     public var evaluateEnabled: Bool
+    /// How long the pre-flight reuses the account and positions (assets and the market clock
+    /// a minute); 0 reads everything from Alpaca for every pre-flight.
+    public var preflightCacheSeconds: Double
 
     public init(gate: LiveTradingGate, questionTTLSeconds: Int = 900, approvalMaxDriftPct: Decimal = 1,
                 ingestBatchSymbols: Int = 100, evaluateDelaySeconds: Double = 2,
-                ingestEnabled: Bool = true, evaluateEnabled: Bool = true) {
+                ingestEnabled: Bool = true, evaluateEnabled: Bool = true, preflightCacheSeconds: Double = 5) {
+        self.preflightCacheSeconds = preflightCacheSeconds
         self.gate = gate
         self.questionTTLSeconds = questionTTLSeconds
         self.approvalMaxDriftPct = approvalMaxDriftPct
@@ -53,6 +57,7 @@ public struct TradingPipeline: Sendable {
     public let failpoints: Failpoints
     public let logger: Logger
     let configCache = ConfigCache()
+    let brokerFacts: BrokerFactsCache
 
     public init(client: PostgresClient, marketData: any MarketDataAPI, trading: any TradingAPI, clock: any MarketClock,
                 settings: PipelineSettings, failpoints: Failpoints = Failpoints(), logger: Logger) {
@@ -63,6 +68,8 @@ public struct TradingPipeline: Sendable {
         self.settings = settings
         self.failpoints = failpoints
         self.logger = logger
+        self.brokerFacts = BrokerFactsCache(accountSeconds: settings.preflightCacheSeconds,
+                                            referenceSeconds: settings.preflightCacheSeconds > 0 ? 60 : 0)
     }
 
     /// Loads and validates a user's effective config.
