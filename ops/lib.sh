@@ -62,3 +62,24 @@ prepare_python() {
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$REPO/ops/python-test-requirements.txt"
   echo "$stamp" > "$venv/.stamp"
 }
+
+# Runs `swift test --skip-build` with line-buffered output (a log shows each test as it ends)
+# under a watchdog: a run that outlives HYBRIDHUB_TEST_TIMEOUT seconds (default 1800; the
+# suite takes a few minutes) is stopped, and the tests that started but never ended are named,
+# instead of holding CI until its own limit.
+run_tests_with_watchdog() {
+  local log status limit="${HYBRIDHUB_TEST_TIMEOUT:-1800}"
+  log="$(mktemp /tmp/hybridhub-tests.XXXXXX)"
+  echo "ops: running tests (watchdog ${limit} s; output also in $log)"
+  set +e
+  timeout --kill-after=20 "$limit" stdbuf -oL -eL swift test --skip-build "$@" 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
+  set -e
+  if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+    pkill -KILL -f 'HybridHubPackageTests.xctest' 2>/dev/null || true
+    echo "ops: the tests did not finish within ${limit} s; these started and never ended:" >&2
+    comm -23 <(grep -oE '◇ Test [A-Za-z0-9_]+\(' "$log" | sed 's/^◇ Test //' | sort -u) \
+             <(grep -oE '(✔|✘) Test [A-Za-z0-9_]+\(' "$log" | sed -E 's/^(✔|✘) Test //' | sort -u) | sed 's/^/  /' >&2
+  fi
+  return "$status"
+}

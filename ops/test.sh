@@ -10,5 +10,4 @@ prepare_python
 "$REPO/ops/postgres-selftest.sh"
 build_without_warnings
 check_test_discovery
-echo "ops: running tests"
-swift test --skip-build "$@"
+run_tests_with_watchdog "$@"
