@@ -168,18 +168,18 @@ public enum TradingStore {
         try await insertNewSnapshots(snapshots, on: db, logger: logger).count
     }
 
-    /// As `insertSnapshots`; returns the symbol of each row that was new (a repeat of a
-    /// stored fact is not news: nothing downstream should react to it).
-    public static func insertNewSnapshots(_ snapshots: [SnapshotInsert], on db: PostgresConnection, logger: Logger) async throws -> [String] {
-        var inserted: [String] = []
+    /// As `insertSnapshots`; returns the rows that were new, in the order given (a repeat of
+    /// a stored fact is not news: nothing downstream should react to it).
+    public static func insertNewSnapshots(_ snapshots: [SnapshotInsert], on db: PostgresConnection, logger: Logger) async throws -> [SnapshotInsert] {
+        var inserted: [SnapshotInsert] = []
         // 7 parameters a row; Postgres allows 65,535 per statement.
         for start in stride(from: 0, to: snapshots.count, by: 5_000) {
             let chunk = snapshots[start..<min(start + 5_000, snapshots.count)]
-            var binds = PostgresBindings(capacity: chunk.count * 7)
+            var binds = PostgresBindings(capacity: chunk.count * 8)
             var values: [String] = []
-            for snapshot in chunk {
+            for (index, snapshot) in chunk.enumerated() {
                 let n = binds.count
-                values.append("($\(n + 1), $\(n + 2), $\(n + 3), $\(n + 4)::numeric, $\(n + 5)::numeric, $\(n + 6), $\(n + 7)::jsonb)")
+                values.append("($\(n + 1), $\(n + 2), $\(n + 3), $\(n + 4)::numeric, $\(n + 5)::numeric, $\(n + 6), $\(n + 7)::jsonb, $\(n + 8)::int)")
                 binds.append(snapshot.symbol, context: .default)
                 binds.append(snapshot.feed, context: .default)
                 binds.append(snapshot.metric.rawValue, context: .default)
@@ -187,15 +187,24 @@ public enum TradingStore {
                 if let volume = snapshot.volume { try binds.append(volume, context: .default) } else { binds.appendNull() }
                 binds.append(snapshot.asOf, context: .default)
                 if let raw = snapshot.raw { binds.append(raw.canonicalString(), context: .default) } else { binds.appendNull() }
+                binds.append(index, context: .default)
             }
+            // The position travels with each row, so the new ones come back in the caller's order.
             let sql = """
-                INSERT INTO market_data_snapshots (symbol, feed, metric, price, volume, as_of, raw)
-                VALUES \(values.joined(separator: ", "))
-                ON CONFLICT (symbol, metric, feed, as_of) DO NOTHING
-                RETURNING symbol
+                WITH given (symbol, feed, metric, price, volume, as_of, raw, position) AS (VALUES \(values.joined(separator: ", "))),
+                     added AS (
+                         INSERT INTO market_data_snapshots (symbol, feed, metric, price, volume, as_of, raw)
+                         SELECT symbol, feed, metric, price, volume, as_of, raw FROM given ORDER BY position
+                         ON CONFLICT (symbol, metric, feed, as_of) DO NOTHING
+                         RETURNING symbol, feed, metric, as_of)
+                SELECT min(g.position) FROM added a
+                JOIN given g ON (g.symbol, g.feed, g.metric, g.as_of) = (a.symbol, a.feed, a.metric, a.as_of)
+                GROUP BY a.symbol, a.feed, a.metric, a.as_of
+                ORDER BY 1
                 """
             let rows = try await db.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
-            for try await symbol in rows.decode(String.self) { inserted.append(symbol) }
+            let base = chunk.startIndex
+            for try await position in rows.decode(Int.self) { inserted.append(snapshots[base + position]) }
         }
         return inserted
     }

@@ -60,20 +60,7 @@ public struct Farm: Sendable {
                         workerID: "test-worker", queues: ["market": 4, "evaluate": 4, "delivery": 4, "orders": 4],
                         leaseSeconds: 5, heartbeatSeconds: 1, pollSeconds: 0.2, maintenanceSeconds: 0.5)
                     let jobWorker = JobWorker(client: client, registry: pipeline.registry(), configuration: configuration, logger: logger)
-                    let group = ServiceGroup(configuration: .init(services: [jobWorker], logger: logger))
-                    return try await withThrowingTaskGroup(of: Void.self) { tasks in
-                        tasks.addTask { try await group.run() }
-                        do {
-                            let result = try await body(farm)
-                            await group.triggerGracefulShutdown()
-                            try await tasks.waitForAll()
-                            return result
-                        } catch {
-                            await group.triggerGracefulShutdown()
-                            try? await tasks.waitForAll()
-                            throw error
-                        }
-                    }
+                    return try await withRunningServices([jobWorker], logger: logger) { try await body(farm) }
                 }
             }
         }

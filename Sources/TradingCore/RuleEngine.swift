@@ -139,7 +139,8 @@ public enum RuleEngine {
     }
 
     /// The comparison is done on prices, not on the rounded percentage: price ≤ ref × (1 + t/100).
-    static func crossed(rule: Rule, price: Decimal, reference: Decimal) -> Bool {
+    /// (Also the market-data stream's trigger: it evaluates a user when a trade crosses this.)
+    public static func crossed(rule: Rule, price: Decimal, reference: Decimal) -> Bool {
         let trigger = reference * (1 + rule.thresholdPct / 100)
         switch rule.type {
         case .priceBelowPctOfRef: return price <= trigger

@@ -56,6 +56,10 @@ final class MarketDataStreamSession: Sendable {
         var messages: Int64 = 0
         var throttle: EvaluationThrottle
         var lastReport: ContinuousClock.Instant?
+        /// Per symbol: the newest reference values (previous close, daily bar) and the last
+        /// streamed price, for the trigger of stream evaluations.
+        var references: [String: [Metric: Decimal]] = [:]
+        var lastPrice: [String: Decimal] = [:]
     }
 
     static let maxPendingRows = 50_000
@@ -126,9 +130,10 @@ final class MarketDataStreamSession: Sendable {
     /// Authenticated: subscribe to the plan and backfill by REST what happened while no
     /// stream was there (the newest trade, the daily bar, the previous close).
     func start(_ channel: StreamChannel) async throws {
-        let plan = try await loadPlan()
+        let (plan, references) = try await loadPlan()
         state.withLock {
             $0.plan = plan
+            $0.references.merge(references) { $1 }
             $0.ready = true
         }
         if !plan.streamed.isEmpty {
@@ -185,14 +190,15 @@ final class MarketDataStreamSession: Sendable {
         }
         guard ready else { return }
         let clockSeconds = Self.seconds(now - started)
-        let waitingDue = state.withLock { $0.throttle.waitingCount } > 0
+        let waitingDue = state.withLock { $0.throttle.hasDue(now: clockSeconds) }
         guard !rows.isEmpty || reportDue || waitingDue else { return }
         do {
             try await pipeline.client.transaction(logger: logger) { db in
                 let fresh = try await TradingStore.insertNewSnapshots(rows, on: db, logger: logger)
                 let users = state.withLock { s -> [String] in
+                    let triggered = Self.trigger(fresh, state: &s)
                     guard options.evaluateSeconds > 0 else { return [] }
-                    let touched = s.throttle.touched(s.plan.watchers(of: Set(fresh)), now: clockSeconds)
+                    let touched = s.throttle.touched(triggered, now: clockSeconds)
                     return Array(Set(touched + s.throttle.due(now: clockSeconds))).sorted()
                 }
                 if !users.isEmpty {
@@ -218,6 +224,22 @@ final class MarketDataStreamSession: Sendable {
         }
     }
 
+    /// The new rows' effect on whom to evaluate: references first (a backfill brings the
+    /// previous close with the newest trade), then each trade in order against the last price.
+    static func trigger(_ fresh: [SnapshotInsert], state s: inout State) -> Set<String> {
+        for row in fresh where row.metric != .lastTrade {
+            if let price = row.price { s.references[row.symbol, default: [:]][row.metric] = price }
+        }
+        var users: Set<String> = []
+        for row in fresh where row.metric == .lastTrade {
+            guard let price = row.price else { continue }
+            users.formUnion(s.plan.triggered(symbol: row.symbol, price: price, previous: s.lastPrice[row.symbol],
+                                             references: s.references[row.symbol] ?? [:]))
+            s.lastPrice[row.symbol] = price
+        }
+        return users
+    }
+
     /// A stream that says nothing for `silenceSeconds` is dead to us, connected or not.
     func watchdog() async throws {
         while !Task.isCancelled {
@@ -237,8 +259,9 @@ final class MarketDataStreamSession: Sendable {
             try await Task.sleep(for: .seconds(options.followSeconds))
             guard state.withLock({ $0.ready }) else { continue }
             let plan: StreamPlan
+            let references: [String: [Metric: Decimal]]
             do {
-                plan = try await loadPlan()
+                (plan, references) = try await loadPlan()
             } catch {
                 logger.warning("market-data stream could not read the users' symbols", metadata: ["error": "\(error)"])
                 continue
@@ -246,6 +269,7 @@ final class MarketDataStreamSession: Sendable {
             let (subscribe, unsubscribe) = state.withLock { s -> ([String], [String]) in
                 let changes = plan.changes(from: Set(s.plan.streamed))
                 s.plan = plan
+                s.references.merge(references) { $1 }
                 return changes
             }
             if !unsubscribe.isEmpty {
@@ -308,9 +332,18 @@ final class MarketDataStreamSession: Sendable {
         backfills.withLock { $0.append(task) }
     }
 
-    func loadPlan() async throws -> StreamPlan {
-        let configs = try await pipeline.client.withConnection { try await pipeline.enabledConfigs(on: $0, logger: logger) }
-        return StreamPlan.make(configs: configs, feed: options.feed, maxSymbols: options.maxSymbols)
+    /// The plan, and the streamed symbols' newest reference rows from Postgres.
+    func loadPlan() async throws -> (StreamPlan, [String: [Metric: Decimal]]) {
+        try await pipeline.client.withConnection { db in
+            let configs = try await pipeline.enabledConfigs(on: db, logger: logger)
+            let plan = StreamPlan.make(configs: configs, feed: options.feed, maxSymbols: options.maxSymbols)
+            var references: [String: [Metric: Decimal]] = [:]
+            for row in try await TradingStore.latestSnapshots(symbols: plan.streamed, feed: options.feed, on: db, logger: logger)
+            where row.metric != .lastTrade {
+                if let price = row.price { references[row.symbol, default: [:]][row.metric] = price }
+            }
+            return (plan, references)
+        }
     }
 
     static func seconds(_ duration: Duration) -> Double {

@@ -5,14 +5,31 @@ import TradingCore
 /// union of their US-equity symbols on the feed (capped at the feed's limit, the most watched
 /// first; the rest stay on REST polling) and, per symbol, who watches it.
 public struct StreamPlan: Sendable, Equatable {
+    /// A user's enabled rule on a streamed symbol whose price a trade can move.
+    public struct WatchedRule: Sendable, Equatable {
+        public var firebaseUID: String
+        public var rule: Rule
+    }
+
     public var streamed: [String]
     public var usersBySymbol: [String: [String]]
+    public var rulesBySymbol: [String: [WatchedRule]] = [:]
+
+    public init(streamed: [String], usersBySymbol: [String: [String]], rulesBySymbol: [String: [WatchedRule]] = [:]) {
+        self.streamed = streamed
+        self.usersBySymbol = usersBySymbol
+        self.rulesBySymbol = rulesBySymbol
+    }
 
     public static func make(configs: [EffectiveTradingConfig], feed: String, maxSymbols: Int) -> StreamPlan {
         var users: [String: Set<String>] = [:]
+        var rules: [String: [WatchedRule]] = [:]
         for effective in configs where effective.config.enabled {
             for input in effective.config.dataInputs where input.assetClass == .usEquity && input.feed.rawValue == feed {
                 for symbol in input.symbols { users[symbol, default: []].insert(effective.firebaseUID) }
+            }
+            for rule in effective.config.rules where rule.enabled && [.lastTrade, .dailyBar].contains(rule.priceMetric) {
+                rules[rule.symbol, default: []].append(WatchedRule(firebaseUID: effective.firebaseUID, rule: rule))
             }
         }
         let ranked = users.keys.sorted { a, b in
@@ -21,8 +38,29 @@ public struct StreamPlan: Sendable, Equatable {
         }
         let streamed = Array(ranked.prefix(max(0, maxSymbols))).sorted()
         var bySymbol: [String: [String]] = [:]
-        for symbol in streamed { bySymbol[symbol] = (users[symbol] ?? []).sorted() }
-        return StreamPlan(streamed: streamed, usersBySymbol: bySymbol)
+        var rulesBySymbol: [String: [WatchedRule]] = [:]
+        for symbol in streamed {
+            bySymbol[symbol] = (users[symbol] ?? []).sorted()
+            // Only watchlisted symbols can be traded (a guardrail); others' rules never ask.
+            rulesBySymbol[symbol] = (rules[symbol] ?? []).filter { users[symbol]?.contains($0.firebaseUID) == true }
+        }
+        return StreamPlan(streamed: streamed, usersBySymbol: bySymbol, rulesBySymbol: rulesBySymbol)
+    }
+
+    /// Users to evaluate because a trade at `price` moved one of their rules on `symbol` across
+    /// its threshold (edge-triggered: from `previous`, the symbol's last streamed price, to
+    /// `price`; with no previous price, every rule the price satisfies). `references` are the
+    /// symbol's newest reference values (previous close, …). The evaluation decides; this only
+    /// chooses whom to evaluate now, and the tick still evaluates everyone as before.
+    public func triggered(symbol: String, price: Decimal, previous: Decimal?, references: [Metric: Decimal]) -> Set<String> {
+        var users: Set<String> = []
+        for watched in rulesBySymbol[symbol] ?? [] {
+            guard let reference = references[watched.rule.refMetric], reference > 0 else { continue }
+            guard RuleEngine.crossed(rule: watched.rule, price: price, reference: reference) else { continue }
+            if let previous, RuleEngine.crossed(rule: watched.rule, price: previous, reference: reference) { continue }
+            users.insert(watched.firebaseUID)
+        }
+        return users
     }
 
     /// The subscribe and unsubscribe lists that turn `current` into this plan.
@@ -31,12 +69,6 @@ public struct StreamPlan: Sendable, Equatable {
         return (target.subtracting(current).sorted(), current.subtracting(target).sorted())
     }
 
-    /// Users who watch any of `symbols`.
-    public func watchers(of symbols: some Sequence<String>) -> Set<String> {
-        var result: Set<String> = []
-        for symbol in symbols { result.formUnion(usersBySymbol[symbol] ?? []) }
-        return result
-    }
 }
 
 /// At most one stream-triggered evaluation per user per `intervalSeconds`: the first trade
@@ -83,6 +115,11 @@ public struct EvaluationThrottle: Sendable {
     }
 
     public var waitingCount: Int { waiting.count }
+
+    /// Whether `due(now:)` would return anyone (without changing anything).
+    public func hasDue(now: Double) -> Bool {
+        waiting.contains { now - (lastRun[$0] ?? -.infinity) >= intervalSeconds }
+    }
 }
 
 /// Reconnect delays: exponential from `base`, capped, with "equal jitter" (half fixed, half

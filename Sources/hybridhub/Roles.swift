@@ -65,13 +65,10 @@ enum WorkerExecutor: String, ExpressibleByArgument {
     case eventLoop = "event-loop"
 }
 
-/// `hybridhub scheduler`: one of any number leads and enqueues the trading tick.
-struct SchedulerRole: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "scheduler",
-        abstract: "Run a scheduler: one leads (lease on database time) and enqueues each tick's jobs; the others stand by.")
-
-    @Option(help: "Scheduler id (default host:pid:random).") var id: String = WorkerConfiguration.defaultWorkerID()
+/// The options of a singleton role (scheduler, streams): any number run, one leads by a lease
+/// row on database time.
+struct LeadershipOptions: ParsableArguments {
+    @Option(help: "Process id (default host:pid:random).") var id: String = WorkerConfiguration.defaultWorkerID()
     @Option(help: "Leadership lease seconds; a standby takes over about this long after the leader died.") var lease = 5.0
     @Option(help: "Leadership renewal seconds.") var renew = 1.0
 
@@ -79,15 +76,29 @@ struct SchedulerRole: AsyncParsableCommand {
         guard lease > renew * 2 else { throw ValidationError("--lease must be more than twice --renew") }
     }
 
+    /// A small pool: singletons run a handful of statements a second.
+    func client(_ settings: Settings, poolSize: Int, logger: Logger) -> PostgresClient {
+        var database = settings.database
+        database.poolSize = min(database.poolSize, poolSize)
+        return PostgresClientFactory.make(database, logger: logger)
+    }
+}
+
+/// `hybridhub scheduler`: one of any number leads and enqueues the trading tick.
+struct SchedulerRole: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scheduler",
+        abstract: "Run a scheduler: one leads (lease on database time) and enqueues each tick's jobs; the others stand by.")
+
+    @OptionGroup var leadership: LeadershipOptions
+
     func run() async throws {
         let runtime = try Runtime.load()
         try await MigrationCommand.verify(settings: runtime.settings, logger: runtime.logger)
-        var database = runtime.settings.database
-        database.poolSize = min(database.poolSize, 3)
-        let client = PostgresClientFactory.make(database, logger: runtime.logger)
+        let client = leadership.client(runtime.settings, poolSize: 3, logger: runtime.logger)
         let pipeline = TradingComposition.pipeline(settings: runtime.settings, client: client, logger: runtime.logger)
-        let scheduler = TradingComposition.scheduler(settings: runtime.settings, pipeline: pipeline, client: client, holderID: id,
-                                                     leaseSeconds: lease, renewSeconds: renew, logger: runtime.logger)
+        let scheduler = TradingComposition.scheduler(settings: runtime.settings, pipeline: pipeline, client: client, holderID: leadership.id,
+                                                     leaseSeconds: leadership.lease, renewSeconds: leadership.renew, logger: runtime.logger)
         try await TradingComposition.run(client: client, services: [scheduler, TradingComposition.metricsEndpoint(runtime.settings, logger: runtime.logger)],
                                          logger: runtime.logger)
     }
@@ -101,25 +112,17 @@ struct StreamsRole: AsyncParsableCommand {
         commandName: "streams",
         abstract: "Hold the farm's one market-data stream and the trade-update stream (one process leads; the others stand by).")
 
-    @Option(help: "Streams process id (default host:pid:random).") var id: String = WorkerConfiguration.defaultWorkerID()
-    @Option(help: "Leadership lease seconds; a standby takes over about this long after the leader died.") var lease = 5.0
-    @Option(help: "Leadership renewal seconds.") var renew = 1.0
-
-    func validate() throws {
-        guard lease > renew * 2 else { throw ValidationError("--lease must be more than twice --renew") }
-    }
+    @OptionGroup var leadership: LeadershipOptions
 
     func run() async throws {
         let runtime = try Runtime.load()
         try await MigrationCommand.verify(settings: runtime.settings, logger: runtime.logger)
         var logger = runtime.logger
-        logger[metadataKey: "streams.id"] = .string(id)
-        var database = runtime.settings.database
-        database.poolSize = min(database.poolSize, 4)
-        let client = PostgresClientFactory.make(database, logger: logger)
+        logger[metadataKey: "streams.id"] = .string(leadership.id)
+        let client = leadership.client(runtime.settings, poolSize: 4, logger: logger)
         let pipeline = TradingComposition.pipeline(settings: runtime.settings, client: client, logger: logger)
-        let streams = TradingComposition.streams(settings: runtime.settings, pipeline: pipeline, holderID: id,
-                                                 leaseSeconds: lease, renewSeconds: renew, logger: logger)
+        let streams = TradingComposition.streams(settings: runtime.settings, pipeline: pipeline, holderID: leadership.id,
+                                                 leaseSeconds: leadership.lease, renewSeconds: leadership.renew, logger: logger)
         let options = TradingComposition.streamOptions(runtime.settings)
         logger.notice("streams starting", metadata: [
             "stream.market_data": "\(options.marketDataURL)", "stream.trade_updates": "\(options.tradeUpdatesURL)",

@@ -26,8 +26,37 @@ struct StreamPlanningTests {
         ], feed: "iex", maxSymbols: 30)
         #expect(plan.streamed == ["IWM", "QQQ", "SPY"])
         #expect(plan.usersBySymbol["SPY"] == ["a", "b"])
-        #expect(plan.watchers(of: ["QQQ", "IWM"]) == ["a", "b"])
-        #expect(plan.watchers(of: ["TLT"]).isEmpty)
+        #expect(plan.usersBySymbol["TLT"] == nil)
+    }
+
+    /// A trade evaluates the users whose rule on its symbol it moves across the threshold,
+    /// once per crossing; rules on other symbols are not touched.
+    @Test func aTradeTriggersTheRulesItCrossesOncePerCrossing() throws {
+        func user(_ uid: String, symbol: String, watched: String, threshold: Decimal) throws -> EffectiveTradingConfig {
+            let document: JSONValue = .object([
+                "data_inputs": .array([.object(["id": .string("w"), "symbols": .array([.string(watched)])])]),
+                "rules": .array([.object(["id": .string("dip"), "type": .string("price_below_pct_of_ref"), "symbol": .string(symbol),
+                                          "threshold_pct": .number(threshold), "question_template": .string("{{symbol}} down {{pct}}%"),
+                                          "on_answer_match": .object(["action": .string("propose_order"), "side": .string("buy"),
+                                                                      "notional_usd": .number(10)])])]),
+            ])
+            let decoded = try TradingConfigDecoder.decode(document).get()
+            return EffectiveTradingConfig(firebaseUID: uid, templateName: nil, config: decoded, enabledColumn: true)
+        }
+        let plan = StreamPlan.make(configs: [
+            try user("one", symbol: "SPY", watched: "SPY", threshold: -1),
+            try user("two", symbol: "SPY", watched: "SPY", threshold: -2),
+            try user("elsewhere", symbol: "QQQ", watched: "QQQ", threshold: -1),
+        ], feed: "iex", maxSymbols: 30)
+        let refs: [Metric: Decimal] = [.prevClose: 100]
+        #expect(plan.triggered(symbol: "SPY", price: 99.5, previous: 100, references: refs).isEmpty)
+        #expect(plan.triggered(symbol: "SPY", price: 99, previous: 99.5, references: refs) == ["one"], "-1 % is reached, inclusive")
+        #expect(plan.triggered(symbol: "SPY", price: 98.9, previous: 99, references: refs).isEmpty, "already below: no new crossing")
+        #expect(plan.triggered(symbol: "SPY", price: 97, previous: 98.9, references: refs) == ["two"])
+        #expect(plan.triggered(symbol: "SPY", price: 97, previous: nil, references: refs) == ["one", "two"],
+                "the first price after a (re)connect evaluates every rule it satisfies")
+        #expect(plan.triggered(symbol: "SPY", price: 97, previous: nil, references: [:]).isEmpty, "no reference, no trigger")
+        #expect(plan.triggered(symbol: "QQQ", price: 1, previous: nil, references: refs) == ["elsewhere"])
     }
 
     @Test func beyondTheFeedLimitTheMostWatchedSymbolsAreStreamed() throws {
@@ -46,8 +75,10 @@ struct StreamPlanningTests {
         #expect(throttle.touched(["u1", "u2"], now: 10) == ["u1", "u2"], "leading edge")
         #expect(throttle.touched(["u1"], now: 10.2).isEmpty)
         #expect(throttle.touched(["u1"], now: 10.5).isEmpty)
-        #expect(throttle.due(now: 10.9).isEmpty)
+        #expect(throttle.due(now: 10.9).isEmpty && !throttle.hasDue(now: 10.9))
+        #expect(throttle.hasDue(now: 11.0))
         #expect(throttle.due(now: 11.0) == ["u1"], "trailing edge: once for both trades")
+        #expect(!throttle.hasDue(now: 11.0))
         #expect(throttle.due(now: 12).isEmpty, "nothing new, nothing due")
         #expect(throttle.touched(["u2"], now: 12.5) == ["u2"])
         #expect(throttle.waitingCount == 0)

@@ -271,20 +271,7 @@ import TradingPipeline
             flushMilliseconds: 50)
         let service = StreamsService(pipeline: farm.pipeline, options: options, holderID: "streams-test", leaseSeconds: 3,
                                      renewSeconds: 0.5, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [service], logger: logger))
-        return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            do {
-                let result = try await body(service)
-                await group.triggerGracefulShutdown()
-                try await tasks.waitForAll()
-                return result
-            } catch {
-                await group.triggerGracefulShutdown()
-                try? await tasks.waitForAll()
-                throw error
-            }
-        }
+        return try await withRunningServices([service], logger: logger) { try await body(service) }
     }
 
     static func waitUntilStreaming(_ farm: Farm, within seconds: Double = 15) async throws {

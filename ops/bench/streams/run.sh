@@ -174,7 +174,7 @@ d, seconds = sys.argv[1], float(sys.argv[2])
 before, after = json.load(open(d + "/stats-before.json")), json.load(open(d + "/stats-after.json"))
 def total(stats, key): return stats.get(key, {}).get("total", 0)
 rest = {api: total(after, "bench-key|" + api) - total(before, "bench-key|" + api) for api in ("market_data", "trading")}
-busiest = {api: after.get("bench-key|" + api, {}).get("maxPerMinute", 0) for api in ("market_data", "trading")}
+busiest = {api: after.get("bench-key|" + api, {}).get("max_per_minute", 0) for api in ("market_data", "trading")}
 print(json.dumps({"latency": json.load(open(d + "/latency.json")), "rest": rest, "busiest_minute": busiest,
                   "per_minute": {api: n / seconds * 60 for api, n in rest.items()}, "seconds": seconds,
                   "load": [sys.argv[3], sys.argv[4]]}))
