@@ -42,6 +42,8 @@ public protocol TradingAPI: Sendable {
     func submit(_ order: OrderSubmission) async throws -> AlpacaOrder
     /// `GET /v2/assets/{symbol}`; nil when Alpaca does not know the symbol (404).
     func asset(symbol: String) async throws -> AlpacaAsset?
+    /// `GET /v2/assets?status=active&asset_class=us_equity`: every active US equity in one call.
+    func activeAssets() async throws -> [AlpacaAsset]
     /// `GET /v2/positions/{symbol}`; nil when the account holds none (404).
     func position(symbol: String) async throws -> AlpacaPosition?
 }
@@ -77,6 +79,12 @@ public struct AlpacaTradingClient: TradingAPI {
 
     public func asset(symbol: String) async throws -> AlpacaAsset? {
         try await optional(AlpacaAsset.self, symbol: symbol, path: "/v2/assets/")
+    }
+
+    public func activeAssets() async throws -> [AlpacaAsset] {
+        let path = "/v2/assets"
+        let reply = try await transport.send(.GET, path, query: [("status", "active"), ("asset_class", "us_equity")])
+        return try transport.decode([AlpacaAsset].self, reply, .GET, path)
     }
 
     public func position(symbol: String) async throws -> AlpacaPosition? {

@@ -31,7 +31,7 @@ public enum SettingsCatalog {
         .init(name: "TRADING_APPROVAL_MAX_DRIFT_PCT", defaultValue: "1", summary: "An approval whose price moved more than this % since the question asks again.", isSecret: false),
         .init(name: "TRADING_INGEST_BATCH_SYMBOLS", defaultValue: "100", summary: "Symbols per market-data call (calls per tick = ceil(symbols / this)).", isSecret: false),
         .init(name: "TRADING_EVALUATE_DELAY_SECONDS", defaultValue: "2", summary: "evaluate-user runs this long after its tick's ingest, to read fresh rows.", isSecret: false),
-        .init(name: "TRADING_PREFLIGHT_CACHE_SECONDS", defaultValue: "5", summary: "The broker pre-flight reuses the account and positions this long (assets and the market clock a minute); 0: no cache.", isSecret: false),
+        .init(name: "TRADING_PREFLIGHT_CACHE_SECONDS", defaultValue: "5", summary: "The broker pre-flight reuses the account and positions this long (the market clock a minute, the active assets an hour); 0: no cache.", isSecret: false),
         .init(name: "ALPACA_HTTP_TIMEOUT_SECONDS", defaultValue: "10", summary: "Timeout of each Alpaca REST call.", isSecret: false),
         .init(name: "ALPACA_RATE_LIMIT_PER_MINUTE", defaultValue: "200", summary: "Alpaca REST calls per minute per key (trading and market data each), shared by every worker through Postgres.", isSecret: false),
         .init(name: "ALPACA_RATE_BURST", defaultValue: "20", summary: "Calls the farm may make at once out of that minute's budget (burst + refill x 60 s = the limit).", isSecret: false),

@@ -98,6 +98,9 @@ public struct BudgetedTrading: TradingAPI {
     public func asset(symbol: String) async throws -> AlpacaAsset? {
         try await budget.spend(name) { try await inner.asset(symbol: symbol) }
     }
+    public func activeAssets() async throws -> [AlpacaAsset] {
+        try await budget.spend(name) { try await inner.activeAssets() }
+    }
     public func position(symbol: String) async throws -> AlpacaPosition? {
         try await budget.spend(name) { try await inner.position(symbol: symbol) }
     }

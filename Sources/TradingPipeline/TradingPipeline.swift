@@ -68,8 +68,9 @@ public struct TradingPipeline: Sendable {
         self.settings = settings
         self.failpoints = failpoints
         self.logger = logger
-        self.brokerFacts = BrokerFactsCache(accountSeconds: settings.preflightCacheSeconds,
-                                            referenceSeconds: settings.preflightCacheSeconds > 0 ? 60 : 0)
+        let caching = settings.preflightCacheSeconds > 0
+        self.brokerFacts = BrokerFactsCache(accountSeconds: settings.preflightCacheSeconds, referenceSeconds: caching ? 60 : 0,
+                                            assetListSeconds: caching ? 3600 : 0, logger: logger)
     }
 
     /// Loads and validates a user's effective config.

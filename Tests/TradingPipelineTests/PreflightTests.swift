@@ -1,4 +1,6 @@
 import AlpacaClient
+import AlpacaModels
+import Synchronization
 import Foundation
 import HybridStore
 import HybridTestSupport
@@ -143,6 +145,48 @@ import TradingPipeline
             #expect(preflight["market_open"] == .bool(false))
             let nextOpen = try #require(MarketTime.date(year: 2011, month: 3, day: 17, hour: 9, minute: 30))
             #expect(preflight["executes_at"] == .string(nextOpen.formatted(.iso8601)))
+        }
+    }
+}
+
+/// Counts the trading calls the pre-flight makes (the real client underneath, to the simulator).
+final class CountingTrading: TradingAPI, Sendable {
+    let inner: any TradingAPI
+    let counts = Mutex<[String: Int]>([:])
+
+    init(_ inner: any TradingAPI) { self.inner = inner }
+
+    func count(_ call: String) { counts.withLock { $0[call, default: 0] += 1 } }
+    var snapshot: [String: Int] { counts.withLock { $0 } }
+
+    func account() async throws -> AlpacaAccount { count("account"); return try await inner.account() }
+    func clock() async throws -> AlpacaClock { count("clock"); return try await inner.clock() }
+    func order(clientOrderID: String) async throws -> AlpacaOrder? { count("order"); return try await inner.order(clientOrderID: clientOrderID) }
+    func submit(_ order: OrderSubmission) async throws -> AlpacaOrder { count("submit"); return try await inner.submit(order) }
+    func asset(symbol: String) async throws -> AlpacaAsset? { count("asset"); return try await inner.asset(symbol: symbol) }
+    func activeAssets() async throws -> [AlpacaAsset] { count("assets"); return try await inner.activeAssets() }
+    func position(symbol: String) async throws -> AlpacaPosition? { count("position"); return try await inner.position(symbol: symbol) }
+}
+
+extension PreflightTests {
+    /// Twenty users' rules fire at once: with the process's cache the pre-flights share one
+    /// call each for the asset list, the account and the clock.
+    @Test func aBurstOfFiredRulesCostsAFewBrokerCalls() async throws {
+        try await Farm.run(worker: false) { farm in
+            let users = (0..<20).map { "burst-user-\($0)" }
+            for uid in users { try await farm.seedUser(uid, override: Self.override(symbol: "SPY")) }
+            let now = try await Self.dip(farm, symbol: "SPY")
+            let counting = CountingTrading(farm.pipeline.trading)
+            var settings = Farm.settings
+            settings.preflightCacheSeconds = 5
+            let pipeline = TradingPipeline(client: farm.client, marketData: farm.pipeline.marketData, trading: counting,
+                                           clock: farm.pipeline.clock, settings: settings, logger: logger)
+            let asked = try await withThrowingTaskGroup(of: Int.self) { group in
+                for uid in users { group.addTask { try await pipeline.evaluate(firebaseUID: uid, now: now).asked.count } }
+                return try await group.reduce(0, +)
+            }
+            #expect(asked == 20)
+            #expect(counting.snapshot == ["assets": 1, "account": 1, "clock": 1], "\(counting.snapshot)")
         }
     }
 }
