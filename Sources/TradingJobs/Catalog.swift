@@ -65,7 +65,7 @@ public enum TradingJobCatalog {
         EvaluateUser.self, queue: "evaluate", priority: 2,
         retry: RetryPolicy(maxAttempts: 3, baseSeconds: 1, maxSeconds: 20), timeoutSeconds: 30,
         uniqueKey: "evaluate-user:<firebase_uid>:<bucket> (tick) or evaluate-user:<firebase_uid>:stream:<ms> (stream)",
-        enqueuedBy: "scheduler, per enabled user per tick; the market-data stream, when trades of the user's symbols arrive",
+        enqueuedBy: "scheduler, per enabled user per tick; the market-data stream, at priority 1, when a trade crosses one of the user's rules",
         idempotency: "runs under a row lock on user_trading_state; the cooldown in its context stops a second question")
 
     public static let deliverQuestion = JobSpec(

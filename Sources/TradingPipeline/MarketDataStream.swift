@@ -203,7 +203,12 @@ final class MarketDataStreamSession: Sendable {
                 }
                 if !users.isEmpty {
                     let bucket = Int64((Date().timeIntervalSince1970 * 1000).rounded())
-                    let jobs = try users.map { try TradingJobCatalog.evaluateUser.job(EvaluateUser(firebaseUID: $0, bucket: bucket, trigger: "stream")) }
+                    let jobs = try users.map { uid in
+                        var job = try TradingJobCatalog.evaluateUser.job(EvaluateUser(firebaseUID: uid, bucket: bucket, trigger: "stream"))
+                        // A price just crossed: ahead of the tick's routine evaluations in the queue.
+                        job.priority = max(0, job.priority - 1)
+                        return job
+                    }
                     _ = try await JobStore.enqueue(jobs, on: db, logger: logger)
                     StreamMetrics.evaluations(users.count)
                 }

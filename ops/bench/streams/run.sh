@@ -7,7 +7,7 @@
 #   ops/bench/streams/run.sh            (as root, from the repository; a fresh clone works)
 # Knobs: BENCH_USERS=1000 BENCH_SPEED=30 BENCH_MODES="stream poll" BENCH_POLL_INTERVAL=1
 #        BENCH_WORKERS=2 BENCH_START=2011-03-16T17:00:00Z BENCH_MINUTES=85 BENCH_PORT_BASE=54371
-#        BENCH_CLIENT_PROCS=2 BENCH_REBUILD=1 BENCH_NO_RESULTS=1 HYBRIDHUB_PG_PORT
+#        BENCH_CLIENT_PROCS=2 BENCH_WORKER_ARGS="--concurrency 16" BENCH_REBUILD=1 BENCH_NO_RESULTS=1 HYBRIDHUB_PG_PORT
 set -euo pipefail
 HERE="$(cd -P "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd -P "$HERE/../../.." && pwd)"
@@ -108,8 +108,9 @@ run_mode() { # MODE → $WORK/<mode>/result.json
     "$BIN/hybridhub" api --port "${API_PORTS[$n]}" >"$dir/api-$n.log" 2>&1 & PIDS+=($!)
   done
   for n in $(seq 1 "$WORKERS"); do
+    # shellcheck disable=SC2086  # BENCH_WORKER_ARGS is a list of options
     QUESTION_WORKER_INTERVAL_SECONDS="$interval" TRADING_EVALUATE_DELAY_SECONDS=1 \
-      "$BIN/hybridhub" worker --id "bench-worker-$n" >"$dir/worker-$n.log" 2>&1 & PIDS+=($!)
+      "$BIN/hybridhub" worker --id "bench-worker-$n" ${BENCH_WORKER_ARGS:-} >"$dir/worker-$n.log" 2>&1 & PIDS+=($!)
   done
   QUESTION_WORKER_INTERVAL_SECONDS="$interval" TRADING_EVALUATE_DELAY_SECONDS=1 \
     "$BIN/hybridhub" scheduler --id bench-scheduler >"$dir/scheduler.log" 2>&1 & PIDS+=($!)
