@@ -66,7 +66,14 @@ print(json.load(urllib.request.urlopen(request, timeout=5))["token"])' "http://1
 "$BIN/hybridhub" scheduler --id demo-scheduler >"$LOGS/scheduler.log" 2>&1 & PIDS+=($!)
 "$BIN/hybridhub" worker --id demo-worker-1 --concurrency 4 >"$LOGS/worker-1.log" 2>&1 & PIDS+=($!)
 "$BIN/hybridhub" worker --id demo-worker-2 --concurrency 4 >"$LOGS/worker-2.log" 2>&1 & PIDS+=($!)
-echo "ops: simulator http://127.0.0.1:$PORT (2011-03-16 from 13:30 ET at ${SPEED}x), scheduler, 2 workers, local issuer, API; logs in $LOGS"
+STREAMS=""
+if [ "${DEMO_STREAMS:-0}" = 1 ]; then
+  # The farm's market-data and trade-update streams: SPY's trades arrive by WebSocket and the
+  # tick stops polling it while the stream is healthy.
+  "$BIN/hybridhub" streams --id demo-streams >"$LOGS/streams.log" 2>&1 & PIDS+=($!)
+  STREAMS=", streams"
+fi
+echo "ops: simulator http://127.0.0.1:$PORT (2011-03-16 from 13:30 ET at ${SPEED}x), scheduler, 2 workers$STREAMS, local issuer, API; logs in $LOGS"
 echo "ops: approval page (signed in as the §17 user for an hour; open it to watch and approve):"
 echo "      http://127.0.0.1:$API_PORT/approve#token=$TOKEN"
 
