@@ -148,11 +148,11 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         return try JSONSerialization.jsonObject(with: Data(body.readableBytesView))
     }
 
-    /// Keyed API requests the simulator has answered (market data and trading).
+    /// Market-data requests the simulator has answered (its per-key, per-API count
+    /// "<key>|market_data"; the trading calls of the broker pre-flight are not market data).
     static func simulatorCalls(_ base: String) async throws -> Int {
         let stats = try await fetchJSON(base + "/_sim/stats") as? [String: [String: Any]] ?? [:]
-        // Per key; the per-API breakdowns ("key|trading", "key|market_data") are not counted twice.
-        return stats.filter { !$0.key.contains("|") }.values.reduce(0) { $0 + (($1["total"] as? Int) ?? 0) }
+        return stats.filter { $0.key.hasSuffix("|market_data") }.values.reduce(0) { $0 + (($1["total"] as? Int) ?? 0) }
     }
 
     static func simulatorOrders(_ base: String) async throws -> (count: Int, maxPerID: Int) {
