@@ -22,13 +22,18 @@ final class HubFanout: Service, Sendable {
     func run() async throws {
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
-                group.addTask { await self.listen(PipelineChannels.questions) { try await self.question($0) } }
-                group.addTask { await self.listen(PipelineChannels.tradeUpdates) { try await self.tradeUpdate($0) } }
+                group.addTask { await self.listen(PipelineChannels.questions, concurrently: true) { try await self.question($0) } }
+                group.addTask { await self.listen(PipelineChannels.tradeUpdates, concurrently: false) { try await self.tradeUpdate($0) } }
             }
         }
     }
 
-    private func listen(_ channel: String, _ handle: @escaping @Sendable (String) async throws -> Void) async {
+    /// Questions are handled `concurrently` (each reads its row: a burst of questions must not
+    /// queue behind one another's round trips), at most `maxInFlight` at once; trade updates in
+    /// order, as they carry the order's successive states.
+    static let maxInFlight = 32
+
+    private func listen(_ channel: String, concurrently: Bool, _ handle: @escaping @Sendable (String) async throws -> Void) async {
         var first = true
         while !Task.isCancelled {
             do {
@@ -37,10 +42,25 @@ final class HubFanout: Service, Sendable {
                         self.logger.info("hub fan-out listening", metadata: ["channel": "\(channel)"])
                         if !first { await self.resendEverything() }
                         first = false
-                        for try await notification in notifications {
-                            self.logger.info("hub notification", metadata: ["channel": "\(channel)"])
-                            do { try await handle(notification.payload) } catch {
+                        let deliver: @Sendable (String) async -> Void = { payload in
+                            do { try await handle(payload) } catch {
                                 self.logger.warning("hub fan-out could not deliver", metadata: ["channel": "\(channel)", "error": "\(error)"])
+                            }
+                        }
+                        guard concurrently else {
+                            for try await notification in notifications { await deliver(notification.payload) }
+                            return
+                        }
+                        try await withThrowingTaskGroup(of: Void.self) { group in
+                            var inFlight = 0
+                            for try await notification in notifications {
+                                if inFlight == Self.maxInFlight {
+                                    try await group.next()
+                                    inFlight -= 1
+                                }
+                                let payload = notification.payload
+                                group.addTask { await deliver(payload) }
+                                inFlight += 1
                             }
                         }
                     }

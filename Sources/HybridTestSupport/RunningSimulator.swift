@@ -1,6 +1,7 @@
 import AlpacaSimulator
 import Foundation
 import Hummingbird
+import Logging
 import MarketReplay
 import ServiceLifecycle
 
@@ -23,20 +24,13 @@ public struct RunningSimulator: Sendable {
         let simulator = AlpacaSimulator(configuration: SimulatorConfiguration(keys: keys, start: start, speed: speed), data: data)
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = simulator.application(port: 0) { continuation.yield($0) }
-        let group = ServiceGroup(configuration: .init(services: [app], logger: .init(label: "sim-test")))
-        return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
+        let logger = Logger(label: "sim-test")
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        return try await withServiceGroup(group, logger: logger) {
             var port = 0
             for await value in ports { port = value; break }
             guard let url = URL(string: "http://127.0.0.1:\(port)") else { throw CocoaError(.fileReadInvalidFileName) }
-            do {
-                let result = try await body(RunningSimulator(simulator: simulator, url: url))
-                await group.triggerGracefulShutdown()
-                return result
-            } catch {
-                await group.triggerGracefulShutdown()
-                throw error
-            }
+            return try await body(RunningSimulator(simulator: simulator, url: url))
         }
     }
 
