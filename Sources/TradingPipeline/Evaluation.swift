@@ -72,7 +72,7 @@ extension TradingPipeline {
         // run while the user's state is locked.
         var preflights: [String: PreflightResult] = [:]
         for (rule, evaluation) in fired {
-            preflights[rule.id] = try await preflight(OrderProposal(rule: rule, referencePrice: evaluation.price), now: now, logger: logger)
+            preflights[rule.id] = try await preflight(OrderProposal(rule: rule, referencePrice: evaluation.price), now: now)
         }
         return try await client.transaction(logger: logger) { db in
             let config = try await effectiveConfig(uid, on: db).config
@@ -179,7 +179,7 @@ extension TradingPipeline {
 
     /// Would the broker accept the order a rule proposes? Its asset, the account's buying
     /// power, the position for a sell, and the market clock (`BrokerFactsCache`).
-    func preflight(_ proposal: OrderProposal, now: Date, logger: Logger) async throws -> PreflightResult {
+    func preflight(_ proposal: OrderProposal, now: Date) async throws -> PreflightResult {
         BrokerPreflight.check(proposal, facts: try await brokerFacts.facts(for: proposal, trading: trading, now: now))
     }
 

@@ -189,7 +189,7 @@ final class MarketDataStreamSession: Sendable {
             return (s.pending, s.ready, due)
         }
         guard ready else { return }
-        let clockSeconds = Self.seconds(now - started)
+        let clockSeconds = (now - started) / .seconds(1)
         let waitingDue = state.withLock { $0.throttle.hasDue(now: clockSeconds) }
         guard !rows.isEmpty || reportDue || waitingDue else { return }
         do {
@@ -349,9 +349,5 @@ final class MarketDataStreamSession: Sendable {
             }
             return (plan, references)
         }
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }
