@@ -147,9 +147,13 @@ public enum QuestionStore {
             """, logger: logger)
     }
 
+    /// The user's open trading questions that have not run out (one past `expires_at` awaits
+    /// `expireDue` and no longer counts against `max_open_questions`).
     public static func countOpen(of uid: String, on db: PostgresConnection, logger: Logger) async throws -> Int {
         let rows = try await db.query("""
-            SELECT count(*)::int FROM questions WHERE firebase_uid = \(uid) AND status = 'open' AND pipeline_key = 'trading'
+            SELECT count(*)::int FROM questions
+            WHERE firebase_uid = \(uid) AND status = 'open' AND pipeline_key = 'trading'
+              AND (expires_at IS NULL OR expires_at > now())
             """, logger: logger)
         for try await count in rows.decode(Int.self) { return count }
         return 0

@@ -134,6 +134,12 @@ public enum TradingStore {
             self.context = context
             self.questionsDueToExpire = questionsDueToExpire
         }
+
+        /// The same stored config documents (the context may differ).
+        public func sameDocuments(as other: EvaluationView) -> Bool {
+            templateName == other.templateName && templateText == other.templateText && overrideText == other.overrideText
+                && enabled == other.enabled
+        }
     }
 
     public static func evaluationView(_ uid: String, on db: PostgresConnection, logger: Logger) async throws -> EvaluationView? {
@@ -150,6 +156,36 @@ public enum TradingStore {
             let context = try contextText.map { try contextDecoder.decode(TradingContext.self, from: Data($0.utf8)) } ?? TradingContext()
             return EvaluationView(templateName: templateName, templateText: templateText, overrideText: overrideText,
                                   enabled: enabled, context: context, questionsDueToExpire: due)
+        }
+        return nil
+    }
+
+    /// The evaluation's view read under the lock an evaluation decides in: the user's trading
+    /// state row is locked (`FOR UPDATE`) for the rest of the transaction, and its context is
+    /// the newest committed one. Creates the state row when missing; nil when the user has no
+    /// config. `questionsDueToExpire` is not read here (0): the caller expires them next.
+    public static func lockEvaluationView(_ uid: String, on db: PostgresConnection, logger: Logger) async throws -> EvaluationView? {
+        for attempt in 0..<2 {
+            let rows = try await db.query("""
+                SELECT c.template_name, t.config::text, c.config::text, c.enabled, s.context -> 'trading'
+                FROM user_trading_state s
+                JOIN user_trading_config c ON c.firebase_uid = s.firebase_uid
+                LEFT JOIN trading_config_templates t ON t.name = c.template_name
+                WHERE s.firebase_uid = \(uid)
+                FOR UPDATE OF s
+                """, logger: logger)
+            for try await (templateName, templateText, overrideText, enabled, contextText) in rows.decode((String?, String?, String, Bool, String?).self) {
+                let context = try contextText.map { try contextDecoder.decode(TradingContext.self, from: Data($0.utf8)) } ?? TradingContext()
+                return EvaluationView(templateName: templateName, templateText: templateText, overrideText: overrideText,
+                                      enabled: enabled, context: context, questionsDueToExpire: 0)
+            }
+            guard attempt == 0 else { break }
+            // The first evaluation of a configured user: create the state row, then lock it.
+            try await db.query("""
+                INSERT INTO user_trading_state (firebase_uid)
+                SELECT firebase_uid FROM user_trading_config WHERE firebase_uid = \(uid)
+                ON CONFLICT (firebase_uid) DO NOTHING
+                """, logger: logger)
         }
         return nil
     }

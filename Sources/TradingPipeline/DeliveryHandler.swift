@@ -1,26 +1,36 @@
 import Foundation
 import HybridStore
 import JobEngine
+import PostgresNIO
 import TradingCore
 import TradingJobs
 
 extension TradingPipeline {
     /// `deliver-question`: NOTIFY the API processes (they push `ReceiveQuestion` to the user's
-    /// live connections) and mark the question delivered. The NOTIFY leaves at commit, with
-    /// the mark; publishing again is harmless (clients dedupe by question id).
+    /// live connections) and mark the question delivered, in one statement: the mark and the
+    /// NOTIFY commit together, and a question no longer open is left alone. Publishing again
+    /// is harmless (clients dedupe by question id).
     func deliver(_ job: DeliverQuestion, _ context: JobContext) async throws -> JobOutcome {
         let logger = context.logger
-        try await client.transaction(logger: logger) { db in
-            guard let question = try await QuestionStore.question(job.questionID, on: db, logger: logger) else { return }
-            guard question.status == "open" else { return }
-            var fields: [String: JSONValue] = [
-                "question_id": .string(question.id.uuidString.lowercased()), "firebase_uid": .string(question.firebaseUID),
-            ]
-            if let expires = question.expiresAt { fields["expires_at"] = .string(expires.formatted(.iso8601)) }
-            try await db.query("SELECT pg_notify(\(PipelineChannels.questions), \(JSONValue.object(fields).canonicalString()))",
-                               logger: logger)
-            if try await QuestionStore.markDelivered(question.id, on: db, logger: logger) {
-                logger.info("question delivered", metadata: ["question.id": "\(question.id)", "user.uid": "\(question.firebaseUID)"])
+        let rows = try await client.withConnection { db in
+            try await db.query("""
+                WITH delivered AS (
+                    UPDATE questions SET delivered_at = coalesce(delivered_at, now())
+                    WHERE id = \(job.questionID) AND status = 'open'
+                    RETURNING id, firebase_uid, expires_at, delivered_at = now() AS first
+                )
+                SELECT d.first, d.firebase_uid
+                FROM delivered d
+                CROSS JOIN LATERAL (
+                    SELECT pg_notify(\(PipelineChannels.questions), json_build_object(
+                        'question_id', d.id, 'firebase_uid', d.firebase_uid, 'expires_at', d.expires_at)::text)
+                ) AS published
+                """, logger: logger).collect()
+        }
+        for row in rows {
+            let (first, uid) = try row.decode((Bool, String).self)
+            if first {
+                logger.info("question delivered", metadata: ["question.id": "\(job.questionID)", "user.uid": "\(uid)"])
             }
         }
         return .complete

@@ -38,8 +38,9 @@ public struct UserEvaluationResult: Sendable {
 /// The lock-free read's verdict: settled, or something to decide under the lock.
 enum QuietRead {
     case settled(UserEvaluationResult)
-    /// Rules fired (with the proposals to pre-flight) or a question is due to expire.
-    case decide(fired: [(rule: Rule, evaluation: RuleEvaluation)])
+    /// Rules fired (with the proposals to pre-flight) or a question is due to expire; what was
+    /// read, so that the decision need not read it again when nothing changed meanwhile.
+    case decide(fired: [(rule: Rule, evaluation: RuleEvaluation)], view: TradingStore.EvaluationView, snapshots: [SnapshotRow])
 }
 
 extension TradingPipeline {
@@ -64,9 +65,11 @@ extension TradingPipeline {
     public func evaluate(firebaseUID uid: String, now: Date, logger: Logger? = nil) async throws -> UserEvaluationResult {
         let logger = logger ?? self.logger
         let fired: [(rule: Rule, evaluation: RuleEvaluation)]
+        let quietView: TradingStore.EvaluationView
+        let quietSnapshots: [SnapshotRow]
         switch try await quietEvaluation(uid, now: now, logger: logger) {
         case .settled(let result): return result
-        case .decide(let rules): fired = rules
+        case .decide(let rules, let view, let snapshots): (fired, quietView, quietSnapshots) = (rules, view, snapshots)
         }
         // The broker's pre-flight for what fired, before the row lock: network calls never
         // run while the user's state is locked.
@@ -74,21 +77,28 @@ extension TradingPipeline {
         for (rule, evaluation) in fired {
             preflights[rule.id] = try await preflight(OrderProposal(rule: rule, referencePrice: evaluation.price), now: now)
         }
+        // Few statements, as a burst of crossings runs hundreds of these at once: the lock and
+        // the config in one, expiry only when the read saw a question due (one that runs out
+        // meanwhile does not count as open, and the next evaluation closes it), and the read's
+        // snapshots when its documents are still the stored ones.
         return try await client.transaction(logger: logger) { db in
-            let config = try await effectiveConfig(uid, on: db).config
-            var state = try await TradingStore.lockTradingContext(uid, on: db, logger: logger)
+            guard let locked = try await TradingStore.lockEvaluationView(uid, on: db, logger: logger) else { throw PipelineError.noConfig(uid) }
+            let config = try effectiveConfig(uid, view: locked)
+            var state = locked.context
             var result = UserEvaluationResult()
-            for question in try await QuestionStore.expireDue(of: uid, on: db, logger: logger) {
-                result.expired.append(question.id)
-                if let ruleID = question.ruleID, let rule = config.rule(id: ruleID) {
-                    state[rule: ruleID] = Cooldown.questionClosed(state[rule: ruleID], questionID: question.id.uuidString.lowercased(),
-                                                                   at: now, cooldownSeconds: rule.cooldownSeconds)
+            if quietView.questionsDueToExpire > 0 {
+                for question in try await QuestionStore.expireDue(of: uid, on: db, logger: logger) {
+                    result.expired.append(question.id)
+                    if let ruleID = question.ruleID, let rule = config.rule(id: ruleID) {
+                        state[rule: ruleID] = Cooldown.questionClosed(state[rule: ruleID], questionID: question.id.uuidString.lowercased(),
+                                                                       at: now, cooldownSeconds: rule.cooldownSeconds)
+                    }
                 }
+                PipelineMetrics.questionsExpired(result.expired.count)
             }
-            PipelineMetrics.questionsExpired(result.expired.count)
             var openQuestions = try await QuestionStore.countOpen(of: uid, on: db, logger: logger)
-            let snapshots = try await TradingStore.latestSnapshots(symbols: Array(config.watchlist).sorted(), asOf: now,
-                                                                   on: db, logger: logger)
+            let snapshots = locked.sameDocuments(as: quietView) ? quietSnapshots
+                : try await TradingStore.latestSnapshots(symbols: Array(config.watchlist).sorted(), asOf: now, on: db, logger: logger)
             var prior: [PlacedOrder]?
             for rule in config.rules {
                 let evaluation = RuleEngine.evaluate(rule: rule, snapshots: snapshots, now: now, cooldown: state[rule: rule.id])
@@ -160,11 +170,7 @@ extension TradingPipeline {
     func quietEvaluation(_ uid: String, now: Date, logger: Logger) async throws -> QuietRead {
         try await client.withConnection { db -> QuietRead in
             guard let view = try await TradingStore.evaluationView(uid, on: db, logger: logger) else { throw PipelineError.noConfig(uid) }
-            let config: TradingConfig
-            switch try configCache.effective(uid: uid, view: view) {
-            case .success(let effective): config = effective
-            case .failure(let error): throw PipelineError.invalidConfig(uid, error)
-            }
+            let config = try effectiveConfig(uid, view: view)
             let snapshots = try await TradingStore.latestSnapshots(symbols: Array(config.watchlist).sorted(), asOf: now, on: db, logger: logger)
             var result = UserEvaluationResult()
             var fired: [(rule: Rule, evaluation: RuleEvaluation)] = []
@@ -173,7 +179,15 @@ extension TradingPipeline {
                 if evaluation.fired { fired.append((rule, evaluation)) }
                 result.evaluations.append(evaluation)
             }
-            return fired.isEmpty && view.questionsDueToExpire == 0 ? .settled(result) : .decide(fired: fired)
+            return fired.isEmpty && view.questionsDueToExpire == 0 ? .settled(result) : .decide(fired: fired, view: view, snapshots: snapshots)
+        }
+    }
+
+    /// The effective config of stored documents, parsed once per worker (`ConfigCache`).
+    func effectiveConfig(_ uid: String, view: TradingStore.EvaluationView) throws -> TradingConfig {
+        switch try configCache.effective(uid: uid, view: view) {
+        case .success(let effective): return effective
+        case .failure(let error): throw PipelineError.invalidConfig(uid, error)
         }
     }
 
