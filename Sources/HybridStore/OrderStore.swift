@@ -148,18 +148,7 @@ public enum OrderStore {
     /// leaves out the order being re-checked.
     public static func countedOrders(of uid: String, around now: Date, excluding: UUID? = nil,
                                      on db: PostgresConnection, logger: Logger) async throws -> [PlacedOrder] {
-        let rows = try await db.query("""
-            SELECT decided_at, coalesce(notional_usd, qty * reference_price, 0)
-            FROM trade_orders
-            WHERE firebase_uid = \(uid) AND decided_at > \(now.addingTimeInterval(-26 * 3600))
-              AND status NOT IN ('blocked', 'failed')
-              AND id IS DISTINCT FROM \(excluding)
-            """, logger: logger)
-        var result: [PlacedOrder] = []
-        for try await (decided, notional) in rows.decode((Date, Decimal).self) {
-            result.append(PlacedOrder(createdAt: decided, notionalUSD: notional))
-        }
-        return result
+        try await countedOrders(of: [uid], around: now, excluding: excluding, on: db, logger: logger)[uid] ?? []
     }
 
     public static func insert(_ order: NewOrder, on db: PostgresConnection, logger: Logger) async throws {

@@ -97,18 +97,6 @@ public enum QuestionStore {
         return try await decode(db.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger))
     }
 
-    /// Closes the user's open questions whose time ran out; returns them.
-    public static func expireDue(of uid: String, on db: PostgresConnection, logger: Logger) async throws -> [StoredQuestion] {
-        var binds = PostgresBindings()
-        binds.append(uid)
-        let sql = """
-            UPDATE questions SET status = 'expired'
-            WHERE firebase_uid = $1 AND status = 'open' AND expires_at <= now()
-            RETURNING \(columns)
-            """
-        return try await decode(db.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger))
-    }
-
     public static func setStatus(_ id: UUID, _ status: String, answered: Bool = false,
                                  on db: PostgresConnection, logger: Logger) async throws {
         try await db.query("""
@@ -145,17 +133,5 @@ public enum QuestionStore {
             VALUES (\(answer.questionID), \(firebaseUID), \(answer.value), \(answer.decision), \(answer.outcome), \(answer.detail),
                     \(answer.followUpQuestionID), \(answer.tradeOrderID))
             """, logger: logger)
-    }
-
-    /// The user's open trading questions that have not run out (one past `expires_at` awaits
-    /// `expireDue` and no longer counts against `max_open_questions`).
-    public static func countOpen(of uid: String, on db: PostgresConnection, logger: Logger) async throws -> Int {
-        let rows = try await db.query("""
-            SELECT count(*)::int FROM questions
-            WHERE firebase_uid = \(uid) AND status = 'open' AND pipeline_key = 'trading'
-              AND (expires_at IS NULL OR expires_at > now())
-            """, logger: logger)
-        for try await count in rows.decode(Int.self) { return count }
-        return 0
     }
 }

@@ -35,20 +35,38 @@ public struct UserEvaluationResult: Sendable {
     public var expired: [UUID] = []
 }
 
-/// The lock-free read's verdict: settled, or something to decide under the lock.
-enum QuietRead {
-    case settled(UserEvaluationResult)
-    /// Rules fired (with the proposals to pre-flight) or a question is due to expire; what was
-    /// read, so that the decision need not read it again when nothing changed meanwhile.
-    case decide(fired: [(rule: Rule, evaluation: RuleEvaluation)], view: TradingStore.EvaluationView, snapshots: [SnapshotRow])
+/// One user's outcome in a batch: their result, or why their evaluation failed (the job retries
+/// or gives up by the error's kind; the rest of the batch is unaffected).
+public typealias EvaluationOutcome = Result<UserEvaluationResult, any Error>
+
+/// A user whose lock-free read found something to decide under the lock: rules that fired (with
+/// the broker's pre-flight of their proposals) or a question due to expire; what was read, so
+/// that the decision need not read it again when the documents did not change meanwhile.
+struct PendingDecision {
+    var uid: String
+    var view: TradingStore.EvaluationView
+    var snapshots: [SnapshotRow]
+    var fired: [(rule: Rule, evaluation: RuleEvaluation)]
+    var preflights: [String: PreflightResult] = [:]
+}
+
+/// What deciding one user produced: the result, the new trading context and the questions to insert.
+struct UserDecision {
+    var result = UserEvaluationResult()
+    var state: TradingContext
+    var questions: [(id: UUID, question: NewQuestion)] = []
 }
 
 extension TradingPipeline {
     /// `evaluate-user`: effective config → latest snapshots → rule engine → guardrail
     /// pre-check → in one transaction under a row lock on the user's trading state: expired
-    /// questions closed, the question, the cooldown and the `deliver-question` job.
+    /// questions closed, the question, the cooldown and the `deliver-question` job. Runs of
+    /// this process that overlap are evaluated together (`EvaluationBatcher`).
     func evaluate(_ job: EvaluateUser, _ context: JobContext) async throws -> JobOutcome {
-        let result = try await evaluate(firebaseUID: job.firebaseUID, now: try await clock.now(), logger: context.logger)
+        let outcome = await evaluationBatcher.evaluate(job.firebaseUID) { uids in
+            try await self.evaluate(users: uids, now: try await self.clock.now(), logger: self.logger)
+        }
+        let result = try outcome.get()
         if !result.asked.isEmpty || !result.heldBack.isEmpty {
             context.logger.info("user evaluated", metadata: [
                 "user.uid": "\(job.firebaseUID)", "rules.fired": "\(result.asked.count)", "rules.held_back": "\(result.heldBack.count)",
@@ -57,130 +75,204 @@ extension TradingPipeline {
         return .complete
     }
 
-    /// `now` is the trading clock's instant (the replayed one in a replay).
+    /// One user's evaluation; `now` is the trading clock's instant (the replayed one in a replay).
+    public func evaluate(firebaseUID uid: String, now: Date, logger: Logger? = nil) async throws -> UserEvaluationResult {
+        let outcomes = try await evaluate(users: [uid], now: now, logger: logger ?? self.logger)
+        guard let outcome = outcomes[uid] else { throw PipelineError.noConfig(uid) }
+        return try outcome.get()
+    }
+
+    /// Evaluates several users in a fixed number of statements, however many they are: a
+    /// burst of crossings costs statements, not users.
     ///
     /// Most evaluations fire nothing. They are settled by two reads without a transaction or a
-    /// lock; only when a rule fires or a question is due to expire does the evaluation run
-    /// again under the row lock, where the decision is made (and made once).
-    public func evaluate(firebaseUID uid: String, now: Date, logger: Logger? = nil) async throws -> UserEvaluationResult {
-        let logger = logger ?? self.logger
-        let fired: [(rule: Rule, evaluation: RuleEvaluation)]
-        let quietView: TradingStore.EvaluationView
-        let quietSnapshots: [SnapshotRow]
-        switch try await quietEvaluation(uid, now: now, logger: logger) {
-        case .settled(let result): return result
-        case .decide(let rules, let view, let snapshots): (fired, quietView, quietSnapshots) = (rules, view, snapshots)
+    /// lock (for the whole batch); only users with a rule that fired or a question due to
+    /// expire are decided again in one transaction under their row locks, where the decision
+    /// is made (and made once). A failure of one user's config or pre-flight is that user's
+    /// outcome; a database error fails the batch.
+    public func evaluate(users: [String], now: Date, logger: Logger) async throws -> [String: EvaluationOutcome] {
+        let uids = Array(Set(users)).sorted()
+        guard !uids.isEmpty else { return [:] }
+        var (outcomes, pending) = try await quietEvaluation(uids, now: now, logger: logger)
+        // The broker's pre-flight for what fired, before the row locks: network calls never
+        // run while users' states are locked.
+        for index in pending.indices {
+            do {
+                for (rule, evaluation) in pending[index].fired {
+                    pending[index].preflights[rule.id] = try await preflight(OrderProposal(rule: rule, referencePrice: evaluation.price), now: now)
+                }
+            } catch {
+                outcomes[pending[index].uid] = .failure(error)
+            }
         }
-        // The broker's pre-flight for what fired, before the row lock: network calls never
-        // run while the user's state is locked.
-        var preflights: [String: PreflightResult] = [:]
-        for (rule, evaluation) in fired {
-            preflights[rule.id] = try await preflight(OrderProposal(rule: rule, referencePrice: evaluation.price), now: now)
-        }
-        // Few statements, as a burst of crossings runs hundreds of these at once: the lock and
-        // the config in one, expiry only when the read saw a question due (one that runs out
-        // meanwhile does not count as open, and the next evaluation closes it), and the read's
-        // snapshots when its documents are still the stored ones.
-        return try await client.transaction(logger: logger) { db in
-            guard let locked = try await TradingStore.lockEvaluationView(uid, on: db, logger: logger) else { throw PipelineError.noConfig(uid) }
-            let config = try effectiveConfig(uid, view: locked)
-            var state = locked.context
-            var result = UserEvaluationResult()
-            if quietView.questionsDueToExpire > 0 {
-                for question in try await QuestionStore.expireDue(of: uid, on: db, logger: logger) {
-                    result.expired.append(question.id)
-                    if let ruleID = question.ruleID, let rule = config.rule(id: ruleID) {
-                        state[rule: ruleID] = Cooldown.questionClosed(state[rule: ruleID], questionID: question.id.uuidString.lowercased(),
-                                                                       at: now, cooldownSeconds: rule.cooldownSeconds)
-                    }
+        pending.removeAll { outcomes[$0.uid] != nil }
+        guard !pending.isEmpty else { return outcomes }
+        let decided = try await decideUnderLock(pending, now: now, logger: logger)
+        return outcomes.merging(decided) { _, new in new }
+    }
+
+    /// The lock-free read of a batch: the settled users' outcomes, and the users to decide.
+    func quietEvaluation(_ uids: [String], now: Date, logger: Logger) async throws -> ([String: EvaluationOutcome], [PendingDecision]) {
+        try await client.withConnection { db in
+            let views = try await TradingStore.evaluationViews(uids, on: db, logger: logger)
+            var outcomes: [String: EvaluationOutcome] = [:]
+            var configs: [(uid: String, view: TradingStore.EvaluationView, config: TradingConfig)] = []
+            for uid in uids {
+                guard let view = views[uid] else {
+                    outcomes[uid] = .failure(PipelineError.noConfig(uid))
+                    continue
                 }
-                PipelineMetrics.questionsExpired(result.expired.count)
+                do { configs.append((uid, view, try effectiveConfig(uid, view: view))) } catch { outcomes[uid] = .failure(error) }
             }
-            var openQuestions = try await QuestionStore.countOpen(of: uid, on: db, logger: logger)
-            let snapshots = locked.sameDocuments(as: quietView) ? quietSnapshots
-                : try await TradingStore.latestSnapshots(symbols: Array(config.watchlist).sorted(), asOf: now, on: db, logger: logger)
-            var prior: [PlacedOrder]?
-            for rule in config.rules {
-                let evaluation = RuleEngine.evaluate(rule: rule, snapshots: snapshots, now: now, cooldown: state[rule: rule.id])
-                result.evaluations.append(evaluation)
-                RuleMetrics.evaluated(evaluation)
-                guard evaluation.fired, let values = evaluation.templateValues else { continue }
-                guard openQuestions < config.guardrails.maxOpenQuestions else {
-                    result.heldBack.append(.init(ruleID: rule.id, reason: "\(openQuestions) open questions (max_open_questions \(config.guardrails.maxOpenQuestions))"))
-                    continue
+            let symbols = Set(configs.flatMap(\.config.watchlist)).sorted()
+            let rows = symbols.isEmpty ? [] : try await TradingStore.latestSnapshots(symbols: symbols, asOf: now, on: db, logger: logger)
+            let bySymbol = Dictionary(grouping: rows, by: \.symbol)
+            var pending: [PendingDecision] = []
+            for (uid, view, config) in configs {
+                let snapshots = config.watchlist.sorted().flatMap { bySymbol[$0] ?? [] }
+                var result = UserEvaluationResult()
+                var fired: [(rule: Rule, evaluation: RuleEvaluation)] = []
+                for rule in config.rules {
+                    let evaluation = RuleEngine.evaluate(rule: rule, snapshots: snapshots, now: now, cooldown: view.context[rule: rule.id])
+                    if evaluation.fired { fired.append((rule, evaluation)) }
+                    result.evaluations.append(evaluation)
                 }
-                // Pre-check: never ask for an order the guardrails would refuse anyway.
-                if prior == nil { prior = try await OrderStore.countedOrders(of: uid, around: now, on: db, logger: logger) }
-                let proposal = OrderProposal(rule: rule, referencePrice: evaluation.price)
-                let check = GuardrailPolicy.check(proposal: proposal, config: config, gate: settings.gate, priorOrders: prior ?? [],
-                                                  questionApproved: true, now: now)
-                guard check.allowed else {
-                    result.heldBack.append(.init(ruleID: rule.id, reason: check.refusals.map(\.description).joined(separator: "; ")))
-                    continue
+                if fired.isEmpty && view.questionsDueToExpire == 0 {
+                    outcomes[uid] = .success(result)
+                } else {
+                    pending.append(PendingDecision(uid: uid, view: view, snapshots: snapshots, fired: fired))
                 }
-                // It fired only now (the data moved since the read): pre-flight it next time.
-                guard let preflight = preflights[rule.id] else {
-                    result.heldBack.append(.init(ruleID: rule.id, reason: "the broker's pre-flight is pending"))
-                    continue
-                }
-                let ruleText = QuestionTemplate.render(rule.questionTemplate, values: values)
-                var metadata = Self.questionMetadata(evaluation, proposal: proposal, now: now)
-                metadata = ConfigMerge.merge(template: metadata, override: Self.preflightMetadata(preflight))
-                if !preflight.allowed {
-                    PipelineMetrics.preflightRefused(preflight.refusals)
-                    let reason = preflight.refusals.map(\.description).joined(separator: "; ")
-                    guard config.guardrails.onBrokerRefusal == .explain else {
-                        result.heldBack.append(.init(ruleID: rule.id, reason: "the broker would refuse the order: \(reason)"))
-                        continue
-                    }
-                    let id = try await askQuestion(NewQuestion(
-                        firebaseUID: uid, text: String(preflight.refusalText(explanation: evaluation.explanation, proposal: proposal).prefix(600)),
-                        sourceTag: "trading:rule:\(rule.id)", pipelineKey: "trading", pipelineStep: "\(rule.id):preflight_refused",
-                        correctAnswer: 10, metadata: metadata, expiresInSeconds: settings.questionTTLSeconds), on: db, logger: logger)
-                    state[rule: rule.id] = Cooldown.fired(state[rule: rule.id], questionID: id.uuidString.lowercased(),
-                                                          at: now, cooldownSeconds: rule.cooldownSeconds)
-                    openQuestions += 1
-                    result.refused.append(.init(ruleID: rule.id, questionID: id, refusals: preflight.refusals))
-                    logger.info("rule fired; the broker would refuse the order", metadata: [
-                        "user.uid": "\(uid)", "rule.id": "\(rule.id)", "question.id": "\(id)", "reason": "\(reason)",
-                    ])
-                    continue
-                }
-                let text = [ruleText, preflight.closedMarketNote].compactMap { $0 }.joined(separator: " ")
-                let id = try await askQuestion(NewQuestion(
-                    firebaseUID: uid, text: text, sourceTag: "trading:rule:\(rule.id)", pipelineKey: "trading",
-                    pipelineStep: "\(rule.id):await_confirm", correctAnswer: 10, metadata: metadata,
-                    expiresInSeconds: settings.questionTTLSeconds), on: db, logger: logger)
-                state[rule: rule.id] = Cooldown.fired(state[rule: rule.id], questionID: id.uuidString.lowercased(),
-                                                      at: now, cooldownSeconds: rule.cooldownSeconds)
-                openQuestions += 1
-                result.asked.append(.init(evaluation: evaluation, questionID: id, questionText: text))
-                logger.info("rule fired", metadata: ["user.uid": "\(uid)", "rule.id": "\(rule.id)", "question.id": "\(id)"])
             }
-            for held in result.heldBack {
-                logger.info("rule fired but no question asked", metadata: ["user.uid": "\(uid)", "rule.id": "\(held.ruleID)", "reason": "\(held.reason)"])
-            }
-            try await TradingStore.saveTradingContext(uid, state, evaluatedAt: now, on: db, logger: logger)
-            return result
+            return (outcomes, pending)
         }
     }
 
-    /// The lock-free read: settled when nothing needs writing, else the rules that fired (a
-    /// question due to expire also needs the lock).
-    func quietEvaluation(_ uid: String, now: Date, logger: Logger) async throws -> QuietRead {
-        try await client.withConnection { db -> QuietRead in
-            guard let view = try await TradingStore.evaluationView(uid, on: db, logger: logger) else { throw PipelineError.noConfig(uid) }
-            let config = try effectiveConfig(uid, view: view)
-            let snapshots = try await TradingStore.latestSnapshots(symbols: Array(config.watchlist).sorted(), asOf: now, on: db, logger: logger)
-            var result = UserEvaluationResult()
-            var fired: [(rule: Rule, evaluation: RuleEvaluation)] = []
-            for rule in config.rules {
-                let evaluation = RuleEngine.evaluate(rule: rule, snapshots: snapshots, now: now, cooldown: view.context[rule: rule.id])
-                if evaluation.fired { fired.append((rule, evaluation)) }
-                result.evaluations.append(evaluation)
+    /// One transaction for the whole batch: the users' rows locked (in uid order), expiry only
+    /// for users whose read saw a question due (one that runs out meanwhile no longer counts as
+    /// open, and the next evaluation closes it), open questions and counted orders read for all
+    /// at once, each user decided, then every question, its `deliver-question` job and every
+    /// context written in three statements.
+    func decideUnderLock(_ pending: [PendingDecision], now: Date, logger: Logger) async throws -> [String: EvaluationOutcome] {
+        try await client.transaction(logger: logger) { db in
+            let uids = pending.map(\.uid)
+            let locked = try await TradingStore.lockEvaluationViews(uids, on: db, logger: logger)
+            let due = pending.filter { $0.view.questionsDueToExpire > 0 }.map(\.uid)
+            let expired = due.isEmpty ? [:] : Dictionary(grouping: try await QuestionStore.expireDue(of: due, on: db, logger: logger),
+                                                         by: \.firebaseUID)
+            let open = try await QuestionStore.countOpen(of: uids, on: db, logger: logger)
+            let prior = try await OrderStore.countedOrders(of: uids, around: now, on: db, logger: logger)
+            var outcomes: [String: EvaluationOutcome] = [:]
+            var questions: [(id: UUID, question: NewQuestion)] = []
+            var contexts: [(uid: String, context: TradingContext)] = []
+            for user in pending {
+                guard let view = locked[user.uid] else {
+                    outcomes[user.uid] = .failure(PipelineError.noConfig(user.uid))
+                    continue
+                }
+                let config: TradingConfig
+                do { config = try effectiveConfig(user.uid, view: view) } catch {
+                    outcomes[user.uid] = .failure(error)
+                    continue
+                }
+                // The documents changed since the read: read the config's symbols again.
+                let snapshots = view.sameDocuments(as: user.view) ? user.snapshots
+                    : try await TradingStore.latestSnapshots(symbols: config.watchlist.sorted(), asOf: now, on: db, logger: logger)
+                let decision = decide(user.uid, config: config, state: view.context, expired: expired[user.uid] ?? [],
+                                      openQuestions: open[user.uid] ?? 0, prior: prior[user.uid] ?? [], snapshots: snapshots,
+                                      preflights: user.preflights, now: now, logger: logger)
+                questions += decision.questions
+                contexts.append((user.uid, decision.state))
+                outcomes[user.uid] = .success(decision.result)
             }
-            return fired.isEmpty && view.questionsDueToExpire == 0 ? .settled(result) : .decide(fired: fired, view: view, snapshots: snapshots)
+            try await TradingStore.insertQuestions(questions, on: db, logger: logger)
+            if !questions.isEmpty {
+                let jobs = try questions.map { try TradingJobCatalog.deliverQuestion.job(DeliverQuestion(questionID: $0.id)) }
+                _ = try await JobStore.enqueue(jobs, on: db, logger: logger)
+            }
+            try await TradingStore.saveTradingContexts(contexts, evaluatedAt: now, on: db, logger: logger)
+            return outcomes
         }
+    }
+
+    /// One user's decision under the lock, from what the transaction read: expired questions
+    /// close their rules' cooldowns; each rule that fires asks (or explains a broker refusal)
+    /// unless the open-question cap, the guardrails or a pending pre-flight hold it back.
+    func decide(_ uid: String, config: TradingConfig, state: TradingContext, expired: [StoredQuestion], openQuestions: Int,
+                prior: [PlacedOrder], snapshots: [SnapshotRow], preflights: [String: PreflightResult], now: Date,
+                logger: Logger) -> UserDecision {
+        var decision = UserDecision(state: state)
+        for question in expired {
+            decision.result.expired.append(question.id)
+            if let ruleID = question.ruleID, let rule = config.rule(id: ruleID) {
+                decision.state[rule: ruleID] = Cooldown.questionClosed(decision.state[rule: ruleID], questionID: question.id.uuidString.lowercased(),
+                                                                        at: now, cooldownSeconds: rule.cooldownSeconds)
+            }
+        }
+        PipelineMetrics.questionsExpired(decision.result.expired.count)
+        var openQuestions = openQuestions
+        func ask(_ rule: Rule, _ question: NewQuestion) -> UUID {
+            let id = UUID()
+            decision.questions.append((id, question))
+            decision.state[rule: rule.id] = Cooldown.fired(decision.state[rule: rule.id], questionID: id.uuidString.lowercased(),
+                                                           at: now, cooldownSeconds: rule.cooldownSeconds)
+            openQuestions += 1
+            PipelineMetrics.questionCreated(step: question.pipelineStep)
+            return id
+        }
+        for rule in config.rules {
+            let evaluation = RuleEngine.evaluate(rule: rule, snapshots: snapshots, now: now, cooldown: decision.state[rule: rule.id])
+            decision.result.evaluations.append(evaluation)
+            RuleMetrics.evaluated(evaluation)
+            guard evaluation.fired, let values = evaluation.templateValues else { continue }
+            guard openQuestions < config.guardrails.maxOpenQuestions else {
+                decision.result.heldBack.append(.init(ruleID: rule.id, reason: "\(openQuestions) open questions (max_open_questions \(config.guardrails.maxOpenQuestions))"))
+                continue
+            }
+            // Pre-check: never ask for an order the guardrails would refuse anyway.
+            let proposal = OrderProposal(rule: rule, referencePrice: evaluation.price)
+            let check = GuardrailPolicy.check(proposal: proposal, config: config, gate: settings.gate, priorOrders: prior,
+                                              questionApproved: true, now: now)
+            guard check.allowed else {
+                decision.result.heldBack.append(.init(ruleID: rule.id, reason: check.refusals.map(\.description).joined(separator: "; ")))
+                continue
+            }
+            // It fired only now (the data moved since the read): pre-flight it next time.
+            guard let preflight = preflights[rule.id] else {
+                decision.result.heldBack.append(.init(ruleID: rule.id, reason: "the broker's pre-flight is pending"))
+                continue
+            }
+            let ruleText = QuestionTemplate.render(rule.questionTemplate, values: values)
+            var metadata = Self.questionMetadata(evaluation, proposal: proposal, now: now)
+            metadata = ConfigMerge.merge(template: metadata, override: Self.preflightMetadata(preflight))
+            if !preflight.allowed {
+                PipelineMetrics.preflightRefused(preflight.refusals)
+                let reason = preflight.refusals.map(\.description).joined(separator: "; ")
+                guard config.guardrails.onBrokerRefusal == .explain else {
+                    decision.result.heldBack.append(.init(ruleID: rule.id, reason: "the broker would refuse the order: \(reason)"))
+                    continue
+                }
+                let id = ask(rule, NewQuestion(
+                    firebaseUID: uid, text: String(preflight.refusalText(explanation: evaluation.explanation, proposal: proposal).prefix(600)),
+                    sourceTag: "trading:rule:\(rule.id)", pipelineKey: "trading", pipelineStep: "\(rule.id):preflight_refused",
+                    correctAnswer: 10, metadata: metadata, expiresInSeconds: settings.questionTTLSeconds))
+                decision.result.refused.append(.init(ruleID: rule.id, questionID: id, refusals: preflight.refusals))
+                logger.info("rule fired; the broker would refuse the order", metadata: [
+                    "user.uid": "\(uid)", "rule.id": "\(rule.id)", "question.id": "\(id)", "reason": "\(reason)",
+                ])
+                continue
+            }
+            let text = [ruleText, preflight.closedMarketNote].compactMap { $0 }.joined(separator: " ")
+            let id = ask(rule, NewQuestion(
+                firebaseUID: uid, text: text, sourceTag: "trading:rule:\(rule.id)", pipelineKey: "trading",
+                pipelineStep: "\(rule.id):await_confirm", correctAnswer: 10, metadata: metadata,
+                expiresInSeconds: settings.questionTTLSeconds))
+            decision.result.asked.append(.init(evaluation: evaluation, questionID: id, questionText: text))
+            logger.info("rule fired", metadata: ["user.uid": "\(uid)", "rule.id": "\(rule.id)", "question.id": "\(id)"])
+        }
+        for held in decision.result.heldBack {
+            logger.info("rule fired but no question asked", metadata: ["user.uid": "\(uid)", "rule.id": "\(held.ruleID)", "reason": "\(held.reason)"])
+        }
+        return decision
     }
 
     /// The effective config of stored documents, parsed once per worker (`ConfigCache`).

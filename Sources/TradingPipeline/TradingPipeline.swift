@@ -57,6 +57,7 @@ public struct TradingPipeline: Sendable {
     public let failpoints: Failpoints
     public let logger: Logger
     let configCache = ConfigCache()
+    let evaluationBatcher = EvaluationBatcher()
     let brokerFacts: BrokerFactsCache
 
     public init(client: PostgresClient, marketData: any MarketDataAPI, trading: any TradingAPI, clock: any MarketClock,
