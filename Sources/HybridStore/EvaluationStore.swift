@@ -16,9 +16,12 @@ extension TradingStore {
         public var enabled: Bool
         public var context: TradingContext
         public var questionsDueToExpire: Int
+        /// The user's trading state row exists (it is created before the first decision).
+        public var hasStateRow: Bool
 
         public init(templateName: String?, templateText: String?, overrideText: String, enabled: Bool, context: TradingContext,
-                    questionsDueToExpire: Int) {
+                    questionsDueToExpire: Int, hasStateRow: Bool = true) {
+            self.hasStateRow = hasStateRow
             self.templateName = templateName
             self.templateText = templateText
             self.overrideText = overrideText
@@ -40,39 +43,39 @@ extension TradingStore {
             SELECT c.firebase_uid, c.template_name, t.config::text, c.config::text, c.enabled,
                    (SELECT s.context -> 'trading' FROM user_trading_state s WHERE s.firebase_uid = c.firebase_uid)::text,
                    (SELECT count(*) FROM questions q
-                     WHERE q.firebase_uid = c.firebase_uid AND q.status = 'open' AND q.expires_at <= now())::int
+                     WHERE q.firebase_uid = c.firebase_uid AND q.status = 'open' AND q.expires_at <= now())::int,
+                   EXISTS (SELECT 1 FROM user_trading_state s WHERE s.firebase_uid = c.firebase_uid)
             FROM user_trading_config c
             LEFT JOIN trading_config_templates t ON t.name = c.template_name
             WHERE c.firebase_uid = ANY(\(uids))
             """, logger: logger)
         var views: [String: EvaluationView] = [:]
-        for try await (uid, templateName, templateText, overrideText, enabled, contextText, due)
-            in rows.decode((String, String?, String?, String, Bool, String?, Int).self) {
+        for try await (uid, templateName, templateText, overrideText, enabled, contextText, due, hasStateRow)
+            in rows.decode((String, String?, String?, String, Bool, String?, Int, Bool).self) {
             views[uid] = EvaluationView(templateName: templateName, templateText: templateText, overrideText: overrideText,
-                                        enabled: enabled, context: try decodeContext(contextText), questionsDueToExpire: due)
+                                        enabled: enabled, context: try decodeContext(contextText), questionsDueToExpire: due,
+                                        hasStateRow: hasStateRow)
         }
         return views
     }
 
-    /// The views read under the lock an evaluation decides in: each user's trading state row is
-    /// locked (`FOR UPDATE`, in uid order, so that two batches never deadlock) for the rest of
-    /// the transaction, and its context is the newest committed one. Creates missing state
-    /// rows; a user without a config is absent. `questionsDueToExpire` is not read here (0).
-    public static func lockEvaluationViews(_ uids: [String], on db: PostgresConnection, logger: Logger) async throws -> [String: EvaluationView] {
-        var views = try await lockedViews(uids, on: db, logger: logger)
-        let missing = uids.filter { views[$0] == nil }
-        guard !missing.isEmpty else { return views }
-        // A user's first evaluation: create the state row, then lock it.
+    /// Creates the users' missing trading state rows, in uid order, in a statement of its own
+    /// (outside the transaction that locks them: inserting inside it would let two batches
+    /// that overlap wait on each other's new rows).
+    public static func ensureTradingStates(_ uids: [String], on db: PostgresConnection, logger: Logger) async throws {
         try await db.query("""
             INSERT INTO user_trading_state (firebase_uid)
-            SELECT firebase_uid FROM user_trading_config WHERE firebase_uid = ANY(\(missing))
+            SELECT firebase_uid FROM user_trading_config WHERE firebase_uid = ANY(\(uids))
+            ORDER BY firebase_uid
             ON CONFLICT (firebase_uid) DO NOTHING
             """, logger: logger)
-        views.merge(try await lockedViews(missing, on: db, logger: logger)) { old, _ in old }
-        return views
     }
 
-    private static func lockedViews(_ uids: [String], on db: PostgresConnection, logger: Logger) async throws -> [String: EvaluationView] {
+    /// The views read under the lock an evaluation decides in: each user's trading state row is
+    /// locked (`FOR UPDATE`, in uid order, so that two batches never deadlock) for the rest of
+    /// the transaction, and its context is the newest committed one. A user without a config
+    /// or a state row is absent. `questionsDueToExpire` is not read here (0).
+    public static func lockEvaluationViews(_ uids: [String], on db: PostgresConnection, logger: Logger) async throws -> [String: EvaluationView] {
         let rows = try await db.query("""
             SELECT s.firebase_uid, c.template_name, t.config::text, c.config::text, c.enabled, (s.context -> 'trading')::text
             FROM user_trading_state s

@@ -153,7 +153,11 @@ extension TradingPipeline {
     /// at once, each user decided, then every question, its `deliver-question` job and every
     /// context written in three statements.
     func decideUnderLock(_ pending: [PendingDecision], now: Date, logger: Logger) async throws -> [String: EvaluationOutcome] {
-        try await client.transaction(logger: logger) { db in
+        let stateless = pending.filter { !$0.view.hasStateRow }.map(\.uid)
+        if !stateless.isEmpty {
+            try await client.withConnection { try await TradingStore.ensureTradingStates(stateless, on: $0, logger: logger) }
+        }
+        return try await client.transaction(logger: logger) { db in
             let uids = pending.map(\.uid)
             let locked = try await TradingStore.lockEvaluationViews(uids, on: db, logger: logger)
             let due = pending.filter { $0.view.questionsDueToExpire > 0 }.map(\.uid)

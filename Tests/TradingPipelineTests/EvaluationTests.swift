@@ -98,4 +98,76 @@ import TradingPipeline
             }
         }
     }
+
+    /// A batch (what a burst of crossings becomes) decides each user on its own: an invalid or
+    /// missing config is that user's failure only, a user named twice is evaluated once, and
+    /// each question comes with its delivery job.
+    @Test func aBatchDecidesEachUserOnItsOwn() async throws {
+        try await Farm.run(worker: false) { farm in
+            do {
+                let client = farm.client
+                try await seedFiringUser(client, uid: "user-a")
+                try await seedFiringUser(client, uid: "user-c")
+                try await client.withConnection { conn in
+                    try await TradingStore.upsertUser("user-b", displayName: nil, on: conn, logger: logger)
+                    let override = JSONValue.object(["rules": .array([.object(["id": .string("dip_confirm"), "threshold_pct": .number(2)])])])
+                    try await TradingStore.upsertUserConfig("user-b", templateName: "default_paper_watchlist", override: override,
+                                                            enabled: true, on: conn, logger: logger)
+                }
+                let outcomes = try await farm.pipeline.evaluate(users: ["user-c", "user-a", "user-b", "ghost", "user-a"],
+                                                                now: t0.addingTimeInterval(5), logger: logger)
+                #expect(outcomes.count == 4)
+                #expect(try outcomes["user-a"]?.get().asked.count == 1)
+                #expect(try outcomes["user-c"]?.get().asked.count == 1)
+                if case .failure(let error as PipelineError) = outcomes["user-b"] {
+                    #expect(error.description.contains("must be negative"))
+                } else {
+                    Issue.record("user-b's invalid config did not fail user-b: \(String(describing: outcomes["user-b"]))")
+                }
+                if case .failure(PipelineError.noConfig("ghost")) = outcomes["ghost"] {} else {
+                    Issue.record("a user without a config was not reported: \(String(describing: outcomes["ghost"]))")
+                }
+                let counts = try await client.withConnection { conn in
+                    var result: (Int, Int, Int) = (0, 0, 0)
+                    for try await row in try await conn.query("""
+                        SELECT (SELECT count(*) FROM questions)::int,
+                               (SELECT count(*) FROM jobs j JOIN questions q ON j.unique_key = 'deliver-question:' || q.id)::int,
+                               (SELECT count(*) FROM user_trading_state WHERE context -> 'trading' -> 'rules' ? 'dip_confirm')::int
+                        """, logger: logger).decode((Int, Int, Int).self) { result = row }
+                    return result
+                }
+                #expect(counts.0 == 2 && counts.1 == 2, "one question and one delivery job per firing user: \(counts)")
+                #expect(counts.2 == 2, "both firing users' cooldowns saved: \(counts)")
+            }
+        }
+    }
+
+    /// Batches with overlapping users, in different orders and at once, lock in one order:
+    /// no deadlock, and each user is asked exactly once.
+    @Test func overlappingBatchesAskEachUserExactlyOnce() async throws {
+        try await Farm.run(worker: false) { farm in
+            do {
+                let users = ["user-e", "user-f", "user-g", "user-h"]
+                for uid in users { try await seedFiringUser(farm.client, uid: uid) }
+                let evaluator = farm.pipeline
+                let asked = try await withThrowingTaskGroup(of: Int.self) { group in
+                    for i in 0..<10 {
+                        let batch = i % 2 == 0 ? users : users.reversed()
+                        group.addTask {
+                            let outcomes = try await evaluator.evaluate(users: Array(batch.dropFirst(i % 3)), now: t0.addingTimeInterval(Double(i)), logger: logger)
+                            return try outcomes.values.reduce(0) { $0 + (try $1.get().asked.count) }
+                        }
+                    }
+                    return try await group.reduce(0, +)
+                }
+                #expect(asked == users.count)
+                let stored = try await farm.client.withConnection { conn in
+                    var count = 0
+                    for try await n in try await conn.query("SELECT count(*)::int FROM questions", logger: logger).decode(Int.self) { count = n }
+                    return count
+                }
+                #expect(stored == users.count, "a double question would show up here")
+            }
+        }
+    }
 }
