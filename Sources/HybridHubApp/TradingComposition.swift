@@ -108,8 +108,12 @@ public enum TradingComposition {
     }
 
     /// Queues of the five kinds and how many jobs of each run at once in one worker.
-    public static func workerQueues(concurrency: Int) -> [String: Int] {
-        Dictionary(TradingJobCatalog.all.map { ($0.queue, concurrency) }, uniquingKeysWith: { a, _ in a })
+    /// Jobs run at once per queue. The evaluate queue holds more: its runs wait together for
+    /// a batch (`EvaluationBatcher`), so a held job costs a task, not a connection.
+    public static func workerQueues(concurrency: Int, evaluateConcurrency: Int? = nil) -> [String: Int] {
+        var queues = Dictionary(TradingJobCatalog.all.map { ($0.queue, concurrency) }, uniquingKeysWith: { a, _ in a })
+        queues[TradingJobCatalog.evaluateUser.queue] = evaluateConcurrency ?? concurrency * 4
+        return queues
     }
 
     public static func scheduler(settings: Settings, pipeline: TradingPipeline, client: PostgresClient, holderID: String,

@@ -16,7 +16,9 @@ struct WorkerRole: AsyncParsableCommand {
         commandName: "worker", abstract: "Run a worker: claims ingest, evaluate, deliver, submit and poll jobs (SIGTERM drains).")
 
     @Option(help: "Worker id (default host:pid:random).") var id: String = WorkerConfiguration.defaultWorkerID()
-    @Option(help: "Jobs run at once per queue (market, evaluate, delivery, orders).") var concurrency = 8
+    @Option(help: "Jobs run at once per queue (market, delivery, orders).") var concurrency = 8
+    @Option(help: "evaluate-user jobs held at once (default 4 × --concurrency): they are evaluated together in batches.")
+    var evaluateConcurrency: Int?
     @Option(help: "Jobs claimed per statement.") var batch = 10
     @Option(help: "Lease seconds; a dead worker's jobs are rescued about this long after it died.") var lease = 5.0
     @Option(help: "Heartbeat seconds (lease renewal).") var heartbeat = 1.0
@@ -27,7 +29,9 @@ struct WorkerRole: AsyncParsableCommand {
 
     func validate() throws {
         guard lease > heartbeat * 2 else { throw ValidationError("--lease must be more than twice --heartbeat") }
-        guard concurrency >= 1, batch >= 1 else { throw ValidationError("--concurrency and --batch must be at least 1") }
+        guard concurrency >= 1, batch >= 1, (evaluateConcurrency ?? 1) >= 1 else {
+            throw ValidationError("--concurrency, --evaluate-concurrency and --batch must be at least 1")
+        }
     }
 
     func run() async throws {
@@ -40,7 +44,7 @@ struct WorkerRole: AsyncParsableCommand {
                                     eventLoopGroup: group ?? PostgresClient.defaultEventLoopGroup, backgroundLogger: logger)
         let pipeline = TradingComposition.pipeline(settings: runtime.settings, client: client, logger: logger)
         let configuration = WorkerConfiguration(
-            workerID: id, queues: TradingComposition.workerQueues(concurrency: concurrency), leaseSeconds: lease,
+            workerID: id, queues: TradingComposition.workerQueues(concurrency: concurrency, evaluateConcurrency: evaluateConcurrency), leaseSeconds: lease,
             heartbeatSeconds: heartbeat, pollSeconds: poll, claimBatch: batch, shutdownGraceSeconds: grace)
         do {
             try await TradingComposition.verifyTradingAccount(settings: runtime.settings, logger: logger)
