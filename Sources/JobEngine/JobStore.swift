@@ -197,12 +197,22 @@ public enum JobStore {
     /// Completes the jobs still held at their epochs; returns the ids it completed.
     public static func complete(_ leases: [Lease], on db: PostgresConnection, logger: Logger) async throws -> Set<Int64> {
         guard !leases.isEmpty else { return [] }
+        // Rows are locked in id order, as `renew` locks them: the two run at once on a worker's
+        // two connections over overlapping jobs, and any other order can deadlock.
         let rows = try await db.query("""
+            WITH done AS (
+                SELECT j.id FROM jobs AS j
+                JOIN unnest(\(leases.map(\.id)), \(leases.map(\.epoch))) AS lease(id, epoch)
+                  ON j.id = lease.id AND j.lease_epoch = lease.epoch
+                WHERE j.state = 'running'
+                ORDER BY j.id
+                FOR UPDATE OF j
+            )
             UPDATE jobs AS j
                SET state = 'completed', finalized_at = now(), updated_at = now(),
                    lease_owner = NULL, lease_expires_at = NULL
-              FROM unnest(\(leases.map(\.id)), \(leases.map(\.epoch))) AS done(id, epoch)
-             WHERE j.id = done.id AND j.lease_epoch = done.epoch AND j.state = 'running'
+              FROM done
+             WHERE j.id = done.id
             RETURNING j.id
             """, logger: logger)
         return try await ids(rows)
@@ -291,12 +301,20 @@ public enum JobStore {
     public static func renew(_ leases: [Lease], workerID: String, leaseSeconds: Double,
                              on db: PostgresConnection, logger: Logger) async throws -> Set<Int64> {
         guard !leases.isEmpty else { return [] }
+        // Rows are locked in id order, as `complete` locks them (see there).
         let rows = try await db.query("""
+            WITH held AS (
+                SELECT j.id FROM jobs AS j
+                JOIN unnest(\(leases.map(\.id)), \(leases.map(\.epoch))) AS lease(id, epoch)
+                  ON j.id = lease.id AND j.lease_epoch = lease.epoch
+                WHERE j.state = 'running' AND j.lease_owner = \(workerID)
+                ORDER BY j.id
+                FOR UPDATE OF j
+            )
             UPDATE jobs AS j
                SET lease_expires_at = now() + make_interval(secs => \(leaseSeconds))
-              FROM unnest(\(leases.map(\.id)), \(leases.map(\.epoch))) AS held(id, epoch)
-             WHERE j.id = held.id AND j.lease_epoch = held.epoch AND j.state = 'running'
-               AND j.lease_owner = \(workerID)
+              FROM held
+             WHERE j.id = held.id
             RETURNING j.id
             """, logger: logger)
         return try await ids(rows)

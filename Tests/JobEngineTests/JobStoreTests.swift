@@ -162,6 +162,46 @@ import Testing
         }
     }
 
+    /// A worker renews its leases and completes finished jobs at the same moment, on two
+    /// connections, over overlapping jobs (a finished job stays held until its completion
+    /// commits). Taken in different orders, such row locks deadlock; both statements lock in id
+    /// order.
+    @Test func renewalsAndCompletionsOfOverlappingJobsNeverDeadlock() async throws {
+        try await TestDatabase.withMigrated { db in
+            try await withClient(db, poolSize: 4) { client in
+                _ = try await client.enqueue((0..<600).map { _ in job() })
+                var leases: [JobStore.Lease] = []
+                while true {
+                    let got = try await client.claim(limit: 100, worker: "w")
+                    if got.isEmpty { break }
+                    leases += got.map { JobStore.Lease(id: $0.id, epoch: $0.leaseEpoch) }
+                }
+                #expect(leases.count == 600)
+                let held = leases
+                for round in 0..<6 {
+                    let finished = Array(held.shuffled().prefix(100))
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            _ = try await client.withConnection {
+                                try await JobStore.renew(held.reversed(), workerID: "w", leaseSeconds: 30, on: $0, logger: logger)
+                            }
+                        }
+                        group.addTask {
+                            _ = try await client.withConnection {
+                                try await JobStore.renew(held.shuffled(), workerID: "w", leaseSeconds: 30, on: $0, logger: logger)
+                            }
+                        }
+                        group.addTask {
+                            _ = try await client.withConnection { try await JobStore.complete(finished, on: $0, logger: logger) }
+                        }
+                        try await group.waitForAll()
+                    }
+                    _ = round
+                }
+            }
+        }
+    }
+
     @Test func aWorkerThatLostItsLeaseCannotTouchTheJob() async throws {
         try await TestDatabase.withMigrated { db in
             try await withClient(db) { client in
