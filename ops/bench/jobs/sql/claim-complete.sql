@@ -23,9 +23,17 @@ WITH claimed AS (
     RETURNING j.id, j.kind, j.queue, j.payload::text, j.attempt, j.max_attempts, j.lease_epoch, j.created_at
 )
 SELECT coalesce(array_agg(id), '{}') AS ids, coalesce(array_agg(lease_epoch), '{}') AS epochs FROM claimed \gset
+WITH done AS (
+    SELECT j.id FROM jobs AS j
+    JOIN unnest(:ids::bigint[], :epochs::bigint[]) AS lease(id, epoch)
+      ON j.id = lease.id AND j.lease_epoch = lease.epoch
+    WHERE j.state = 'running'
+    ORDER BY j.id
+    FOR UPDATE OF j
+)
 UPDATE jobs AS j
    SET state = 'completed', finalized_at = now(), updated_at = now(),
        lease_owner = NULL, lease_expires_at = NULL
-  FROM unnest(:ids::bigint[], :epochs::bigint[]) AS done(id, epoch)
- WHERE j.id = done.id AND j.lease_epoch = done.epoch AND j.state = 'running'
+  FROM done
+ WHERE j.id = done.id
 RETURNING j.id;
