@@ -264,13 +264,21 @@ public enum JobStore {
     /// Gives a held job back untouched (graceful shutdown): available now, attempt not used.
     public static func release(_ leases: [Lease], on db: PostgresConnection, logger: Logger) async throws -> Set<Int64> {
         guard !leases.isEmpty else { return [] }
+        // In id order, as `renew` and `complete` lock (the heartbeat still runs at shutdown).
         let rows = try await db.query("""
-            WITH released AS (
+            WITH held AS (
+                SELECT j.id FROM jobs AS j
+                JOIN unnest(\(leases.map(\.id)), \(leases.map(\.epoch))) AS lease(id, epoch)
+                  ON j.id = lease.id AND j.lease_epoch = lease.epoch
+                WHERE j.state = 'running'
+                ORDER BY j.id
+                FOR UPDATE OF j
+            ), released AS (
                 UPDATE jobs AS j
                    SET state = 'available', run_at = now(), attempt = j.attempt - 1,
                        lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
-                  FROM unnest(\(leases.map(\.id)), \(leases.map(\.epoch))) AS held(id, epoch)
-                 WHERE j.id = held.id AND j.lease_epoch = held.epoch AND j.state = 'running'
+                  FROM held
+                 WHERE j.id = held.id
                 RETURNING j.id, j.queue
             ), woken AS (
                 SELECT pg_notify(\(channel), queue) FROM (SELECT DISTINCT queue FROM released) AS q

@@ -64,7 +64,7 @@ extension TradingPipeline {
     /// this process that overlap are evaluated together (`EvaluationBatcher`).
     func evaluate(_ job: EvaluateUser, _ context: JobContext) async throws -> JobOutcome {
         let outcome = await evaluationBatcher.evaluate(job.firebaseUID) { uids in
-            try await self.evaluate(users: uids, now: try await self.clock.now(), logger: self.logger)
+            try await self.evaluateIsolatingFailures(uids, now: try await self.clock.now(), logger: self.logger)
         }
         let result = try outcome.get()
         if !result.asked.isEmpty || !result.heldBack.isEmpty {
@@ -73,6 +73,26 @@ extension TradingPipeline {
             ])
         }
         return .complete
+    }
+
+    /// A batch that fails as a whole (a database error, one user's unreadable state) is tried
+    /// again user by user: one user's trouble does not use up the others' attempts.
+    func evaluateIsolatingFailures(_ uids: [String], now: Date, logger: Logger) async throws -> [String: EvaluationOutcome] {
+        do {
+            return try await evaluate(users: uids, now: now, logger: logger)
+        } catch where uids.count > 1 {
+            logger.warning("evaluation batch failed; evaluating its users one by one",
+                           metadata: ["batch.users": "\(uids.count)", "error": "\(String(reflecting: error))"])
+            var outcomes: [String: EvaluationOutcome] = [:]
+            for uid in uids {
+                do {
+                    outcomes.merge(try await evaluate(users: [uid], now: now, logger: logger)) { _, new in new }
+                } catch {
+                    outcomes[uid] = .failure(error)
+                }
+            }
+            return outcomes
+        }
     }
 
     /// One user's evaluation; `now` is the trading clock's instant (the replayed one in a replay).
@@ -94,15 +114,29 @@ extension TradingPipeline {
         let uids = Array(Set(users)).sorted()
         guard !uids.isEmpty else { return [:] }
         var (outcomes, pending) = try await quietEvaluation(uids, now: now, logger: logger)
-        // The broker's pre-flight for what fired, before the row locks: network calls never
-        // run while users' states are locked.
-        for index in pending.indices {
-            do {
-                for (rule, evaluation) in pending[index].fired {
-                    pending[index].preflights[rule.id] = try await preflight(OrderProposal(rule: rule, referencePrice: evaluation.price), now: now)
+        // The broker's pre-flight for what fired, before the row locks (network calls never run
+        // while users' states are locked), for all users at once (the facts cache makes one
+        // broker call per missing fact, however many wait for it).
+        let preflights = await withTaskGroup(of: (String, Result<[String: PreflightResult], any Error>).self) { group in
+            for user in pending where !user.fired.isEmpty {
+                let fired = user.fired.map { (ruleID: $0.rule.id, proposal: OrderProposal(rule: $0.rule, referencePrice: $0.evaluation.price)) }
+                group.addTask {
+                    do {
+                        var results: [String: PreflightResult] = [:]
+                        for rule in fired { results[rule.ruleID] = try await self.preflight(rule.proposal, now: now) }
+                        return (user.uid, .success(results))
+                    } catch {
+                        return (user.uid, .failure(error))
+                    }
                 }
-            } catch {
-                outcomes[pending[index].uid] = .failure(error)
+            }
+            return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        }
+        for index in pending.indices {
+            switch preflights[pending[index].uid] {
+            case .success(let results): pending[index].preflights = results
+            case .failure(let error): outcomes[pending[index].uid] = .failure(error)
+            case nil: break
             }
         }
         pending.removeAll { outcomes[$0.uid] != nil }

@@ -29,8 +29,8 @@ struct WorkerRole: AsyncParsableCommand {
 
     func validate() throws {
         guard lease > heartbeat * 2 else { throw ValidationError("--lease must be more than twice --heartbeat") }
-        guard concurrency >= 1, batch >= 1, (evaluateConcurrency ?? 1) >= 1 else {
-            throw ValidationError("--concurrency, --evaluate-concurrency and --batch must be at least 1")
+        guard (1...10_000).contains(concurrency), batch >= 1, (1...10_000).contains(evaluateConcurrency ?? 1) else {
+            throw ValidationError("--concurrency and --evaluate-concurrency must be between 1 and 10000, --batch at least 1")
         }
     }
 

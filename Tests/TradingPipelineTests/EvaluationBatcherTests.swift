@@ -1,4 +1,7 @@
 import Foundation
+import HybridStore
+import HybridTestSupport
+import PostgresNIO
 import Synchronization
 import Testing
 @testable import TradingPipeline
@@ -50,5 +53,38 @@ import Testing
         #expect(throws: Broken.self) { try first.get() }
         let second = await batcher.evaluate("user-b", run: run)
         #expect(try second.get().heldBack.first?.ruleID == "user-b")
+    }
+
+    /// One user whose stored state cannot be read fails the batch's read for everyone; the
+    /// batch is then evaluated user by user, and only that user's job fails.
+    @Test func aBatchThatFailsAsAWholeIsRetriedUserByUser() async throws {
+        try await Farm.run(worker: false) { farm in
+            do {
+                let t0 = Date(timeIntervalSince1970: 1_300_293_540)
+                let users = ["user-a", "user-x", "user-c"]
+                try await farm.client.withConnection { conn in
+                    for uid in users {
+                        try await TradingStore.upsertUser(uid, displayName: nil, on: conn, logger: logger)
+                        try await TradingStore.upsertUserConfig(uid, templateName: "default_paper_watchlist", override: .object([:]),
+                                                                enabled: true, on: conn, logger: logger)
+                    }
+                    try await TradingStore.insertSnapshots([
+                        SnapshotInsert(symbol: "SPY", metric: .lastTrade, price: 126.5, volume: 1, asOf: t0),
+                        SnapshotInsert(symbol: "SPY", metric: .prevClose, price: 128.56, volume: 1, asOf: t0.addingTimeInterval(-80_000)),
+                    ], on: conn, logger: logger)
+                    try await conn.query("""
+                        INSERT INTO user_trading_state (firebase_uid, context) VALUES ('user-x', '{"trading": "not a context"}')
+                        """, logger: logger)
+                }
+                await #expect(throws: (any Error).self) {
+                    _ = try await farm.pipeline.evaluate(users: users, now: t0.addingTimeInterval(5), logger: logger)
+                }
+                let outcomes = try await farm.pipeline.evaluateIsolatingFailures(users, now: t0.addingTimeInterval(5), logger: logger)
+                #expect(try outcomes["user-a"]?.get().asked.count == 1)
+                #expect(try outcomes["user-c"]?.get().asked.count == 1)
+                if case .success = outcomes["user-x"] { Issue.record("user-x's unreadable state was evaluated") }
+                #expect(outcomes["user-x"] != nil)
+            }
+        }
     }
 }
