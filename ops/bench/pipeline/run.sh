@@ -71,7 +71,7 @@ for n in $(seq 1 "$WORKERS"); do
 done
 sleep 1
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
-progress "running: $USERS users, $SYMBOLS symbols, $WORKERS workers × concurrency $CONCURRENCY per queue"
+progress "running: $USERS users, $SYMBOLS symbols, $WORKERS workers × concurrency $CONCURRENCY per queue (evaluate: 4 ×)"
 TABLE="$("$BIN/hybridhub-pipeline-bench" --users "$USERS" --symbols "$SYMBOLS" --approvals "$APPROVALS")"
 LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -83,7 +83,7 @@ REPORT="# Pipeline benchmark — $STAMP
 | nproc | $(nproc) |
 | Load average (1/5/15 min) start → end | $LOAD_START → $LOAD_END |
 | PostgreSQL | $("$PGBIN/psql" -X -At -d "$BENCH_DB" -c 'SHOW server_version') |
-| Setup | $USERS users × 3 rules over $SYMBOLS symbols (SPY + synthetic), $WORKERS \`hybridhub worker\` processes (concurrency $CONCURRENCY per queue, executor $EXECUTOR), \`alpaca-sim\` stepped at 2011-03-16 13:39:50 ET, release build |
+| Setup | $USERS users × 3 rules over $SYMBOLS symbols (SPY + synthetic), $WORKERS \`hybridhub worker\` processes (concurrency $CONCURRENCY per queue, the evaluate queue 4 × that, its jobs evaluated in batches; executor $EXECUTOR), \`alpaca-sim\` stepped at 2011-03-16 13:39:50 ET, release build |
 
 $TABLE
 
