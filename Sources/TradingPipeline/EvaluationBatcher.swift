@@ -11,6 +11,7 @@ final class EvaluationBatcher: Sendable {
     typealias Run = @Sendable (_ uids: [String]) async throws -> [String: EvaluationOutcome]
 
     private struct Waiter {
+        let ticket: UInt64
         let uid: String
         let continuation: CheckedContinuation<EvaluationOutcome, Never>
     }
@@ -18,6 +19,7 @@ final class EvaluationBatcher: Sendable {
     private struct State {
         var inFlight = false
         var waiting: [Waiter] = []
+        var nextTicket: UInt64 = 0
     }
 
     private let state = Mutex(State())
@@ -30,16 +32,38 @@ final class EvaluationBatcher: Sendable {
     }
 
     /// The user's outcome from the batch they joined. A batch that fails as a whole (a
-    /// database error) is every member's failure.
+    /// database error) is every member's failure. A run cancelled while it still waits for a
+    /// batch (the job's timeout, shutdown) leaves at once with `CancellationError`; one whose
+    /// batch is running gets that batch's outcome.
     func evaluate(_ uid: String, run: @escaping Run) async -> EvaluationOutcome {
-        await withCheckedContinuation { continuation in
-            let starts = state.withLock { state -> Bool in
-                state.waiting.append(Waiter(uid: uid, continuation: continuation))
-                guard !state.inFlight else { return false }
-                state.inFlight = true
-                return true
+        let ticket = state.withLock { state -> UInt64 in
+            defer { state.nextTicket &+= 1 }
+            return state.nextTicket
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                enum Next { case cancelled, wait, startBatch }
+                let next = state.withLock { state -> Next in
+                    // Checked under the lock `onCancel` takes: a cancellation is seen here or there.
+                    if Task.isCancelled { return .cancelled }
+                    state.waiting.append(Waiter(ticket: ticket, uid: uid, continuation: continuation))
+                    guard !state.inFlight else { return .wait }
+                    state.inFlight = true
+                    return .startBatch
+                }
+                switch next {
+                case .cancelled: continuation.resume(returning: .failure(CancellationError()))
+                case .wait: break
+                case .startBatch: Task { await self.drain(run) }
+                }
             }
-            if starts { Task { await self.drain(run) } }
+        } onCancel: {
+            // Resumed here only if no batch took it: each waiter is resumed exactly once.
+            let waiter = state.withLock { state -> Waiter? in
+                guard let index = state.waiting.firstIndex(where: { $0.ticket == ticket }) else { return nil }
+                return state.waiting.remove(at: index)
+            }
+            waiter?.continuation.resume(returning: .failure(CancellationError()))
         }
     }
 

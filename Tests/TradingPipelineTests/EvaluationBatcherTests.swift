@@ -55,6 +55,30 @@ import Testing
         #expect(try second.get().heldBack.first?.ruleID == "user-b")
     }
 
+    /// A run whose job times out or is released while it waits for a batch leaves at once and
+    /// is never evaluated.
+    @Test func aCancelledWaiterLeavesAtOnceAndIsNotEvaluated() async throws {
+        let batcher = EvaluationBatcher()
+        let batches = Mutex<[[String]]>([])
+        let run: EvaluationBatcher.Run = { uids in
+            batches.withLock { $0.append(uids) }
+            try? await Task.sleep(for: .seconds(2))
+            return Dictionary(uniqueKeysWithValues: uids.map { ($0, Self.marked($0)) })
+        }
+        let first = Task { await batcher.evaluate("user-a", run: run) }
+        try await Task.sleep(for: .milliseconds(50))
+        let waiting = Task { await batcher.evaluate("user-b", run: run) }
+        try await Task.sleep(for: .milliseconds(50))
+        let cancelledAt = ContinuousClock.now
+        waiting.cancel()
+        let outcome = await waiting.value
+        #expect(ContinuousClock.now - cancelledAt < .seconds(1), "the cancelled run waited for the batch in flight (2 s)")
+        #expect(throws: CancellationError.self) { try outcome.get() }
+        #expect(try await first.value.get().heldBack.first?.ruleID == "user-a")
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(batches.withLock { $0 } == [["user-a"]])
+    }
+
     /// One user whose stored state cannot be read fails the batch's read for everyone; the
     /// batch is then evaluated user by user, and only that user's job fails.
     @Test func aBatchThatFailsAsAWholeIsRetriedUserByUser() async throws {
