@@ -194,27 +194,39 @@ public enum JobStore {
         }
     }
 
+    /// The leases' rows still running at their epochs, locked in id order (binds: `$1` ids,
+    /// `$2` epochs). `renew`, `complete` and `release` run at once on one worker's connections
+    /// over overlapping jobs (a finished job stays held until its completion commits); rows
+    /// locked in any other order can deadlock.
+    static let heldInIDOrder = """
+        held AS (
+            SELECT j.id FROM jobs AS j
+            JOIN unnest($1::bigint[], $2::bigint[]) AS lease(id, epoch) ON j.id = lease.id AND j.lease_epoch = lease.epoch
+            WHERE j.state = 'running'
+            ORDER BY j.id
+            FOR UPDATE OF j
+        )
+        """
+
+    static func heldQuery(_ leases: [Lease], _ sql: String, extraBinds: (inout PostgresBindings) -> Void = { _ in }) -> PostgresQuery {
+        var binds = PostgresBindings()
+        binds.append(leases.map(\.id))
+        binds.append(leases.map(\.epoch))
+        extraBinds(&binds)
+        return PostgresQuery(unsafeSQL: "WITH \(heldInIDOrder)" + sql, binds: binds)
+    }
+
     /// Completes the jobs still held at their epochs; returns the ids it completed.
     public static func complete(_ leases: [Lease], on db: PostgresConnection, logger: Logger) async throws -> Set<Int64> {
         guard !leases.isEmpty else { return [] }
-        // Rows are locked in id order, as `renew` locks them: the two run at once on a worker's
-        // two connections over overlapping jobs, and any other order can deadlock.
-        let rows = try await db.query("""
-            WITH done AS (
-                SELECT j.id FROM jobs AS j
-                JOIN unnest(\(leases.map(\.id)), \(leases.map(\.epoch))) AS lease(id, epoch)
-                  ON j.id = lease.id AND j.lease_epoch = lease.epoch
-                WHERE j.state = 'running'
-                ORDER BY j.id
-                FOR UPDATE OF j
-            )
+        let rows = try await db.query(heldQuery(leases, """
             UPDATE jobs AS j
                SET state = 'completed', finalized_at = now(), updated_at = now(),
                    lease_owner = NULL, lease_expires_at = NULL
-              FROM done
-             WHERE j.id = done.id
+              FROM held
+             WHERE j.id = held.id
             RETURNING j.id
-            """, logger: logger)
+            """), logger: logger)
         return try await ids(rows)
     }
 
@@ -264,16 +276,8 @@ public enum JobStore {
     /// Gives a held job back untouched (graceful shutdown): available now, attempt not used.
     public static func release(_ leases: [Lease], on db: PostgresConnection, logger: Logger) async throws -> Set<Int64> {
         guard !leases.isEmpty else { return [] }
-        // In id order, as `renew` and `complete` lock (the heartbeat still runs at shutdown).
-        let rows = try await db.query("""
-            WITH held AS (
-                SELECT j.id FROM jobs AS j
-                JOIN unnest(\(leases.map(\.id)), \(leases.map(\.epoch))) AS lease(id, epoch)
-                  ON j.id = lease.id AND j.lease_epoch = lease.epoch
-                WHERE j.state = 'running'
-                ORDER BY j.id
-                FOR UPDATE OF j
-            ), released AS (
+        let rows = try await db.query(heldQuery(leases, """
+            , released AS (
                 UPDATE jobs AS j
                    SET state = 'available', run_at = now(), attempt = j.attempt - 1,
                        lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
@@ -281,10 +285,10 @@ public enum JobStore {
                  WHERE j.id = held.id
                 RETURNING j.id, j.queue
             ), woken AS (
-                SELECT pg_notify(\(channel), queue) FROM (SELECT DISTINCT queue FROM released) AS q
+                SELECT pg_notify($3, queue) FROM (SELECT DISTINCT queue FROM released) AS q
             )
             SELECT id FROM released, (SELECT count(*) FROM woken) AS w
-            """, logger: logger)
+            """, extraBinds: { $0.append(channel) }), logger: logger)
         return try await ids(rows)
     }
 
@@ -309,22 +313,13 @@ public enum JobStore {
     public static func renew(_ leases: [Lease], workerID: String, leaseSeconds: Double,
                              on db: PostgresConnection, logger: Logger) async throws -> Set<Int64> {
         guard !leases.isEmpty else { return [] }
-        // Rows are locked in id order, as `complete` locks them (see there).
-        let rows = try await db.query("""
-            WITH held AS (
-                SELECT j.id FROM jobs AS j
-                JOIN unnest(\(leases.map(\.id)), \(leases.map(\.epoch))) AS lease(id, epoch)
-                  ON j.id = lease.id AND j.lease_epoch = lease.epoch
-                WHERE j.state = 'running' AND j.lease_owner = \(workerID)
-                ORDER BY j.id
-                FOR UPDATE OF j
-            )
+        let rows = try await db.query(heldQuery(leases, """
             UPDATE jobs AS j
-               SET lease_expires_at = now() + make_interval(secs => \(leaseSeconds))
+               SET lease_expires_at = now() + make_interval(secs => $3)
               FROM held
-             WHERE j.id = held.id
+             WHERE j.id = held.id AND j.lease_owner = $4
             RETURNING j.id
-            """, logger: logger)
+            """, extraBinds: { $0.append(leaseSeconds); $0.append(workerID) }), logger: logger)
         return try await ids(rows)
     }
 

@@ -86,17 +86,9 @@ import Testing
             do {
                 let t0 = Date(timeIntervalSince1970: 1_300_293_540)
                 let users = ["user-a", "user-x", "user-c"]
+                for uid in users { try await seedFiringUser(farm.client, uid: uid, at: t0) }
                 try await farm.client.withConnection { conn in
-                    for uid in users {
-                        try await TradingStore.upsertUser(uid, displayName: nil, on: conn, logger: logger)
-                        try await TradingStore.upsertUserConfig(uid, templateName: "default_paper_watchlist", override: .object([:]),
-                                                                enabled: true, on: conn, logger: logger)
-                    }
-                    try await TradingStore.insertSnapshots([
-                        SnapshotInsert(symbol: "SPY", metric: .lastTrade, price: 126.5, volume: 1, asOf: t0),
-                        SnapshotInsert(symbol: "SPY", metric: .prevClose, price: 128.56, volume: 1, asOf: t0.addingTimeInterval(-80_000)),
-                    ], on: conn, logger: logger)
-                    try await conn.query("""
+                    _ = try await conn.query("""
                         INSERT INTO user_trading_state (firebase_uid, context) VALUES ('user-x', '{"trading": "not a context"}')
                         """, logger: logger)
                 }

@@ -13,15 +13,7 @@ import TradingPipeline
 
     /// Seeds the §17 user with the dip rule and a firing SPY price.
     func seedFiringUser(_ client: PostgresClient, uid: String = "user-a") async throws {
-        try await client.withConnection { conn in
-            try await TradingStore.upsertUser(uid, displayName: nil, on: conn, logger: logger)
-            try await TradingStore.upsertUserConfig(uid, templateName: "default_paper_watchlist", override: .object([:]),
-                                                    enabled: true, on: conn, logger: logger)
-            try await TradingStore.insertSnapshots([
-                SnapshotInsert(symbol: "SPY", metric: .lastTrade, price: 126.5, volume: 1, asOf: t0),
-                SnapshotInsert(symbol: "SPY", metric: .prevClose, price: 128.56, volume: 1, asOf: t0.addingTimeInterval(-80_000)),
-            ], on: conn, logger: logger)
-        }
+        try await TradingPipelineTests.seedFiringUser(client, uid: uid, at: t0)
     }
 
     @Test func evaluationAsksOnceThenHoldsBack() async throws {

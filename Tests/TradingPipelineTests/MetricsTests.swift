@@ -18,12 +18,19 @@ import Testing
             defer { scheduler.stop(); worker.stop() }
             #expect(try await eventually(within: 30) { try await !farm.openQuestions().isEmpty } != nil, "\(worker.output.suffix(1500))")
 
-            let workerMetrics = try await Self.scrape(worker)
-            for name in ["hybridhub_jobs_total{kind=\"evaluate-user\",outcome=\"completed\"}", "hybridhub_jobs_claimed_total",
+            let names = ["hybridhub_jobs_total{kind=\"evaluate-user\",outcome=\"completed\"}", "hybridhub_jobs_claimed_total",
                          "hybridhub_job_handler_duration_seconds_bucket", "hybridhub_job_claim_duration_seconds_count",
                          "hybridhub_alpaca_requests_total{method=\"GET\",route=\"/v2/stocks/snapshots\",status=\"200\"}",
                          "hybridhub_alpaca_request_duration_seconds_count", "hybridhub_rules_fired_total",
-                         "hybridhub_questions_created_total{phase=\"await_confirm\"}"] {
+                         "hybridhub_questions_created_total{phase=\"await_confirm\"}"]
+            // The question is visible once its evaluation commits; the job's completion is
+            // counted when the completion batch commits, a moment later.
+            _ = try await eventually(within: 10, every: 0.2) {
+                let metrics = (try? await Self.scrape(worker)) ?? ""
+                return names.allSatisfy { metrics.contains($0) }
+            }
+            let workerMetrics = try await Self.scrape(worker)
+            for name in names {
                 #expect(workerMetrics.contains(name), "worker /metrics lacks \(name)")
             }
             #expect(try await eventually(within: 70) {
