@@ -50,11 +50,13 @@ struct PendingDecision {
     var preflights: [String: PreflightResult] = [:]
 }
 
-/// What deciding one user produced: the result, the new trading context and the questions to insert.
+/// What deciding one user produced: the result, the new trading context, the questions to
+/// insert, and the metrics and log lines that only hold once the batch has committed.
 struct UserDecision {
     var result = UserEvaluationResult()
     var state: TradingContext
     var questions: [(id: UUID, question: NewQuestion)] = []
+    var afterCommit: [@Sendable () -> Void] = []
 }
 
 extension TradingPipeline {
@@ -185,13 +187,14 @@ extension TradingPipeline {
     /// for users whose read saw a question due (one that runs out meanwhile no longer counts as
     /// open, and the next evaluation closes it), open questions and counted orders read for all
     /// at once, each user decided, then every question, its `deliver-question` job and every
-    /// context written in three statements.
+    /// context written in three statements. The decisions' metrics and log lines follow the
+    /// commit (a batch that rolls back and is retried counts nothing twice).
     func decideUnderLock(_ pending: [PendingDecision], now: Date, logger: Logger) async throws -> [String: EvaluationOutcome] {
         let stateless = pending.filter { !$0.view.hasStateRow }.map(\.uid)
         if !stateless.isEmpty {
             try await client.withConnection { try await TradingStore.ensureTradingStates(stateless, on: $0, logger: logger) }
         }
-        return try await client.transaction(logger: logger) { db in
+        let (outcomes, afterCommit) = try await client.transaction(logger: logger) { db in
             let uids = pending.map(\.uid)
             let locked = try await TradingStore.lockEvaluationViews(uids, on: db, logger: logger)
             let due = pending.filter { $0.view.questionsDueToExpire > 0 }.map(\.uid)
@@ -202,6 +205,7 @@ extension TradingPipeline {
             var outcomes: [String: EvaluationOutcome] = [:]
             var questions: [(id: UUID, question: NewQuestion)] = []
             var contexts: [(uid: String, context: TradingContext)] = []
+            var afterCommit: [@Sendable () -> Void] = []
             for user in pending {
                 guard let view = locked[user.uid] else {
                     outcomes[user.uid] = .failure(PipelineError.noConfig(user.uid))
@@ -219,6 +223,7 @@ extension TradingPipeline {
                                       openQuestions: open[user.uid] ?? 0, prior: prior[user.uid] ?? [], snapshots: snapshots,
                                       preflights: user.preflights, now: now, logger: logger)
                 questions += decision.questions
+                afterCommit += decision.afterCommit
                 contexts.append((user.uid, decision.state))
                 outcomes[user.uid] = .success(decision.result)
             }
@@ -228,8 +233,10 @@ extension TradingPipeline {
                 _ = try await JobStore.enqueue(jobs, on: db, logger: logger)
             }
             try await TradingStore.saveTradingContexts(contexts, evaluatedAt: now, on: db, logger: logger)
-            return outcomes
+            return (outcomes, afterCommit)
         }
+        for effect in afterCommit { effect() }
+        return outcomes
     }
 
     /// One user's decision under the lock, from what the transaction read: expired questions
@@ -246,7 +253,8 @@ extension TradingPipeline {
                                                                         at: now, cooldownSeconds: rule.cooldownSeconds)
             }
         }
-        PipelineMetrics.questionsExpired(decision.result.expired.count)
+        let expiredCount = decision.result.expired.count
+        decision.afterCommit.append { PipelineMetrics.questionsExpired(expiredCount) }
         var openQuestions = openQuestions
         func ask(_ rule: Rule, _ question: NewQuestion) -> UUID {
             let id = UUID()
@@ -254,13 +262,14 @@ extension TradingPipeline {
             decision.state[rule: rule.id] = Cooldown.fired(decision.state[rule: rule.id], questionID: id.uuidString.lowercased(),
                                                            at: now, cooldownSeconds: rule.cooldownSeconds)
             openQuestions += 1
-            PipelineMetrics.questionCreated(step: question.pipelineStep)
+            let step = question.pipelineStep
+            decision.afterCommit.append { PipelineMetrics.questionCreated(step: step) }
             return id
         }
         for rule in config.rules {
             let evaluation = RuleEngine.evaluate(rule: rule, snapshots: snapshots, now: now, cooldown: decision.state[rule: rule.id])
             decision.result.evaluations.append(evaluation)
-            RuleMetrics.evaluated(evaluation)
+            decision.afterCommit.append { RuleMetrics.evaluated(evaluation) }
             guard evaluation.fired, let values = evaluation.templateValues else { continue }
             guard openQuestions < config.guardrails.maxOpenQuestions else {
                 decision.result.heldBack.append(.init(ruleID: rule.id, reason: "\(openQuestions) open questions (max_open_questions \(config.guardrails.maxOpenQuestions))"))
@@ -283,7 +292,8 @@ extension TradingPipeline {
             var metadata = Self.questionMetadata(evaluation, proposal: proposal, now: now)
             metadata = ConfigMerge.merge(template: metadata, override: Self.preflightMetadata(preflight))
             if !preflight.allowed {
-                PipelineMetrics.preflightRefused(preflight.refusals)
+                let refusals = preflight.refusals
+                decision.afterCommit.append { PipelineMetrics.preflightRefused(refusals) }
                 let reason = preflight.refusals.map(\.description).joined(separator: "; ")
                 guard config.guardrails.onBrokerRefusal == .explain else {
                     decision.result.heldBack.append(.init(ruleID: rule.id, reason: "the broker would refuse the order: \(reason)"))
@@ -294,9 +304,12 @@ extension TradingPipeline {
                     sourceTag: "trading:rule:\(rule.id)", pipelineKey: "trading", pipelineStep: "\(rule.id):preflight_refused",
                     correctAnswer: 10, metadata: metadata, expiresInSeconds: settings.questionTTLSeconds))
                 decision.result.refused.append(.init(ruleID: rule.id, questionID: id, refusals: preflight.refusals))
-                logger.info("rule fired; the broker would refuse the order", metadata: [
-                    "user.uid": "\(uid)", "rule.id": "\(rule.id)", "question.id": "\(id)", "reason": "\(reason)",
-                ])
+                let ruleID = rule.id
+                decision.afterCommit.append {
+                    logger.info("rule fired; the broker would refuse the order", metadata: [
+                        "user.uid": "\(uid)", "rule.id": "\(ruleID)", "question.id": "\(id)", "reason": "\(reason)",
+                    ])
+                }
                 continue
             }
             let text = [ruleText, preflight.closedMarketNote].compactMap { $0 }.joined(separator: " ")
@@ -305,10 +318,14 @@ extension TradingPipeline {
                 pipelineStep: "\(rule.id):await_confirm", correctAnswer: 10, metadata: metadata,
                 expiresInSeconds: settings.questionTTLSeconds))
             decision.result.asked.append(.init(evaluation: evaluation, questionID: id, questionText: text))
-            logger.info("rule fired", metadata: ["user.uid": "\(uid)", "rule.id": "\(rule.id)", "question.id": "\(id)"])
+            let ruleID = rule.id
+            decision.afterCommit.append { logger.info("rule fired", metadata: ["user.uid": "\(uid)", "rule.id": "\(ruleID)", "question.id": "\(id)"]) }
         }
-        for held in decision.result.heldBack {
-            logger.info("rule fired but no question asked", metadata: ["user.uid": "\(uid)", "rule.id": "\(held.ruleID)", "reason": "\(held.reason)"])
+        let heldBack = decision.result.heldBack
+        decision.afterCommit.append {
+            for held in heldBack {
+                logger.info("rule fired but no question asked", metadata: ["user.uid": "\(uid)", "rule.id": "\(held.ruleID)", "reason": "\(held.reason)"])
+            }
         }
         return decision
     }
