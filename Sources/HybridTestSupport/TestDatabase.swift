@@ -76,9 +76,18 @@ public enum TestDatabase {
         }
     }
 
+    /// Tried a few times: `WITH (FORCE)` refuses while a backend of another role (an autovacuum
+    /// worker) is in the database, which lasts moments.
     private static func drop(_ name: String, server: DatabaseSettings) async throws {
-        try await admin(server) { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger)
+        for attempt in 1...5 {
+            do {
+                try await admin(server) { connection in
+                    try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger)
+                }
+                return
+            } catch where attempt < 5 {
+                try await Task.sleep(for: .milliseconds(200 * attempt))
+            }
         }
     }
 
