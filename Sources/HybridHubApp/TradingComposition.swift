@@ -107,9 +107,9 @@ public enum TradingComposition {
                        leaseSeconds: leaseSeconds, renewSeconds: renewSeconds, logger: logger)
     }
 
-    /// Queues of the five kinds and how many jobs of each run at once in one worker.
-    /// Jobs run at once per queue. The evaluate queue holds more: its runs wait together for
-    /// a batch (`EvaluationBatcher`), so a held job costs a task, not a connection.
+    /// Queues of the five kinds and how many jobs of each run at once in one worker. The evaluate
+    /// queue holds more: its runs wait together for a batch (`EvaluationBatcher`), so a held job
+    /// costs a task, not a connection.
     public static func workerQueues(concurrency: Int, evaluateConcurrency: Int? = nil) -> [String: Int] {
         var queues = Dictionary(TradingJobCatalog.all.map { ($0.queue, concurrency) }, uniquingKeysWith: { a, _ in a })
         queues[TradingJobCatalog.evaluateUser.queue] = evaluateConcurrency ?? concurrency * 4

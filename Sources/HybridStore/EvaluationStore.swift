@@ -21,13 +21,13 @@ extension TradingStore {
 
         public init(templateName: String?, templateText: String?, overrideText: String, enabled: Bool, context: TradingContext,
                     questionsDueToExpire: Int, hasStateRow: Bool = true) {
-            self.hasStateRow = hasStateRow
             self.templateName = templateName
             self.templateText = templateText
             self.overrideText = overrideText
             self.enabled = enabled
             self.context = context
             self.questionsDueToExpire = questionsDueToExpire
+            self.hasStateRow = hasStateRow
         }
 
         /// The same stored config documents (the context may differ).
@@ -41,12 +41,13 @@ extension TradingStore {
     public static func evaluationViews(_ uids: [String], on db: PostgresConnection, logger: Logger) async throws -> [String: EvaluationView] {
         let rows = try await db.query("""
             SELECT c.firebase_uid, c.template_name, t.config::text, c.config::text, c.enabled,
-                   (SELECT s.context -> 'trading' FROM user_trading_state s WHERE s.firebase_uid = c.firebase_uid)::text,
+                   (s.context -> 'trading')::text,
                    (SELECT count(*) FROM questions q
                      WHERE q.firebase_uid = c.firebase_uid AND q.status = 'open' AND q.expires_at <= now())::int,
-                   EXISTS (SELECT 1 FROM user_trading_state s WHERE s.firebase_uid = c.firebase_uid)
+                   s.firebase_uid IS NOT NULL
             FROM user_trading_config c
             LEFT JOIN trading_config_templates t ON t.name = c.template_name
+            LEFT JOIN user_trading_state s ON s.firebase_uid = c.firebase_uid
             WHERE c.firebase_uid = ANY(\(uids))
             """, logger: logger)
         var views: [String: EvaluationView] = [:]

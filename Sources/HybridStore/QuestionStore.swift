@@ -105,16 +105,6 @@ public enum QuestionStore {
             """, logger: logger)
     }
 
-    /// Marks delivery once; true when this call was the first.
-    @discardableResult
-    public static func markDelivered(_ id: UUID, on db: PostgresConnection, logger: Logger) async throws -> Bool {
-        let rows = try await db.query("""
-            UPDATE questions SET delivered_at = now() WHERE id = \(id) AND delivered_at IS NULL RETURNING id
-            """, logger: logger)
-        for try await _ in rows { return true }
-        return false
-    }
-
     public static func answer(to questionID: UUID, on db: PostgresConnection, logger: Logger) async throws -> StoredAnswer? {
         let rows = try await db.query("""
             SELECT value, decision, outcome, detail, follow_up_question_id, trade_order_id

@@ -221,17 +221,11 @@ public enum TradingStore {
             """, logger: logger)
     }
 
+    /// Inserts one question; returns its new id.
     public static func insertQuestion(_ question: NewQuestion, on db: PostgresConnection, logger: Logger) async throws -> UUID {
-        let rows = try await db.query("""
-            INSERT INTO questions (firebase_uid, question_text, source_tag, pipeline_key, pipeline_step,
-                                   correct_answer, metadata, expires_at)
-            VALUES (\(question.firebaseUID), \(question.text), \(question.sourceTag), \(question.pipelineKey),
-                    \(question.pipelineStep), \(question.correctAnswer), \(question.metadata.canonicalString())::jsonb,
-                    now() + make_interval(secs => \(question.expiresInSeconds)))
-            RETURNING id
-            """, logger: logger)
-        for try await id in rows.decode(UUID.self) { return id }
-        throw PostgresStoreError.noRowReturned("insert question")
+        let id = UUID()
+        try await insertQuestions([(id, question)], on: db, logger: logger)
+        return id
     }
 
     static let contextEncoder: JSONEncoder = {
@@ -246,13 +240,4 @@ public enum TradingStore {
         decoder.dateDecodingStrategy = .iso8601
         return decoder
     }()
-}
-
-public enum PostgresStoreError: Error, CustomStringConvertible {
-    case noRowReturned(String)
-    public var description: String {
-        switch self {
-        case .noRowReturned(let what): "\(what): the database returned no row"
-        }
-    }
 }

@@ -44,8 +44,8 @@ struct WorkerRole: AsyncParsableCommand {
                                     eventLoopGroup: group ?? PostgresClient.defaultEventLoopGroup, backgroundLogger: logger)
         let pipeline = TradingComposition.pipeline(settings: runtime.settings, client: client, logger: logger)
         let configuration = WorkerConfiguration(
-            workerID: id, queues: TradingComposition.workerQueues(concurrency: concurrency, evaluateConcurrency: evaluateConcurrency), leaseSeconds: lease,
-            heartbeatSeconds: heartbeat, pollSeconds: poll, claimBatch: batch, shutdownGraceSeconds: grace)
+            workerID: id, queues: TradingComposition.workerQueues(concurrency: concurrency, evaluateConcurrency: evaluateConcurrency),
+            leaseSeconds: lease, heartbeatSeconds: heartbeat, pollSeconds: poll, claimBatch: batch, shutdownGraceSeconds: grace)
         do {
             try await TradingComposition.verifyTradingAccount(settings: runtime.settings, logger: logger)
         } catch let error as StartupCheckError {
