@@ -44,6 +44,16 @@ public enum AlpacaError: Error, Sendable, CustomStringConvertible {
         return nil
     }
 
+    /// Alpaca refused this very request (a 4xx about it: 400, 403, 404, 422, ...). Not a 401 (our
+    /// keys) nor a 429 (the rate), which say nothing about the order; nor a refusal we made
+    /// before sending. After a POST, even this is checked with a lookup before the order is
+    /// ended: a second attempt can be refused because the first got through.
+    public var isExplicitRefusal: Bool {
+        if case .http(let status, _, _, _, _, _) = self { return (400..<500).contains(status) && status != 401 && status != 429 }
+        if case .invalidRequest = self { return true }
+        return false
+    }
+
     /// Alpaca's answer to a second order with a `client_order_id` it already has.
     public var isDuplicateClientOrderID: Bool {
         if case .http(422, _, let message, _, _, _) = self { return message.contains("client_order_id must be unique") }

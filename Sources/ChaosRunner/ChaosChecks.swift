@@ -94,33 +94,43 @@ struct ChaosChecks: Sendable {
         // Exactly once at the broker.
         let ledger = try await HTTP.call("GET", simulator + "/_sim/ledger", timeout: 30).object
         let perID = ledger["orders_per_client_order_id"] as? [String: Int] ?? [:]
+        // An order the books ended unsent (blocked, failed, canceled or expired before its POST)
+        // has no alpaca_order_id and must not exist at the simulator; every other exactly once.
         let orders = try await client.withConnection { db in
-            var result: [(String, String)] = []
-            for try await row in try await db.query("SELECT client_order_id, status FROM trade_orders", logger: logger)
-                .decode((String, String).self) { result.append(row) }
+            var result: [(String, String, Bool)] = []
+            for try await row in try await db.query("""
+                SELECT client_order_id, status,
+                       status IN ('blocked', 'failed', 'canceled', 'expired') AND alpaca_order_id IS NULL
+                FROM trade_orders
+                """, logger: logger).decode((String, String, Bool).self) { result.append(row) }
             return result
         }
         var wrong: [String] = []
-        for (id, status) in orders {
-            let expected = ["blocked", "failed"].contains(status) ? 0 : 1
+        for (id, status, unsent) in orders {
+            let expected = unsent ? 0 : 1
             if (perID[id] ?? 0) != expected { wrong.append("\(id) (\(status)): \(perID[id] ?? 0)") }
         }
         let unknown = perID.keys.filter { !known.contains($0) }
-        let atBroker = orders.filter { !["blocked", "failed"].contains($0.1) }.count
-        report.check("orders per client_order_id at the simulator ≠ 1 (of \(atBroker) that reached it; blocked/failed must be 0)",
+        let atBroker = orders.filter { !$0.2 }.count
+        report.check("orders per client_order_id at the simulator ≠ 1 (of \(atBroker) that reached it; orders ended unsent must be 0)",
                      "\(wrong.count)", wrong.isEmpty)
         report.check("orders at the simulator unknown to trade_orders", "\(unknown.count)", unknown.isEmpty)
         if !wrong.isEmpty { note("client_order_id counts wrong: \(wrong.prefix(10))") }
 
-        // Guardrails, recomputed from the orders Alpaca may have seen (blocked/failed never count).
+        // Guardrails, recomputed as the caps count: an open order at its size, an ended one by
+        // what was filled (unsent, rejected or cancelled with nothing filled never count).
         let breaches = try await client.withConnection { db -> (Int, Int) in
             for try await row in try await db.query("""
                 WITH o AS (
-                  SELECT t.firebase_uid, t.decided_at, coalesce(t.notional_usd, 0) AS notional,
+                  SELECT t.firebase_uid, t.decided_at,
+                         CASE WHEN t.status IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')
+                              THEN coalesce(t.filled_qty * coalesce(t.filled_avg_price, t.reference_price), 0)
+                              ELSE coalesce(t.notional_usd, t.qty * t.reference_price, 0) END AS notional,
                          coalesce((c.config->'guardrails'->>'max_orders_per_day')::int, 3) AS per_day,
                          coalesce((c.config->'guardrails'->>'max_notional_usd_per_4h')::numeric, 100) AS per_4h
                   FROM trade_orders t JOIN user_trading_config c USING (firebase_uid)
-                  WHERE t.status NOT IN ('blocked', 'failed'))
+                  WHERE t.status NOT IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')
+                     OR coalesce(t.filled_qty, 0) > 0)
                 SELECT
                   (SELECT count(*)::int FROM (SELECT 1 FROM o GROUP BY firebase_uid, (decided_at AT TIME ZONE 'America/New_York')::date
                                               HAVING count(*) > max(per_day)) d),

@@ -88,10 +88,19 @@ public struct APIServer: Sendable {
 
     func ready() async throws -> Response {
         do {
-            try await pipeline.client.withConnection { db in
+            // Ready to serve either way; the halt is shown so that an operator (and a load
+            // balancer's dashboard) sees at once that trading is stopped, by whom and why.
+            let halt = try await pipeline.client.withConnection { db in
                 _ = try await db.query("SELECT 1 FROM schema_migrations LIMIT 1", logger: logger)
+                return try await HaltStore.current(on: db, logger: logger)
             }
-            return JSONBody.response(["status": "ready"])
+            var trading: [String: Any] = ["halted": halt.halted, "enabled": pipeline.settings.tradingEnabled]
+            if halt.halted {
+                trading["reason"] = halt.reason ?? NSNull()
+                trading["set_by"] = halt.setBy ?? NSNull()
+                trading["set_at"] = Presentation.iso(halt.setAt)
+            }
+            return JSONBody.response(["status": "ready", "trading": trading])
         } catch {
             return JSONBody.response(["status": "not_ready", "message": "the database is not reachable or not migrated"], status: .serviceUnavailable)
         }

@@ -11,8 +11,8 @@ import TradingCore
 import TradingPipeline
 
 /// The SignalR hub at `/hubs/questions` (see ../shared/reference/signalr.md): negotiate v0 and
-/// v1, WebSockets, the JSON hub protocol. Server → client `ReceiveQuestion` and
-/// `ReceiveTradeUpdate`; client → server `SubmitAnswer`.
+/// v1, WebSockets, the JSON hub protocol. Server → client `ReceiveQuestion`,
+/// `ReceiveQuestionWithdrawn` and `ReceiveTradeUpdate`; client → server `SubmitAnswer`.
 public struct HubSettings: Sendable {
     public var path = "/hubs/questions"
     /// Send `{"type":6}` after this much silence (clients time out after twice this).
@@ -112,6 +112,15 @@ final class Hub: Sendable {
     @discardableResult
     func sendQuestion(_ question: StoredQuestion) -> Int {
         registry.send(to: question.firebaseUID, HubProtocol.invocation("ReceiveQuestion", [Presentation.hubQuestion(question)]))
+    }
+
+    /// `ReceiveQuestionWithdrawn`: the question no longer proposes anything (trading switched
+    /// off, its rule switched off, removed or changed); the app takes it off the screen.
+    @discardableResult
+    func sendQuestionWithdrawn(uid: String, id: UUID, reason: String) -> Int {
+        registry.send(to: uid, HubProtocol.invocation("ReceiveQuestionWithdrawn", [
+            ["id": id.uuidString.lowercased(), "reason": reason] as [String: Any],
+        ]))
     }
 
     func sendTradeUpdate(uid: String, _ payload: [String: Any]) {

@@ -81,6 +81,11 @@ final class HubFanout: Service, Sendable {
             return
         }
         guard !hub.registry.connections(of: uid).isEmpty else { return }
+        if object["withdrawn"] as? Bool == true {
+            let reached = hub.sendQuestionWithdrawn(uid: uid, id: id, reason: object["reason"] as? String ?? "")
+            logger.info("question withdrawal pushed", metadata: ["question.id": "\(id)", "hub.connections": "\(reached)"])
+            return
+        }
         let question = try await client.withConnection { try await QuestionStore.question(id, on: $0, logger: logger) }
         guard let question, question.status == "open", question.firebaseUID == uid else { return }
         let reached = hub.sendQuestion(question)

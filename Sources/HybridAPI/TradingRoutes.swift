@@ -74,9 +74,7 @@ struct MeRoutes: Sendable {
             case .failure(let error):
                 throw APIError.unprocessable("the config is invalid", issues: Self.issues(error))
             case .success(let config):
-                try await TradingStore.ensureUser(uid, on: db, logger: logger)
-                try await TradingStore.upsertUserConfig(uid, templateName: templateName, override: override, enabled: config.enabled,
-                                                        on: db, logger: logger)
+                try await pipeline.saveUserConfig(uid, templateName: templateName, override: override, config: config, on: db, logger: logger)
                 return JSONBody.response([
                     "config": Presentation.json(config.jsonValue), "override": Presentation.json(override),
                     "template_name": templateName ?? NSNull(), "enabled": config.enabled,

@@ -39,7 +39,8 @@ public enum TradingComposition {
             approvalMaxDriftPct: settings.trading.approvalMaxDriftPct, ingestBatchSymbols: settings.trading.ingestBatchSymbols,
             evaluateDelaySeconds: Double(settings.trading.evaluateDelaySeconds),
             ingestEnabled: settings.trading.ingestEnabled, evaluateEnabled: settings.trading.evalEnabled,
-            preflightCacheSeconds: Double(settings.trading.preflightCacheSeconds))
+            preflightCacheSeconds: Double(settings.trading.preflightCacheSeconds), tradingEnabled: settings.trading.enabled,
+            approvalMaxAgeSeconds: settings.trading.approvalMaxAgeSeconds)
         let budget = RateBudget(client: client, shape: RateBudgetShape(perMinute: Double(settings.alpaca.ratePerMinute),
                                                                        burst: Double(settings.alpaca.rateBurst)), logger: logger)
         let keyID = settings.alpaca.keyID.reveal()

@@ -24,6 +24,7 @@ public struct Settings: Sendable {
             hardMaxOrderNotionalUSD: env.decimal("TRADING_MAX_ORDER_NOTIONAL_USD", positive: true),
             questionTTLSeconds: env.int("TRADING_QUESTION_TTL_SECONDS", minimum: 10),
             approvalMaxDriftPct: env.decimal("TRADING_APPROVAL_MAX_DRIFT_PCT", positive: true),
+            approvalMaxAgeSeconds: env.int("TRADING_APPROVAL_MAX_AGE_SECONDS", minimum: 1),
             ingestBatchSymbols: env.int("TRADING_INGEST_BATCH_SYMBOLS", minimum: 1),
             evaluateDelaySeconds: env.int("TRADING_EVALUATE_DELAY_SECONDS", minimum: 0),
             preflightCacheSeconds: env.int("TRADING_PREFLIGHT_CACHE_SECONDS", minimum: 0)
@@ -96,6 +97,7 @@ public struct TradingSettings: Sendable {
     public var hardMaxOrderNotionalUSD: Decimal
     public var questionTTLSeconds: Int
     public var approvalMaxDriftPct: Decimal
+    public var approvalMaxAgeSeconds: Int
     public var ingestBatchSymbols: Int
     public var evaluateDelaySeconds: Int
     public var preflightCacheSeconds: Int

@@ -28,7 +28,8 @@ public enum SettingsCatalog {
         // This server's own.
         .init(name: "TRADING_MAX_ORDER_NOTIONAL_USD", defaultValue: "250", summary: "Hard per-order notional cap; wins over any config.", isSecret: false),
         .init(name: "TRADING_QUESTION_TTL_SECONDS", defaultValue: "900", summary: "A trading question expires after this long unanswered.", isSecret: false),
-        .init(name: "TRADING_APPROVAL_MAX_DRIFT_PCT", defaultValue: "1", summary: "An approval whose price moved more than this % since the question asks again.", isSecret: false),
+        .init(name: "TRADING_APPROVAL_MAX_DRIFT_PCT", defaultValue: "1", summary: "An approval whose price moved more than this % since the question asks again; an approved order whose price moved more than this % before its POST is not sent (expired).", isSecret: false),
+        .init(name: "TRADING_APPROVAL_MAX_AGE_SECONDS", defaultValue: "120", summary: "An approved order not sent within this many seconds of the approval (an Alpaca outage, a backlog) is not sent (expired).", isSecret: false),
         .init(name: "TRADING_INGEST_BATCH_SYMBOLS", defaultValue: "100", summary: "Symbols per market-data call (calls per tick = ceil(symbols / this)).", isSecret: false),
         .init(name: "TRADING_EVALUATE_DELAY_SECONDS", defaultValue: "2", summary: "evaluate-user runs this long after its tick's ingest, to read fresh rows.", isSecret: false),
         .init(name: "TRADING_PREFLIGHT_CACHE_SECONDS", defaultValue: "5", summary: "The broker pre-flight reuses the account and positions this long (the market clock a minute, the active assets an hour); 0: no cache.", isSecret: false),

@@ -160,16 +160,25 @@ extension OrderStore {
     /// `countedOrders` for several users at once; absent users have none.
     public static func countedOrders(of uids: [String], around now: Date, excluding: UUID? = nil, on db: PostgresConnection,
                                      logger: Logger) async throws -> [String: [PlacedOrder]] {
+        // What happened counts: an order still open (or not yet sent) at its full size; an
+        // ended one by what was filled (a partial fill counts its filled part; a rejection, a
+        // cancel or an unsent order with nothing filled does not count at all).
         let rows = try await db.query("""
-            SELECT firebase_uid, decided_at, coalesce(notional_usd, qty * reference_price, 0)
+            SELECT firebase_uid, decided_at,
+                   CASE WHEN status IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')
+                        THEN filled_qty * coalesce(filled_avg_price, reference_price)
+                        ELSE coalesce(notional_usd, qty * reference_price, 0) END
             FROM trade_orders
             WHERE firebase_uid = ANY(\(uids)) AND decided_at > \(now.addingTimeInterval(-26 * 3600))
-              AND status NOT IN ('blocked', 'failed')
+              AND (status NOT IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')
+                   OR coalesce(filled_qty, 0) > 0)
               AND id IS DISTINCT FROM \(excluding)
             """, logger: logger)
         var result: [String: [PlacedOrder]] = [:]
-        for try await (uid, decided, notional) in rows.decode((String, Date, Decimal).self) {
-            result[uid, default: []].append(PlacedOrder(createdAt: decided, notionalUSD: notional))
+        for try await (uid, decided, notional) in rows.decode((String, Date, Decimal?).self) {
+            // A filled order without a price to value it by fails closed: it counts as NaN,
+            // which the guardrails refuse.
+            result[uid, default: []].append(PlacedOrder(createdAt: decided, notionalUSD: notional ?? .nan))
         }
         return result
     }

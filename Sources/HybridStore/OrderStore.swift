@@ -26,13 +26,22 @@ public struct StoredOrder: Sendable, Equatable {
     public var filledAvgPrice: Decimal?
     public var createdAt: Date
     public var updatedAt: Date
+    public var timeInForce: String = "day"
+    /// The intent the user approved (nil for orders made before intents were frozen).
+    public var intent: OrderIntent?
+    public var cancelRequestedAt: Date?
+    public var cancelReason: String?
 
     /// Statuses after which nothing more happens to the order.
     public static let terminalStatuses: Set<String> = ["filled", "canceled", "expired", "rejected", "replaced", "blocked", "failed"]
-    /// Orders Alpaca never saw: they do not count against the caps.
-    public static let neverSentStatuses: Set<String> = ["blocked", "failed"]
+    /// The statuses an order Alpaca never took can end with (`alpaca_order_id` stays NULL):
+    /// a guardrail (`blocked`), Alpaca's refusal (`failed`), a switch or an operator
+    /// (`canceled`), the approval's age or the price's drift (`expired`).
+    public static let unsentEndStatuses: Set<String> = ["blocked", "failed", "canceled", "expired"]
 
     public var isTerminal: Bool { Self.terminalStatuses.contains(status) }
+    /// Ended without ever reaching Alpaca.
+    public var endedUnsent: Bool { isTerminal && alpacaOrderID == nil }
 }
 
 /// What a new approved order carries.
@@ -48,6 +57,9 @@ public struct NewOrder: Sendable {
     public var ruleID: String
     public var referencePrice: Decimal?
     public var decidedAt: Date
+    public var orderType = "market"
+    public var timeInForce = "day"
+    public var intent: JSONValue?
 
     public init(id: UUID = UUID(), firebaseUID: String, clientOrderID: String, symbol: String, side: String,
                 notionalUSD: Decimal?, qty: Decimal?, questionID: UUID, ruleID: String, referencePrice: Decimal?, decidedAt: Date) {
@@ -91,7 +103,7 @@ public enum OrderStore {
     static let columns = """
         id, firebase_uid, client_order_id, alpaca_order_id, symbol, side, order_type, notional_usd, qty, status,
         status_reason, question_id, rule_id, reference_price, decided_at, submitted_at, filled_at, filled_qty,
-        filled_avg_price, created_at, updated_at
+        filled_avg_price, created_at, updated_at, time_in_force, intent::text, cancel_requested_at, cancel_reason
         """
 
     static func decode(_ rows: PostgresRowSequence) async throws -> [StoredOrder] {
@@ -106,7 +118,10 @@ public enum OrderStore {
                 status: try cell(9, String.self), statusReason: try cell(10, String?.self), questionID: try cell(11, UUID?.self),
                 ruleID: try cell(12, String?.self), referencePrice: try cell(13, Decimal?.self), decidedAt: try cell(14, Date.self),
                 submittedAt: try cell(15, Date?.self), filledAt: try cell(16, Date?.self), filledQty: try cell(17, Decimal?.self),
-                filledAvgPrice: try cell(18, Decimal?.self), createdAt: try cell(19, Date.self), updatedAt: try cell(20, Date.self)))
+                filledAvgPrice: try cell(18, Decimal?.self), createdAt: try cell(19, Date.self), updatedAt: try cell(20, Date.self),
+                timeInForce: try cell(21, String.self),
+                intent: OrderIntent(json: try cell(22, String?.self).flatMap { try? JSONValue.parse($0) }),
+                cancelRequestedAt: try cell(23, Date?.self), cancelReason: try cell(24, String?.self)))
         }
         return result
     }
@@ -153,11 +168,11 @@ public enum OrderStore {
 
     public static func insert(_ order: NewOrder, on db: PostgresConnection, logger: Logger) async throws {
         try await db.query("""
-            INSERT INTO trade_orders (id, firebase_uid, client_order_id, symbol, side, order_type, notional_usd, qty,
-                                      status, question_id, rule_id, reference_price, decided_at)
-            VALUES (\(order.id), \(order.firebaseUID), \(order.clientOrderID), \(order.symbol), \(order.side), 'market',
-                    \(order.notionalUSD), \(order.qty), 'pending_submit', \(order.questionID), \(order.ruleID),
-                    \(order.referencePrice), \(order.decidedAt))
+            INSERT INTO trade_orders (id, firebase_uid, client_order_id, symbol, side, order_type, time_in_force, notional_usd,
+                                      qty, status, question_id, rule_id, reference_price, decided_at, intent)
+            VALUES (\(order.id), \(order.firebaseUID), \(order.clientOrderID), \(order.symbol), \(order.side), \(order.orderType),
+                    \(order.timeInForce), \(order.notionalUSD), \(order.qty), 'pending_submit', \(order.questionID), \(order.ruleID),
+                    \(order.referencePrice), \(order.decidedAt), \(order.intent?.canonicalString())::jsonb)
             """, logger: logger)
     }
 
@@ -181,10 +196,11 @@ public enum OrderStore {
         return false
     }
 
-    /// Ends an order that Alpaca never took (`blocked` by a guardrail, or `failed` with a 4xx).
+    /// Ends an order that Alpaca does not have (see `StoredOrder.unsentEndStatuses`). Callers
+    /// have asked Alpaca first: nothing is marked unsent that Alpaca might hold.
     @discardableResult
     public static func markNotSent(_ id: UUID, status: String, reason: String, on db: PostgresConnection, logger: Logger) async throws -> Bool {
-        precondition(StoredOrder.neverSentStatuses.contains(status))
+        precondition(StoredOrder.unsentEndStatuses.contains(status))
         let rows = try await db.query("""
             UPDATE trade_orders SET status = \(status), status_reason = \(reason), updated_at = now()
              WHERE id = \(id) AND status = 'pending_submit'
@@ -192,6 +208,30 @@ public enum OrderStore {
             """, logger: logger)
         for try await _ in rows { return true }
         return false
+    }
+
+    /// The order row, locked for the rest of the transaction.
+    public static func lock(_ id: UUID, on db: PostgresConnection, logger: Logger) async throws -> StoredOrder? {
+        var binds = PostgresBindings()
+        binds.append(id)
+        let sql = "SELECT \(columns) FROM trade_orders WHERE id = $1 FOR UPDATE"
+        return try await decode(db.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)).first
+    }
+
+    /// An operator's cancel of an order not yet sent: recorded on the row (which `submit-order`
+    /// reads under its lock), so the next submit attempt ends it instead of sending it. Returns
+    /// the row, or nil when it is not `pending_submit` any more (sent or ended).
+    public static func requestCancel(_ id: UUID, reason: String, on db: PostgresConnection, logger: Logger) async throws -> StoredOrder? {
+        var binds = PostgresBindings()
+        binds.append(id)
+        binds.append(reason)
+        let sql = """
+            UPDATE trade_orders SET cancel_requested_at = coalesce(cancel_requested_at, now()), cancel_reason = coalesce(cancel_reason, $2),
+                   updated_at = now()
+             WHERE id = $1 AND status = 'pending_submit'
+            RETURNING \(columns)
+            """
+        return try await decode(db.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)).first
     }
 
     public static func setReason(_ id: UUID, _ reason: String, on db: PostgresConnection, logger: Logger) async throws {

@@ -124,4 +124,29 @@ public enum QuestionStore {
                     \(answer.followUpQuestionID), \(answer.tradeOrderID))
             """, logger: logger)
     }
+
+    /// Closes open questions that no longer propose anything (`cancelled`, the reason kept in
+    /// their metadata as `withdrawn_reason`), and tells the user's phones through the
+    /// questions channel; in the caller's transaction. Returns the ids withdrawn.
+    public static func withdraw(_ reasons: [UUID: String], of uid: String, channel: String,
+                                on db: PostgresConnection, logger: Logger) async throws -> [UUID] {
+        guard !reasons.isEmpty else { return [] }
+        let ids = reasons.keys.sorted { $0.uuidString < $1.uuidString }
+        let texts = ids.map { reasons[$0] ?? "" }
+        let rows = try await db.query("""
+            WITH given (id, reason) AS (SELECT * FROM unnest(\(ids)::uuid[], \(texts)::text[])),
+                 closed AS (
+                     UPDATE questions q
+                        SET status = 'cancelled', metadata = q.metadata || jsonb_build_object('withdrawn_reason', g.reason)
+                       FROM given g
+                      WHERE q.id = g.id AND q.firebase_uid = \(uid) AND q.status = 'open'
+                     RETURNING q.id, g.reason)
+            SELECT id, pg_notify(\(channel), json_build_object('question_id', id, 'firebase_uid', \(uid)::text,
+                                                               'withdrawn', true, 'reason', reason)::text)::text
+            FROM closed
+            """, logger: logger)
+        var withdrawn: [UUID] = []
+        for try await (id, _) in rows.decode((UUID, String).self) { withdrawn.append(id) }
+        return withdrawn
+    }
 }

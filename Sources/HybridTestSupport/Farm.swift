@@ -79,6 +79,31 @@ public struct Farm: Sendable {
         }
     }
 
+    /// Replaces the user's override as the API's PUT does (validated against the template,
+    /// stored under the user's lock, stale questions withdrawn); returns the withdrawn ids.
+    @discardableResult
+    public func reconfigure(_ uid: String = Farm.uid, override: JSONValue) async throws -> [UUID] {
+        try await client.transaction(logger: logger) { db in
+            let stored = try await TradingStore.userConfig(uid, on: db, logger: logger)
+            let templateName = stored?.templateName ?? "default_paper_watchlist"
+            let template = try await TradingStore.templates(on: db, logger: logger).first { $0.name == templateName }?.config
+            let merged = template.map { ConfigMerge.merge(template: $0, override: override) } ?? override
+            switch TradingConfigDecoder.decode(merged) {
+            case .failure(let error): throw FarmError("the new config is invalid: \(error)")
+            case .success(let config):
+                return try await pipeline.saveUserConfig(uid, templateName: templateName, override: override, config: config,
+                                                         on: db, logger: logger)
+            }
+        }
+    }
+
+    /// Halts (or resumes) the farm as `hybridhub-ops trading halt` does.
+    public func halt(_ halted: Bool = true, reason: String = "test") async throws {
+        _ = try await client.transaction(logger: logger) { db in
+            try await HaltStore.set(halted: halted, reason: reason, by: "tests", on: db, logger: logger)
+        }
+    }
+
     public func enqueue<P: TradingJobPayload>(_ spec: JobSpec, _ payload: P) async throws {
         _ = try await client.withConnection { try await JobStore.enqueue(try spec.job(payload), on: $0, logger: logger) }
     }
@@ -160,17 +185,32 @@ extension Farm {
                 SnapshotInsert(symbol: "SPY", metric: .lastTrade, price: Decimal(string: "126.56"), volume: 100, asOf: now.addingTimeInterval(-5)),
                 SnapshotInsert(symbol: "SPY", metric: .prevClose, price: Decimal(string: "128.56"), volume: 100, asOf: now.addingTimeInterval(-80_000)),
             ], on: db, logger: logger)
+            let intent = try await Self.dipIntent(now: now, on: db)
             var ids: [UUID] = []
             for _ in 0..<n {
                 ids.append(try await TradingStore.insertQuestion(NewQuestion(
-                    firebaseUID: Farm.uid, text: "SPY is down 1.56% vs yesterday.", sourceTag: "trading:rule:dip_confirm",
+                    firebaseUID: Farm.uid, text: "SPY is down 1.56% vs yesterday. \(intent.summary)", sourceTag: "trading:rule:dip_confirm",
                     pipelineKey: "trading", pipelineStep: "dip_confirm:await_confirm", correctAnswer: 10,
                     metadata: .object(["rule_id": .string("dip_confirm"), "symbol": .string("SPY"),
-                                       "price": .number(Decimal(string: "126.56") ?? 0), "reference": .number(Decimal(string: "128.56") ?? 0)]),
+                                       "price": .number(Decimal(string: "126.56") ?? 0), "reference": .number(Decimal(string: "128.56") ?? 0),
+                                       "order": intent.jsonValue]),
                     expiresInSeconds: 900), on: db, logger: logger))
             }
             return ids
         }
+    }
+
+    /// The order the §17 user's dip rule proposes as the user's config reads now, frozen as
+    /// evaluate-user freezes it (SPY at 126.56 against 128.56).
+    static func dipIntent(now: Date, on db: PostgresConnection) async throws -> OrderIntent {
+        guard let config = try await TradingStore.userConfig(Farm.uid, on: db, logger: logger),
+              case .success(let effective) = config.effective, let rule = effective.config.rule(id: "dip_confirm") else {
+            throw FarmError("the §17 user has no valid config with rule dip_confirm; seedUser() first")
+        }
+        return OrderIntent(symbol: rule.symbol, side: rule.onAnswerMatch.side, notionalUSD: rule.onAnswerMatch.notionalUSD,
+                           qty: rule.onAnswerMatch.qty, price: Decimal(string: "126.56"), reference: Decimal(string: "128.56"),
+                           priceMetric: rule.priceMetric, refMetric: rule.refMetric, feed: "iex", priceAsOf: now.addingTimeInterval(-5),
+                           dataAgeSeconds: 5, ruleID: rule.id, ruleDigest: rule.digest, judgedAt: now)
     }
 
     /// What a `hybridhub` process needs to join this farm: the database, test mode pointed

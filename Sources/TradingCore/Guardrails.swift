@@ -106,8 +106,12 @@ public enum GuardrailPolicy {
         if gate.tradingURLIsLive && !(gate.allowLive && config.mode == .live) {
             refuse(.liveTrading, "the trading URL is live but ALPACA_ALLOW_LIVE=\(gate.allowLive) and mode=\(config.mode.rawValue); both must allow live")
         }
-        let notional = proposal.estimatedNotionalUSD
-        if let notional {
+        // Arithmetic that cannot be trusted (NaN, overflow, a non-positive size) refuses: fail closed.
+        var notional = proposal.estimatedNotionalUSD
+        if let value = notional, value.isNaN || value <= 0 {
+            refuse(.unboundedNotional, "the order's notional cannot be computed")
+            notional = nil
+        } else if let notional {
             if notional > gate.hardMaxOrderNotionalUSD {
                 refuse(.hardNotionalCap, "order notional \(Money.format(notional)) USD exceeds the server's hard cap \(Money.format(gate.hardMaxOrderNotionalUSD)) USD")
             }
@@ -126,7 +130,9 @@ public enum GuardrailPolicy {
         }
         if let notional {
             let used = notionalInWindow(endingAt: now, in: priorOrders)
-            if used + notional > rails.maxNotionalUSDPer4h {
+            if used.isNaN || (used + notional).isNaN {
+                refuse(.maxNotionalPer4h, "the notional already used cannot be computed")
+            } else if used + notional > rails.maxNotionalUSDPer4h {
                 refuse(.maxNotionalPer4h, "\(Money.format(used)) USD in the last 4 hours + \(Money.format(notional)) USD exceeds \(Money.format(rails.maxNotionalUSDPer4h)) USD")
             }
         }

@@ -20,6 +20,10 @@ public enum AnswerOutcome: Sendable, Equatable {
     case deferred
     /// Approved, but a guardrail refuses the order now.
     case refused
+    /// No order: trading was halted or switched off, or the rule was removed, switched off or
+    /// changed since the question was asked (an approval executes what the question showed,
+    /// or nothing); or the question was withdrawn for one of these reasons.
+    case withdrawn
     /// A question that only informs (an order rejected by the broker): noted.
     case acknowledged
     /// Too late: the question expired before this answer.
@@ -33,6 +37,7 @@ public enum AnswerOutcome: Sendable, Equatable {
         case .askedAgain: "asked_again"
         case .deferred: "deferred"
         case .refused: "refused"
+        case .withdrawn: "withdrawn"
         case .acknowledged: "acknowledged"
         case .expired: "expired"
         }
@@ -78,6 +83,8 @@ extension TradingPipeline {
             guard try await QuestionStore.question(questionID, of: uid, on: db, logger: logger) != nil else {
                 throw AnswerError.notFound
             }
+            // The halt first (shared), then the user's state: the order every stage takes them in.
+            let halt = try await HaltStore.current(lock: true, on: db, logger: logger)
             var state = try await TradingStore.lockTradingContext(uid, on: db, logger: logger)
             guard let question = try await QuestionStore.question(questionID, of: uid, lock: true, on: db, logger: logger) else {
                 throw AnswerError.notFound
@@ -91,6 +98,10 @@ extension TradingPipeline {
             }
             if question.status == "expired" { return AnswerResult(questionID: questionID, decision: "none", outcome: .expired,
                                                                   detail: "this question expired before it was answered", repeated: true) }
+            if question.status == "cancelled", case .string(let why)? = question.metadata["withdrawn_reason"] {
+                return AnswerResult(questionID: questionID, decision: "none", outcome: .withdrawn,
+                                    detail: "no order: this question was withdrawn: \(why)", repeated: true)
+            }
             guard question.status == "open" else { throw AnswerError.notOpen(question.status) }
             let decision = AnswerDecision.decide(value)
             let number: Decimal
@@ -110,7 +121,7 @@ extension TradingPipeline {
             }
             try await QuestionStore.setStatus(questionID, "answered", answered: true, on: db, logger: logger)
             try await closeCooldown(question, uid: uid, state: &state, now: now, db: db)
-            let (outcome, fullDetail) = try await decide(decision, question: question, uid: uid, state: &state, now: now, db: db)
+            let (outcome, fullDetail) = try await decide(decision, question: question, uid: uid, halt: halt, state: &state, now: now, db: db)
             let detail = String(fullDetail.prefix(1000))
             let decisionName = switch decision { case .approve: "approve"; case .skip: "skip"; default: "ambiguous" }
             var answer = StoredAnswer(questionID: questionID, value: number, decision: decisionName, outcome: outcome.name, detail: detail)
@@ -139,20 +150,30 @@ extension TradingPipeline {
                                                       at: now, cooldownSeconds: cooldown)
     }
 
-    private func decide(_ decision: AnswerDecision, question: StoredQuestion, uid: String, state: inout TradingContext,
-                        now: Date, db: PostgresConnection) async throws -> (AnswerOutcome, String) {
+    private func decide(_ decision: AnswerDecision, question: StoredQuestion, uid: String, halt: TradingHalt,
+                        state: inout TradingContext, now: Date, db: PostgresConnection) async throws -> (AnswerOutcome, String) {
         guard let ruleID = question.ruleID, question.phase == "await_confirm" else {
             return (.acknowledged, "noted")
         }
         if case .skip = decision { return (.skipped, "skipped: no order") }
+        // The order the question showed, frozen with it: the only order an approval can place.
+        guard let intent = OrderIntent(json: question.metadata["order"]), intent.ruleID == ruleID else {
+            return (.refused, "no order: this question does not say which order it proposes")
+        }
         let config: TradingConfig
         do {
             config = try await effectiveConfig(uid, on: db).config
         } catch {
             return (.refused, "no order: the trading config cannot be read (\(error))")
         }
-        guard let rule = config.rule(id: ruleID) else { return (.refused, "no order: rule \(ruleID) no longer exists") }
-        let askedPrice = question.metadata["price"].flatMap { if case .number(let n) = $0 { n } else { nil } }
+        if let stop = OrderGate.switches(for: intent, config: config, halt: halt, serverEnabled: settings.tradingEnabled,
+                                         requireUnchangedRule: true) {
+            // A changed rule that still fires asks again, with its new order, at the next evaluation.
+            if case .ruleChanged = stop { state[rule: ruleID].cooldownUntil = nil }
+            PipelineMetrics.intentStopped(stage: "approval", stop)
+            return (.withdrawn, "no order: \(stop)")
+        }
+        guard let rule = config.rule(id: ruleID) else { return (.withdrawn, "no order: rule \(ruleID) was removed") }
 
         if case .ambiguous = decision {
             let text = "Your answer was unclear. " + (question.text.hasPrefix("Your answer was unclear. ") ? String(question.text.dropFirst(25)) : question.text)
@@ -161,31 +182,35 @@ extension TradingPipeline {
             return (.followUp(questionID: id), "unclear answer: asked again")
         }
 
-        // Approve: the price the user saw must still hold, on fresh data.
-        let rows = try await TradingStore.latestSnapshots(symbols: [rule.symbol], asOf: now, on: db, logger: logger)
-        let latest = rows.first { $0.metric == rule.priceMetric }
+        // Approve: the price the user saw must still hold, on fresh data of the same feed.
+        let rows = try await TradingStore.latestSnapshots(symbols: [intent.symbol], feed: intent.feed, asOf: now, on: db, logger: logger)
+        let latest = rows.first { $0.metric == intent.priceMetric }
         let ageSeconds = latest.map { Int(now.timeIntervalSince($0.asOf)) }
-        if let latestPrice = latest?.price, let askedPrice, let ageSeconds, ageSeconds <= rule.maxStalenessSeconds, askedPrice > 0 {
-            let drift = abs((latestPrice - askedPrice) / askedPrice * 100)
-            if drift > settings.approvalMaxDriftPct {
-                let reference = question.metadata["reference"].flatMap { if case .number(let n) = $0 { n } else { nil } } ?? askedPrice
-                let change = reference > 0 ? Money.rounded((latestPrice - reference) / reference * 100, scale: 4) : 0
-                let values = QuestionTemplate.Values(symbol: rule.symbol, price: latestPrice, reference: reference, changePct: change, ruleID: rule.id)
-                let text = "The price moved since you were asked (\(Money.format(askedPrice)) → \(Money.format(latestPrice))). "
-                    + QuestionTemplate.render(rule.questionTemplate, values: values)
-                let id = try await followUpQuestion(question, text: text, extra: [
-                    "asked_again_for": .string(question.id.uuidString.lowercased()), "price": .number(latestPrice),
-                    "previous_price": .number(askedPrice), "pct": .number(change), "data_age_seconds": .number(Decimal(ageSeconds)),
-                ], rule: rule, uid: uid, state: &state, now: now, db: db)
-                return (.askedAgain(questionID: id), "no order yet: the price moved \(Money.format(drift))% (more than \(settings.approvalMaxDriftPct)%); asked again")
-            }
-        } else {
-            let why = latest == nil ? "there is no price for \(rule.symbol)" : "the price data is stale (\(ageSeconds ?? -1)s old, max \(rule.maxStalenessSeconds)s)"
+        guard let latestPrice = latest?.price, let ageSeconds, ageSeconds <= rule.maxStalenessSeconds else {
+            let why = latest == nil ? "there is no price for \(intent.symbol)" : "the price data is stale (\(ageSeconds ?? -1)s old, max \(rule.maxStalenessSeconds)s)"
             state[rule: rule.id].cooldownUntil = nil
             return (.deferred, "no order yet: \(why); the rule asks again as soon as fresh data fires it")
         }
+        if let askedPrice = intent.price, askedPrice > 0 {
+            let drift = abs((latestPrice - askedPrice) / askedPrice * 100)
+            if drift.isNaN || drift > settings.approvalMaxDriftPct {
+                let reference = intent.reference ?? askedPrice
+                let change = reference > 0 ? Money.rounded((latestPrice - reference) / reference * 100, scale: 4) : 0
+                let again = intent.rejudged(price: latestPrice, reference: reference, priceAsOf: latest?.asOf, dataAgeSeconds: ageSeconds, at: now)
+                let values = QuestionTemplate.Values(symbol: rule.symbol, price: latestPrice, reference: reference, changePct: change, ruleID: rule.id)
+                let text = "The price moved since you were asked (\(Money.format(askedPrice)) → \(Money.format(latestPrice))). "
+                    + QuestionTemplate.render(rule.questionTemplate, values: values) + " " + again.summary
+                let id = try await followUpQuestion(question, text: text, extra: [
+                    "asked_again_for": .string(question.id.uuidString.lowercased()), "price": .number(latestPrice),
+                    "previous_price": .number(askedPrice), "pct": .number(change), "data_age_seconds": .number(Decimal(ageSeconds)),
+                    "order": again.jsonValue,
+                ], rule: rule, uid: uid, state: &state, now: now, db: db)
+                return (.askedAgain(questionID: id), "no order yet: the price moved \(Money.format(drift))% (more than \(settings.approvalMaxDriftPct)%); asked again")
+            }
+        }
 
-        let proposal = OrderProposal(rule: rule, referencePrice: latest?.price ?? askedPrice)
+        // A qty order is priced at the freshest price (the hard cap applies to that price).
+        let proposal = intent.proposal(pricedAt: latestPrice)
         let prior = try await OrderStore.countedOrders(of: uid, around: now, on: db, logger: logger)
         let check = GuardrailPolicy.check(proposal: proposal, config: config, gate: settings.gate, priorOrders: prior,
                                           questionApproved: true, now: now)
@@ -193,15 +218,17 @@ extension TradingPipeline {
             return (.refused, "no order: " + check.refusals.map(\.description).joined(separator: "; "))
         }
         let clientOrderID = ClientOrderID.make(firebaseUID: uid, ruleID: rule.id, questionID: question.id.uuidString.lowercased())
-        let order = NewOrder(firebaseUID: uid, clientOrderID: clientOrderID, symbol: rule.symbol, side: proposal.side.rawValue,
-                             notionalUSD: proposal.notionalUSD, qty: proposal.qty, questionID: question.id, ruleID: rule.id,
+        var order = NewOrder(firebaseUID: uid, clientOrderID: clientOrderID, symbol: intent.symbol, side: intent.side.rawValue,
+                             notionalUSD: intent.notionalUSD, qty: intent.qty, questionID: question.id, ruleID: rule.id,
                              referencePrice: proposal.referencePrice, decidedAt: now)
+        order.orderType = intent.orderType
+        order.timeInForce = intent.timeInForce
+        order.intent = intent.jsonValue
         try await OrderStore.insert(order, on: db, logger: logger)
         _ = try await JobStore.enqueue(try TradingJobCatalog.submitOrder.job(SubmitOrder(tradeOrderID: order.id, clientOrderID: clientOrderID)),
                                        on: db, logger: logger)
         PipelineMetrics.order(status: "pending_submit")
-        let size = proposal.notionalUSD.map { "$\(Money.format($0))" } ?? "\(proposal.qty ?? 0) shares"
-        return (.ordered(tradeOrderID: order.id, clientOrderID: clientOrderID), "approved: \(proposal.side.rawValue) \(size) of \(rule.symbol)")
+        return (.ordered(tradeOrderID: order.id, clientOrderID: clientOrderID), "approved: \(intent.side.rawValue) \(intent.sizeText)")
     }
 
     /// A new question for the same rule, carrying the old one's metadata plus `extra`.
@@ -229,6 +256,7 @@ extension TradingPipeline {
         case "asked_again": outcome = recorded.followUpQuestionID.map { .askedAgain(questionID: $0) } ?? .skipped
         case "acknowledged": outcome = .acknowledged
         case "deferred": outcome = .deferred
+        case "withdrawn": outcome = .withdrawn
         default: outcome = .refused
         }
         return AnswerResult(questionID: recorded.questionID, decision: recorded.decision, outcome: outcome,

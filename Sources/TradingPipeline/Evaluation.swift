@@ -65,6 +65,11 @@ extension TradingPipeline {
     /// questions closed, the question, the cooldown and the `deliver-question` job. Runs of
     /// this process that overlap are evaluated together (`EvaluationBatcher`).
     func evaluate(_ job: EvaluateUser, _ context: JobContext) async throws -> JobOutcome {
+        // TRADING_WORKER_EVAL_ENABLED=false or TRADING_ENABLED=false in this process: nothing is asked here.
+        guard settings.evaluateEnabled && settings.tradingEnabled else {
+            context.logger.debug("evaluation off in this process", metadata: ["user.uid": "\(job.firebaseUID)"])
+            return .complete
+        }
         let outcome = await evaluationBatcher.evaluate(job.firebaseUID) { uids in
             try await self.evaluateIsolatingFailures(uids, now: try await self.clock.now(), logger: self.logger)
         }
@@ -195,6 +200,8 @@ extension TradingPipeline {
             try await client.withConnection { try await TradingStore.ensureTradingStates(stateless, on: $0, logger: logger) }
         }
         let (outcomes, afterCommit) = try await client.transaction(logger: logger) { db in
+            // The halt first (shared): a halt that commits first stops this batch's questions.
+            let halt = try await HaltStore.current(lock: true, on: db, logger: logger)
             let uids = pending.map(\.uid)
             let locked = try await TradingStore.lockEvaluationViews(uids, on: db, logger: logger)
             let due = pending.filter { $0.view.questionsDueToExpire > 0 }.map(\.uid)
@@ -219,7 +226,7 @@ extension TradingPipeline {
                 // The documents changed since the read: read the config's symbols again.
                 let snapshots = view.sameDocuments(as: user.view) ? user.snapshots
                     : try await TradingStore.latestSnapshots(symbols: config.watchlist.sorted(), asOf: now, on: db, logger: logger)
-                let decision = decide(user.uid, config: config, state: view.context, expired: expired[user.uid] ?? [],
+                let decision = decide(user.uid, config: config, halt: halt, state: view.context, expired: expired[user.uid] ?? [],
                                       openQuestions: open[user.uid] ?? 0, prior: prior[user.uid] ?? [], snapshots: snapshots,
                                       preflights: user.preflights, now: now, logger: logger)
                 questions += decision.questions
@@ -242,7 +249,7 @@ extension TradingPipeline {
     /// One user's decision under the lock, from what the transaction read: expired questions
     /// close their rules' cooldowns; each rule that fires asks (or explains a broker refusal)
     /// unless the open-question cap, the guardrails or a pending pre-flight hold it back.
-    func decide(_ uid: String, config: TradingConfig, state: TradingContext, expired: [StoredQuestion], openQuestions: Int,
+    func decide(_ uid: String, config: TradingConfig, halt: TradingHalt = .running, state: TradingContext, expired: [StoredQuestion], openQuestions: Int,
                 prior: [PlacedOrder], snapshots: [SnapshotRow], preflights: [String: PreflightResult], now: Date,
                 logger: Logger) -> UserDecision {
         var decision = UserDecision(state: state)
@@ -256,6 +263,8 @@ extension TradingPipeline {
         let expiredCount = decision.result.expired.count
         decision.afterCommit.append { PipelineMetrics.questionsExpired(expiredCount) }
         var openQuestions = openQuestions
+        let switchedOff: IntentStop? = halt.halted ? .halted(reason: halt.reason ?? "no reason given", by: halt.setBy ?? "an operator")
+            : !settings.tradingEnabled ? .serverOff : !config.enabled ? .userOff : nil
         func ask(_ rule: Rule, _ question: NewQuestion) -> UUID {
             let id = UUID()
             decision.questions.append((id, question))
@@ -271,6 +280,12 @@ extension TradingPipeline {
             decision.result.evaluations.append(evaluation)
             decision.afterCommit.append { RuleMetrics.evaluated(evaluation) }
             guard evaluation.fired, let values = evaluation.templateValues else { continue }
+            // Off means off: a halt, this server's switch or the user's asks nothing.
+            if let stop = switchedOff {
+                decision.result.heldBack.append(.init(ruleID: rule.id, reason: stop.description))
+                decision.afterCommit.append { PipelineMetrics.intentStopped(stage: "evaluation", stop) }
+                continue
+            }
             guard openQuestions < config.guardrails.maxOpenQuestions else {
                 decision.result.heldBack.append(.init(ruleID: rule.id, reason: "\(openQuestions) open questions (max_open_questions \(config.guardrails.maxOpenQuestions))"))
                 continue
@@ -289,7 +304,10 @@ extension TradingPipeline {
                 continue
             }
             let ruleText = QuestionTemplate.render(rule.questionTemplate, values: values)
+            // The order this question proposes, frozen: an approval executes it or nothing.
+            let intent = OrderIntent(rule: rule, evaluation: evaluation, feed: Self.evaluationFeed, now: now)
             var metadata = Self.questionMetadata(evaluation, proposal: proposal, now: now)
+            metadata = ConfigMerge.merge(template: metadata, override: .object(["order": intent.jsonValue]))
             metadata = ConfigMerge.merge(template: metadata, override: Self.preflightMetadata(preflight))
             if !preflight.allowed {
                 let refusals = preflight.refusals
@@ -312,7 +330,7 @@ extension TradingPipeline {
                 }
                 continue
             }
-            let text = [ruleText, preflight.closedMarketNote].compactMap { $0 }.joined(separator: " ")
+            let text = [ruleText, preflight.closedMarketNote, intent.summary].compactMap { $0 }.joined(separator: " ")
             let id = ask(rule, NewQuestion(
                 firebaseUID: uid, text: text, sourceTag: "trading:rule:\(rule.id)", pipelineKey: "trading",
                 pipelineStep: "\(rule.id):await_confirm", correctAnswer: 10, metadata: metadata,
@@ -360,6 +378,9 @@ extension TradingPipeline {
         PipelineMetrics.questionCreated(step: question.pipelineStep)
         return id
     }
+
+    /// The feed rules read their snapshots from (`TradingStore.latestSnapshots`' default).
+    static let evaluationFeed = "iex"
 
     /// What the question carries for the app and the audit trail (plan §5.6).
     static func questionMetadata(_ evaluation: RuleEvaluation, proposal: OrderProposal, now: Date) -> JSONValue {

@@ -48,6 +48,8 @@ extension TradingPipeline {
     /// `ingest-symbol-batch`: one snapshots call for the batch → rows, idempotent per
     /// (symbol, metric, feed, as_of). A symbol Alpaca has no data for is skipped and logged.
     func ingest(_ job: IngestSymbolBatch, _ context: JobContext) async throws -> JobOutcome {
+        // TRADING_WORKER_INGEST_ENABLED=false or TRADING_ENABLED=false in this process: no call.
+        guard settings.ingestEnabled && settings.tradingEnabled else { return .complete }
         let metrics = Set(job.metrics.compactMap(Metric.init(rawValue:)))
         let snapshots = try await marketData.snapshots(symbols: job.symbols, feed: job.feed)
         var rows: [SnapshotInsert] = []

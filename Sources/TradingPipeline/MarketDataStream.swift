@@ -197,7 +197,8 @@ final class MarketDataStreamSession: Sendable {
                 let fresh = try await TradingStore.insertNewSnapshots(rows, on: db, logger: logger)
                 let users = state.withLock { s -> [String] in
                     let triggered = Self.trigger(fresh, state: &s)
-                    guard options.evaluateSeconds > 0 else { return [] }
+                    // TRADING_ENABLED / TRADING_WORKER_EVAL_ENABLED off here: store trades, evaluate nothing.
+                    guard options.evaluateSeconds > 0, pipeline.settings.tradingEnabled, pipeline.settings.evaluateEnabled else { return [] }
                     let touched = s.throttle.touched(triggered, now: clockSeconds)
                     return Array(Set(touched + s.throttle.due(now: clockSeconds))).sorted()
                 }

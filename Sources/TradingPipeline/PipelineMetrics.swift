@@ -20,6 +20,17 @@ enum PipelineMetrics {
     static func order(status: String) {
         Counter(label: "hybridhub_orders_total", dimensions: [("status", status)]).increment()
     }
+
+    /// A switch, the approval's age or the price's drift stopped an intent at `stage`
+    /// (evaluation, approval, submit).
+    static func intentStopped(stage: String, _ stop: IntentStop) {
+        Counter(label: "hybridhub_intents_stopped_total", dimensions: [("stage", stage), ("reason", stop.code)]).increment()
+    }
+
+    static func questionsWithdrawn(_ count: Int) {
+        guard count > 0 else { return }
+        Counter(label: "hybridhub_questions_withdrawn_total").increment(by: count)
+    }
 }
 
 enum RuleMetrics {

@@ -60,11 +60,19 @@ public final class StreamsService: Service, Sendable {
 
     func lead(_ leadership: LeaderElector.Leadership) async {
         logger.notice("leading the Alpaca streams", metadata: ["leader.epoch": "\(leadership.epoch)"])
+        // TRADING_ENABLED=false or TRADING_WORKER_INGEST_ENABLED=false: no market data from this
+        // role (the tick polls nothing either); order tracking goes on, the books need it.
+        let ingest = pipeline.settings.tradingEnabled && pipeline.settings.ingestEnabled
+        if !ingest {
+            logger.notice("market-data stream off: TRADING_ENABLED and TRADING_WORKER_INGEST_ENABLED must both be true")
+        }
         await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                await self.keepConnected("market_data", url: self.options.marketDataURL) { channel in
-                    try await MarketDataStreamSession(pipeline: self.pipeline, options: self.options,
-                                                      holderID: self.elector.holderID, logger: self.logger).run(channel)
+            if ingest {
+                group.addTask {
+                    await self.keepConnected("market_data", url: self.options.marketDataURL) { channel in
+                        try await MarketDataStreamSession(pipeline: self.pipeline, options: self.options,
+                                                          holderID: self.elector.holderID, logger: self.logger).run(channel)
+                    }
                 }
             }
             if tradeUpdates {

@@ -106,20 +106,36 @@ extension TradingPipeline {
     }
 
     /// Approved orders still `pending_submit` after two minutes with no live `submit-order`
-    /// job (an operator cancelled it, or it was discarded): submit again. Safe: submission
-    /// looks the order up by client_order_id before any POST.
+    /// job (discarded, or lost): submit again. Safe: submission looks the order up by
+    /// client_order_id before any POST, and its gate ends an approval that is too old. An order
+    /// whose job an operator cancelled is not sent: it is marked cancel-requested, and the
+    /// submit attempt enqueued for it asks Alpaca and ends it `canceled` (or records what Alpaca
+    /// has), so nothing sends it again.
     func strandedSubmissions(on db: PostgresConnection, logger: Logger) async throws -> [SubmitOrder] {
         let rows = try await db.query("""
-            SELECT o.id, o.client_order_id FROM trade_orders o
-            WHERE o.status = 'pending_submit' AND o.updated_at < now() - interval '120 seconds'
-              AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.unique_key = 'submit-order:' || o.client_order_id
-                                 AND j.state IN ('available', 'scheduled', 'running', 'retryable'))
-            ORDER BY o.updated_at LIMIT 500
+            WITH stranded AS (
+                SELECT o.id, o.client_order_id,
+                       EXISTS (SELECT 1 FROM jobs j WHERE j.unique_key = 'submit-order:' || o.client_order_id
+                                  AND j.state = 'cancelled') AS operator_cancelled
+                FROM trade_orders o
+                WHERE o.status = 'pending_submit' AND o.updated_at < now() - interval '120 seconds'
+                  AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.unique_key = 'submit-order:' || o.client_order_id
+                                     AND j.state IN ('available', 'scheduled', 'running', 'retryable'))
+                ORDER BY o.updated_at LIMIT 500),
+            marked AS (
+                UPDATE trade_orders o
+                   SET cancel_requested_at = coalesce(o.cancel_requested_at, now()),
+                       cancel_reason = coalesce(o.cancel_reason, 'its submit-order job was cancelled by an operator'),
+                       updated_at = now()
+                  FROM stranded s WHERE o.id = s.id AND s.operator_cancelled
+                RETURNING o.id)
+            SELECT id, client_order_id, operator_cancelled FROM stranded
             """, logger: logger)
         var result: [SubmitOrder] = []
-        for try await (id, clientOrderID) in rows.decode((UUID, String).self) {
+        for try await (id, clientOrderID, cancelled) in rows.decode((UUID, String, Bool).self) {
             result.append(SubmitOrder(tradeOrderID: id, clientOrderID: clientOrderID))
-            logger.warning("order stranded in pending_submit; submitting again", metadata: ["order.client_order_id": "\(clientOrderID)"])
+            logger.warning(cancelled ? "order's submit-order job was cancelled; ending the order unsent" : "order stranded in pending_submit; submitting again",
+                           metadata: ["order.client_order_id": "\(clientOrderID)"])
         }
         return result
     }

@@ -23,10 +23,17 @@ public struct PipelineSettings: Sendable {
     /// How long the pre-flight reuses the account and positions (assets and the market clock
     /// a minute); 0 reads everything from Alpaca for every pre-flight.
     public var preflightCacheSeconds: Double
+    /// `TRADING_ENABLED`: false stops evaluation, approvals and submission in this process.
+    public var tradingEnabled: Bool
+    /// An approval older than this when its POST would go out is not sent (`expired`).
+    public var approvalMaxAgeSeconds: Int
 
     public init(gate: LiveTradingGate, questionTTLSeconds: Int = 900, approvalMaxDriftPct: Decimal = 1,
                 ingestBatchSymbols: Int = 100, evaluateDelaySeconds: Double = 2,
-                ingestEnabled: Bool = true, evaluateEnabled: Bool = true, preflightCacheSeconds: Double = 5) {
+                ingestEnabled: Bool = true, evaluateEnabled: Bool = true, preflightCacheSeconds: Double = 5,
+                tradingEnabled: Bool = true, approvalMaxAgeSeconds: Int = 120) {
+        self.tradingEnabled = tradingEnabled
+        self.approvalMaxAgeSeconds = approvalMaxAgeSeconds
         self.preflightCacheSeconds = preflightCacheSeconds
         self.gate = gate
         self.questionTTLSeconds = questionTTLSeconds
@@ -107,10 +114,20 @@ public enum PipelineError: Error, CustomStringConvertible, RetryClassifiedError 
     case noConfig(String)
     case invalidConfig(String, ConfigValidationError)
     case leaseLost(String)
+    /// A POST whose outcome is unknown and whose order Alpaca does not show (yet): retried,
+    /// and the retry starts by asking Alpaca again.
+    case outcomeUnknown(String, retryAfterSeconds: Double? = nil)
 
     public var isRetryable: Bool {
-        if case .leaseLost = self { return true }
-        return false
+        switch self {
+        case .leaseLost, .outcomeUnknown: true
+        case .noConfig, .invalidConfig: false
+        }
+    }
+
+    public var retryAfterSeconds: Double? {
+        if case .outcomeUnknown(_, let after) = self { return after }
+        return nil
     }
 
     public var description: String {
@@ -118,6 +135,7 @@ public enum PipelineError: Error, CustomStringConvertible, RetryClassifiedError 
         case .noConfig(let uid): "user \(uid) has no trading config"
         case .invalidConfig(let uid, let error): "user \(uid) has an invalid effective config:\n\(error)"
         case .leaseLost(let what): "this worker lost the job's lease before \(what); another worker owns it now"
+        case .outcomeUnknown(let what, _): what
         }
     }
 }

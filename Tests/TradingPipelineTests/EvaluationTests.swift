@@ -25,7 +25,9 @@ import TradingPipeline
                 let first = try await evaluator.evaluate(firebaseUID: "user-a", now: t0.addingTimeInterval(5))
                 let asked = try #require(first.asked.first)
                 #expect(first.asked.count == 1)
-                #expect(asked.questionText == "SPY is down 1.60% vs yesterday. Swipe +10 to approve a small buy, -10 to skip.")
+                // The rule's sentence, then exactly what an approval executes.
+                #expect(asked.questionText == "SPY is down 1.60% vs yesterday. Swipe +10 to approve a small buy, -10 to skip. "
+                    + "Approving places a market order (day) to buy $10.00 of SPY, judged at $126.50 against $128.56.")
                 let second = try await evaluator.evaluate(firebaseUID: "user-a", now: t0.addingTimeInterval(10))
                 #expect(second.asked.isEmpty)
                 #expect(second.evaluations.first?.outcome == .blockedByCooldown(.questionOpen(questionID: asked.questionID.uuidString.lowercased())))

@@ -113,9 +113,10 @@ import TradingPipeline
         }
     }
 
-    /// An approved order whose submit-order job was cancelled (by an operator) is submitted
-    /// again by the tick's safety net, once: the broker still gets exactly one order.
-    @Test func aStrandedPendingOrderIsSubmittedAgainByTheTick() async throws {
+    /// An approved order whose submit-order job was cancelled by an operator is not sent by
+    /// anything afterwards: the tick's safety net marks it cancel-requested and its submit
+    /// attempt asks Alpaca and ends it `canceled`; later ticks enqueue nothing for it.
+    @Test func anOperatorsCancelOfTheSubmitJobIsNeverUndoneByTheTick() async throws {
         try await Farm.run { farm in
             try await farm.seedUser()
             _ = try await farm.client.withConnection { db in
@@ -133,13 +134,49 @@ import TradingPipeline
                 try await db.query("UPDATE job_queues SET paused_at = NULL WHERE name = 'orders'", logger: logger)
             }
             let schedule = farm.pipeline.tickSchedule(intervalSeconds: 60)
+            for bucket in [200, 201, 202] as [Int64] {
+                try await farm.client.transaction(logger: logger) { db in
+                    _ = try await JobStore.enqueue(try await schedule.makeJobs(bucket, db, logger), on: db, logger: logger)
+                }
+                try await farm.drain()
+                _ = try await farm.client.withConnection { db in
+                    try await db.query("UPDATE trade_orders SET updated_at = now() - interval '5 minutes'", logger: logger)
+                }
+            }
+            let order = try await farm.settled(orderID)
+            #expect(order.status == "canceled" && order.alpacaOrderID == nil)
+            #expect(order.statusReason?.contains("cancelled by an operator") == true, "\(order.statusReason ?? "")")
+            #expect(try await farm.int("SELECT count(*)::int FROM jobs WHERE kind = 'submit-order'") == 2, "the cancelled one, one that ended it")
+            #expect(farm.sim.orders(clientOrderID: clientOrderID) == 0)
+        }
+    }
+
+    /// A submit-order job that was discarded (attempts used up) is retried by the tick's safety
+    /// net: the broker still gets exactly one order.
+    @Test func aDiscardedSubmitJobIsRetriedByTheTick() async throws {
+        try await Farm.run { farm in
+            try await farm.seedUser()
+            _ = try await farm.client.withConnection { db in
+                try await db.query("INSERT INTO job_queues (name, paused_at) VALUES ('orders', now())", logger: logger)
+            }
+            let question = try #require(try await farm.openDipQuestions(1).first)
+            let answer = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+            guard case .ordered(let orderID, let clientOrderID) = answer.outcome else {
+                Issue.record("expected an order, got \(answer)")
+                return
+            }
+            _ = try await farm.client.withConnection { db in
+                try await db.query("UPDATE jobs SET state = 'discarded', finalized_at = now() WHERE kind = 'submit-order'", logger: logger)
+                try await db.query("UPDATE trade_orders SET updated_at = now() - interval '5 minutes'", logger: logger)
+                try await db.query("UPDATE job_queues SET paused_at = NULL WHERE name = 'orders'", logger: logger)
+            }
+            let schedule = farm.pipeline.tickSchedule(intervalSeconds: 60)
             for bucket in [200, 201] as [Int64] {
                 try await farm.client.transaction(logger: logger) { db in
                     _ = try await JobStore.enqueue(try await schedule.makeJobs(bucket, db, logger), on: db, logger: logger)
                 }
             }
             #expect(try await farm.settled(orderID).status == "filled")
-            #expect(try await farm.int("SELECT count(*)::int FROM jobs WHERE kind = 'submit-order'") == 2, "one cancelled, one from the tick")
             #expect(farm.sim.orders(clientOrderID: clientOrderID) == 1)
         }
     }

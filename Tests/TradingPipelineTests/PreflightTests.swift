@@ -140,7 +140,7 @@ import TradingPipeline
             #expect(result.asked.count == 1)
             let question = try #require(try await farm.openQuestions().first)
             #expect(question.pipelineStep == "dip_confirm:await_confirm")
-            #expect(question.text.hasSuffix("The market is closed; the order would go in at the open, Thu 17 Mar 09:30 ET."), "\(question.text)")
+            #expect(question.text.contains("The market is closed; the order would go in at the open, Thu 17 Mar 09:30 ET."), "\(question.text)")
             let preflight = Self.preflight(question)
             #expect(preflight["market_open"] == .bool(false))
             let nextOpen = try #require(MarketTime.date(year: 2011, month: 3, day: 17, hour: 9, minute: 30))
