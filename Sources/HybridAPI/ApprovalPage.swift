@@ -22,6 +22,8 @@ enum ApprovalPage {
  h1{font-size:1.4rem} .muted{color:#666} .row{display:flex;gap:.5rem;align-items:center}
  input{flex:1;padding:.4rem;font-family:monospace} button{padding:.4rem .9rem;cursor:pointer}
  .question{border:1px solid #ccc;border-radius:.5rem;padding:.8rem;margin:.6rem 0}
+ .order{display:grid;grid-template-columns:auto 1fr;gap:.1rem .8rem;margin:.4rem 0;font-size:.95rem}
+ .order dt{color:#666} .order dd{margin:0;font-weight:600} .withdrawn{opacity:.6}
  .approve{background:#1a7f37;color:#fff;border:0;border-radius:.3rem} .skip{background:#cf222e;color:#fff;border:0;border-radius:.3rem}
  table{border-collapse:collapse;width:100%} td,th{border-bottom:1px solid #ddd;padding:.3rem;text-align:left;font-size:.9rem}
 </style></head>
@@ -52,9 +54,33 @@ function showQuestion(q) {
   const div = document.createElement("div");
   div.className = "question"; div.dataset.id = q.id;
   const text = document.createElement("p"); text.textContent = q.text; div.appendChild(text);
-  const meta = document.createElement("p"); meta.className = "muted";
-  meta.textContent = (q.expiresAt || q.expires_at) ? "expires " + new Date(q.expiresAt || q.expires_at).toLocaleTimeString() : "";
-  div.appendChild(meta);
+  // The order an approval executes, exactly as frozen with the question (metadata.order).
+  const o = (q.metadata || {}).order;
+  if (o) {
+    const card = document.createElement("dl"); card.className = "order";
+    const size = o.notional_usd != null ? "$" + Number(o.notional_usd).toFixed(2) : o.qty + (Number(o.qty) === 1 ? " share" : " shares");
+    const age = o.data_age_seconds != null ? o.data_age_seconds + " s old when asked" : "";
+    const rows = [["Order", o.side + " " + size + " of " + o.symbol], ["Type", o.order_type + " (" + o.time_in_force + ")"],
+                  ["Price", o.price != null ? "$" + o.price + (o.reference != null ? " vs $" + o.reference + " (" + o.ref_metric + ")" : "") : "-"],
+                  ["Data", age || "-"], ["Expires in", ""]];
+    for (const [label, value] of rows) {
+      const dt = document.createElement("dt"); dt.textContent = label; card.appendChild(dt);
+      const dd = document.createElement("dd"); dd.textContent = value; dd.dataset.field = label.toLowerCase().replace(/ /g, "-"); card.appendChild(dd);
+    }
+    div.appendChild(card);
+  }
+  const meta = document.createElement("p"); meta.className = "muted"; div.appendChild(meta);
+  const expires = q.expiresAt || q.expires_at;
+  if (expires) {
+    const tick = () => {
+      if (!div.isConnected) { clearInterval(timer); return; }
+      const left = Math.max(0, Math.round((new Date(expires) - Date.now()) / 1000));
+      const text = left > 0 ? Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0") : "expired";
+      const field = div.querySelector('[data-field="expires-in"]');
+      if (field) field.textContent = text; else meta.textContent = "expires in " + text;
+    };
+    const timer = setInterval(tick, 1000); tick();
+  }
   const approve = document.createElement("button"); approve.className = "approve"; approve.textContent = "Approve (+10)";
   const skip = document.createElement("button"); skip.className = "skip"; skip.textContent = "Skip (-10)";
   approve.onclick = () => answer(q.id, 10, div); skip.onclick = () => answer(q.id, -10, div);
@@ -65,6 +91,14 @@ function answer(id, value, div) {
   api("/v1/me/questions/" + id + "/answer", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({value})})
     .then((r) => { div.remove(); status("Answered: " + r.outcome + " (" + r.detail + ")"); loadOrders(); })
     .catch((e) => status("Answer failed: " + e.message));
+}
+function withdraw(w) {
+  const div = document.querySelector('.question[data-id="' + w.id + '"]');
+  if (!div) return;
+  div.classList.add("withdrawn");
+  div.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+  const note = document.createElement("p"); note.className = "muted"; note.textContent = "Withdrawn: " + w.reason; div.appendChild(note);
+  status("A question was withdrawn: " + w.reason);
 }
 // Refreshes can overlap (the answer's own and a ReceiveTradeUpdate's): only the newest is shown,
 // so a slower, older response never puts a stale status back.
@@ -87,6 +121,7 @@ function loadOrders() {
 }
 function handle(message) {
   if (message.type === 1 && message.target === "ReceiveQuestion") showQuestion(message.arguments[0]);
+  if (message.type === 1 && message.target === "ReceiveQuestionWithdrawn") withdraw(message.arguments[0]);
   if (message.type === 1 && message.target === "ReceiveTradeUpdate") { loadOrders(); status("Order " + message.arguments[0].status); }
   if (message.type === 7) status("The hub closed the connection" + (message.error ? ": " + message.error : ""));
 }

@@ -35,6 +35,11 @@ import TradingPipeline
             let result = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
             #expect(result["question_id"] as? String == question.uuidString.lowercased(), "\(result)")
             #expect((result["question_text"] as? String)?.contains("SPY is down") == true, "\(result)")
+            // The card shows exactly the order the approval executes, and counts down to expiry.
+            let card = (result["order_card"] as? [String: String]) ?? [:]
+            #expect(card["order"] == "buy $10.00 of SPY", "\(card)")
+            #expect(card["type"] == "market (day)" && (card["price"] ?? "").contains(" vs $") && (card["data"] ?? "").hasSuffix("s old when asked"), "\(card)")
+            #expect((card["expires-in"] ?? "").range(of: #"^\d+:\d\d$"#, options: .regularExpression) != nil, "\(card)")
             #expect((result["page_errors"] as? [Any])?.isEmpty == true && (result["console_errors"] as? [Any])?.isEmpty == true, "\(result)")
             // On the page's WebSocket: the question (live), then the order's updates up to filled.
             let hub = (result["hub_messages"] as? [[String: Any]]) ?? []

@@ -94,4 +94,35 @@ import TradingPipeline
             #expect(await second.wait(seconds: 20) == 0)
         }
     }
+
+    /// A rule switched off through the API withdraws its open question: the phone gets
+    /// ReceiveQuestionWithdrawn, and an approval of it orders nothing.
+    @Test func switchingARuleOffWithdrawsItsQuestionOnThePhone() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: APIFarm.python.path), "no .venv-test: run ops/test.sh")
+        try await APIFarm.run { api in
+            try await api.farm.seedUser()
+            let question = try #require(try await api.farm.openDipQuestions(1).first)
+            let token = try await api.token()
+            let client = try RunningProcess.start(APIFarm.python, [APIFarm.script("hub_signalrcore.py"), api.base + "/hubs/questions",
+                                                                   token, "--expect-withdrawn"],
+                                                  environment: ProcessInfo.processInfo.environment)
+            defer { client.stop() }
+            try #require(try await eventually(within: 20) { client.output.contains("QUESTION") } != nil, "\(client.output)")
+            let put = try await api.call(.PUT, "/v1/me/trading/config", token: token, json: """
+                {"data_inputs": [{"id": "primary_watchlist", "symbols": ["SPY"], "poll_interval_seconds": 1}],
+                 "rules": [{"id": "dip_confirm", "enabled": false}]}
+                """)
+            #expect(put.status == 200, "\(String(decoding: put.body, as: UTF8.self))")
+            #expect(await client.wait(seconds: 30) == 0, "\(client.output)")
+            let line = try #require(client.output.split(separator: "\n").last { $0.hasPrefix("{") })
+            let result = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            let withdrawn = (result["withdrawn"] as? [[String: Any]]) ?? []
+            #expect(withdrawn.first?["id"] as? String == question.uuidString.lowercased())
+            #expect((withdrawn.first?["reason"] as? String)?.contains("switched off") == true, "\(withdrawn)")
+            let answer = try await api.call(.POST, "/v1/me/questions/\(question.uuidString.lowercased())/answer", token: token, json: #"{"value": 10}"#)
+            let body = try #require(try JSONSerialization.jsonObject(with: answer.body) as? [String: Any])
+            #expect(answer.status == 200 && body["outcome"] as? String == "withdrawn", "\(answer.status) \(body)")
+            #expect(api.farm.sim.simulator.exchange.ledger().orders.isEmpty)
+        }
+    }
 }

@@ -88,4 +88,17 @@ import TradingCore
             #expect(page.status == 200 && page.text.contains("/hubs/questions/negotiate"))
         }
     }
+
+    /// /ready shows the farm-wide halt, who set it and why.
+    @Test func readyShowsTheHalt() async throws {
+        try await APIFarm.run(worker: false) { api in
+            let running = try await api.call(.GET, "/ready", token: nil)
+            #expect(running.status == 200 && (running.json["trading"] as? [String: Any])?["halted"] as? Bool == false)
+            try await api.farm.halt(reason: "broker incident")
+            let halted = try await api.call(.GET, "/ready", token: nil)
+            let trading = (halted.json["trading"] as? [String: Any]) ?? [:]
+            #expect(halted.status == 200 && trading["halted"] as? Bool == true, "\(halted.text)")
+            #expect(trading["reason"] as? String == "broker incident" && trading["set_by"] as? String == "tests")
+        }
+    }
 }

@@ -81,6 +81,10 @@ with sync_playwright() as playwright:
     result["question_id"] = question.get_attribute("data-id")
     result["question_text"] = question.inner_text()
     result["question_after_s"] = round(time.time() - started, 3)
+    # The card: the order an approval executes, with a countdown that ticks.
+    page.wait_for_timeout(1100)
+    card = question.query_selector("dl.order")
+    result["order_card"] = card.evaluate("dl => Object.fromEntries([...dl.querySelectorAll('dd')].map(d => [d.dataset.field, d.textContent]))") if card else None
     step("QUESTION " + result["question_id"])
 
     question.query_selector(".approve").click()

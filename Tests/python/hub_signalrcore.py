@@ -1,10 +1,11 @@
 """A real SignalR client (signalrcore 1.0.2) against our hub.
 
-Usage: hub_signalrcore.py HUB_URL TOKEN [--answer VALUE] [--connections N]
+Usage: hub_signalrcore.py HUB_URL TOKEN [--answer VALUE] [--expect-withdrawn] [--connections N]
 Connects N connections of one user (each may be a different HUB_URL: comma-separated),
 prints READY once all are open, waits for ReceiveQuestion on every connection, then (with
 --answer) invokes SubmitAnswer on the first and waits for a ReceiveTradeUpdate whose status is
-terminal. Prints one JSON line with what it saw; exit 0 on success.
+terminal; with --expect-withdrawn, prints QUESTION once it has the question and waits for a
+ReceiveQuestionWithdrawn of it. Prints one JSON line with what it saw; exit 0 on success.
 """
 import argparse, json, logging, os, sys, threading, time
 from signalrcore.hub_connection_builder import HubConnectionBuilder
@@ -13,11 +14,12 @@ parser = argparse.ArgumentParser()
 parser.add_argument("hubs")
 parser.add_argument("token")
 parser.add_argument("--answer", type=float)
+parser.add_argument("--expect-withdrawn", action="store_true")
 parser.add_argument("--timeout", type=float, default=60)
 args = parser.parse_args()
 
 lock = threading.Lock()
-opened, questions, updates, completions, errors = [], {}, [], [], []
+opened, questions, updates, completions, errors, withdrawn = [], {}, [], [], [], []
 
 def make(index, url):
     conn = (HubConnectionBuilder()
@@ -34,7 +36,11 @@ def make(index, url):
         with lock:
             updates.append(arguments[0])
     conn.on("ReceiveQuestion", on_question)
+    def on_withdrawn(arguments):
+        with lock:
+            withdrawn.append(arguments[0])
     conn.on("ReceiveTradeUpdate", on_update)
+    conn.on("ReceiveQuestionWithdrawn", on_withdrawn)
     conn.start()
     return conn
 
@@ -56,6 +62,10 @@ print("READY", flush=True)
 wait(lambda: all(questions.get(i) for i in range(len(urls))), "ReceiveQuestion on every connection")
 question = questions[0][-1]
 result = {"ok": True, "question": question, "per_connection": {i: len(questions[i]) for i in questions}}
+if args.expect_withdrawn:
+    print("QUESTION", flush=True)
+    wait(lambda: any(w.get("id") == question["id"] for w in withdrawn), "ReceiveQuestionWithdrawn of the question")
+    result["withdrawn"] = withdrawn
 if args.answer is not None:
     connections[0].send("SubmitAnswer", [question["id"], args.answer], on_invocation=lambda c: completions.append(c.result))
     wait(lambda: completions, "the SubmitAnswer completion")
