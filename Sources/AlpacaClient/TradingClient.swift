@@ -32,6 +32,17 @@ public struct OrderSubmission: Encodable, Sendable, Equatable {
     }
 }
 
+/// How much of a shared rate budget a trading call may use (see `BudgetedTrading`). A client
+/// without a budget makes every call the same way.
+public enum TradingCallPriority: Sendable, Hashable {
+    /// submit-order's calls, the lookup by `client_order_id` and the POST: may take the last
+    /// token, so an approved order is never starved by routine traffic.
+    case submission
+    /// Everything else (poll-order-status's polls, the pre-flight's account, asset, position
+    /// and clock reads): leaves the budget's submission reserve untouched.
+    case routine
+}
+
 /// What the pipeline asks of Alpaca's trading API.
 public protocol TradingAPI: Sendable {
     func account() async throws -> AlpacaAccount
@@ -46,6 +57,12 @@ public protocol TradingAPI: Sendable {
     func activeAssets() async throws -> [AlpacaAsset]
     /// `GET /v2/positions/{symbol}`; nil when the account holds none (404).
     func position(symbol: String) async throws -> AlpacaPosition?
+    /// The same API with its calls made at `priority`. Unbudgeted clients return themselves.
+    func prioritized(_ priority: TradingCallPriority) -> any TradingAPI
+}
+
+extension TradingAPI {
+    public func prioritized(_ priority: TradingCallPriority) -> any TradingAPI { self }
 }
 
 public struct AlpacaTradingClient: TradingAPI {

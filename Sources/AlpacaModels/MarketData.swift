@@ -106,6 +106,11 @@ public enum AlpacaTime {
                       p.hour ?? 0, p.minute ?? 0, p.second ?? 0, sign, abs(offset) / 3600, abs(offset) % 3600 / 60)
     }
 
+    /// A timestamp Alpaca may leave out or send as `null` (an order's `submitted_at`): nil then.
+    public static func parse(_ text: String?) -> Date? {
+        text.flatMap { parse($0) }
+    }
+
     /// Parses RFC 3339 (any offset, up to nanoseconds) or `YYYY-MM-DD` (midnight UTC).
     /// Byte by byte with civil-date arithmetic, no Calendar: every bars request parses two.
     public static func parse(_ text: String) -> Date? {

@@ -2,13 +2,24 @@ import Foundation
 
 /// Alpaca Trading API JSON (v2). Money, quantities and prices are decimal strings; absent
 /// values are JSON `null` (never omitted), as Alpaca sends them and alpaca-py expects.
+///
+/// Reading is lenient where Alpaca's OpenAPI document (`shared/reference/alpaca-openapi`,
+/// trading-api.json) lets a field be omitted or `null`: such a field is optional here, or takes
+/// a stated default, so that a real 2xx is never mistaken for a malformed one. Decimals are
+/// read from a string or a JSON number (alpaca-py's own fixtures send `"qty": 1`) and kept as
+/// their decimal text. What each type requires is said at the type.
 
+/// An order. Required when read: `id`, `client_order_id` and `status`, without which an
+/// answer cannot be matched to our order or acted on (alpaca-py requires them too; the
+/// document's own `required` list for Order, `notional`, `type`, `time_in_force`, is the
+/// request's and names a field it also marks nullable). Defaults: `filled_qty` "0" (nothing
+/// filled), `extended_hours` false. Everything else may be absent or `null`.
 public struct AlpacaOrder: Codable, Sendable, Equatable {
     public var id: String
     public var clientOrderID: String
-    public var createdAt: String
-    public var updatedAt: String
-    public var submittedAt: String
+    public var createdAt: String?
+    public var updatedAt: String?
+    public var submittedAt: String?
     public var filledAt: String?
     public var expiredAt: String?
     public var canceledAt: String?
@@ -16,18 +27,18 @@ public struct AlpacaOrder: Codable, Sendable, Equatable {
     public var replacedAt: String?
     public var replacedBy: String?
     public var replaces: String?
-    public var assetID: String
-    public var symbol: String
-    public var assetClass: String
+    public var assetID: String?
+    public var symbol: String?
+    public var assetClass: String?
     public var notional: String?
     public var qty: String?
     public var filledQty: String
     public var filledAvgPrice: String?
-    public var orderClass: String
-    public var orderType: String
-    public var type: String
-    public var side: String
-    public var timeInForce: String
+    public var orderClass: String?
+    public var orderType: String?
+    public var type: String?
+    public var side: String?
+    public var timeInForce: String?
     public var limitPrice: String?
     public var stopPrice: String?
     public var status: String
@@ -38,7 +49,7 @@ public struct AlpacaOrder: Codable, Sendable, Equatable {
     public var hwm: String?
     public var positionIntent: String?
 
-    public init(id: String, clientOrderID: String, createdAt: String, updatedAt: String, submittedAt: String, filledAt: String? = nil, expiredAt: String? = nil, canceledAt: String? = nil, failedAt: String? = nil, replacedAt: String? = nil, replacedBy: String? = nil, replaces: String? = nil, assetID: String, symbol: String, assetClass: String, notional: String? = nil, qty: String? = nil, filledQty: String, filledAvgPrice: String? = nil, orderClass: String, orderType: String, type: String, side: String, timeInForce: String, limitPrice: String? = nil, stopPrice: String? = nil, status: String, extendedHours: Bool, legs: [AlpacaOrder]? = nil, trailPercent: String? = nil, trailPrice: String? = nil, hwm: String? = nil, positionIntent: String? = nil) {
+    public init(id: String, clientOrderID: String, createdAt: String? = nil, updatedAt: String? = nil, submittedAt: String? = nil, filledAt: String? = nil, expiredAt: String? = nil, canceledAt: String? = nil, failedAt: String? = nil, replacedAt: String? = nil, replacedBy: String? = nil, replaces: String? = nil, assetID: String? = nil, symbol: String? = nil, assetClass: String? = nil, notional: String? = nil, qty: String? = nil, filledQty: String = "0", filledAvgPrice: String? = nil, orderClass: String? = nil, orderType: String? = nil, type: String? = nil, side: String? = nil, timeInForce: String? = nil, limitPrice: String? = nil, stopPrice: String? = nil, status: String, extendedHours: Bool = false, legs: [AlpacaOrder]? = nil, trailPercent: String? = nil, trailPrice: String? = nil, hwm: String? = nil, positionIntent: String? = nil) {
         self.id = id
         self.clientOrderID = clientOrderID
         self.createdAt = createdAt
@@ -89,6 +100,43 @@ public struct AlpacaOrder: Codable, Sendable, Equatable {
     public static let terminalStatuses: Set<String> = ["filled", "canceled", "expired", "rejected", "replaced"]
     public var isTerminal: Bool { Self.terminalStatuses.contains(status) }
 
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        clientOrderID = try c.decode(String.self, forKey: .clientOrderID)
+        status = try c.decode(String.self, forKey: .status)
+        createdAt = try c.decodeIfPresent(String.self, forKey: .createdAt)
+        updatedAt = try c.decodeIfPresent(String.self, forKey: .updatedAt)
+        submittedAt = try c.decodeIfPresent(String.self, forKey: .submittedAt)
+        filledAt = try c.decodeIfPresent(String.self, forKey: .filledAt)
+        expiredAt = try c.decodeIfPresent(String.self, forKey: .expiredAt)
+        canceledAt = try c.decodeIfPresent(String.self, forKey: .canceledAt)
+        failedAt = try c.decodeIfPresent(String.self, forKey: .failedAt)
+        replacedAt = try c.decodeIfPresent(String.self, forKey: .replacedAt)
+        replacedBy = try c.decodeIfPresent(String.self, forKey: .replacedBy)
+        replaces = try c.decodeIfPresent(String.self, forKey: .replaces)
+        assetID = try c.decodeIfPresent(String.self, forKey: .assetID)
+        symbol = try c.decodeIfPresent(String.self, forKey: .symbol)
+        assetClass = try c.decodeIfPresent(String.self, forKey: .assetClass)
+        notional = try c.decimalTextIfPresent(.notional)
+        qty = try c.decimalTextIfPresent(.qty)
+        filledQty = try c.decimalTextIfPresent(.filledQty) ?? "0"
+        filledAvgPrice = try c.decimalTextIfPresent(.filledAvgPrice)
+        orderClass = try c.decodeIfPresent(String.self, forKey: .orderClass)
+        orderType = try c.decodeIfPresent(String.self, forKey: .orderType)
+        type = try c.decodeIfPresent(String.self, forKey: .type)
+        side = try c.decodeIfPresent(String.self, forKey: .side)
+        timeInForce = try c.decodeIfPresent(String.self, forKey: .timeInForce)
+        limitPrice = try c.decimalTextIfPresent(.limitPrice)
+        stopPrice = try c.decimalTextIfPresent(.stopPrice)
+        extendedHours = try c.decodeIfPresent(Bool.self, forKey: .extendedHours) ?? false
+        legs = try c.decodeIfPresent([AlpacaOrder].self, forKey: .legs)
+        trailPercent = try c.decimalTextIfPresent(.trailPercent)
+        trailPrice = try c.decimalTextIfPresent(.trailPrice)
+        hwm = try c.decimalTextIfPresent(.hwm)
+        positionIntent = try c.decodeIfPresent(String.self, forKey: .positionIntent)
+    }
+
     /// Every key written, absent values as `null`.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -112,34 +160,36 @@ public struct AlpacaOrder: Codable, Sendable, Equatable {
     }
 }
 
+/// The account. Required when read: `id` and `status` (the document's `required`); every
+/// other field may be absent or `null`.
 public struct AlpacaAccount: Codable, Sendable, Equatable {
     public var id: String
-    public var accountNumber: String
+    public var accountNumber: String?
     public var status: String
-    public var currency: String
-    public var cash: String
-    public var buyingPower: String
-    public var regtBuyingPower: String
-    public var daytradingBuyingPower: String
-    public var nonMarginableBuyingPower: String
-    public var equity: String
-    public var lastEquity: String
-    public var portfolioValue: String
-    public var longMarketValue: String
-    public var shortMarketValue: String
-    public var initialMargin: String
-    public var maintenanceMargin: String
-    public var multiplier: String
-    public var patternDayTrader: Bool
-    public var daytradeCount: Int
-    public var tradingBlocked: Bool
-    public var transfersBlocked: Bool
-    public var accountBlocked: Bool
-    public var tradeSuspendedByUser: Bool
-    public var shortingEnabled: Bool
-    public var createdAt: String
+    public var currency: String?
+    public var cash: String?
+    public var buyingPower: String?
+    public var regtBuyingPower: String?
+    public var daytradingBuyingPower: String?
+    public var nonMarginableBuyingPower: String?
+    public var equity: String?
+    public var lastEquity: String?
+    public var portfolioValue: String?
+    public var longMarketValue: String?
+    public var shortMarketValue: String?
+    public var initialMargin: String?
+    public var maintenanceMargin: String?
+    public var multiplier: String?
+    public var patternDayTrader: Bool?
+    public var daytradeCount: Int?
+    public var tradingBlocked: Bool?
+    public var transfersBlocked: Bool?
+    public var accountBlocked: Bool?
+    public var tradeSuspendedByUser: Bool?
+    public var shortingEnabled: Bool?
+    public var createdAt: String?
 
-    public init(id: String, accountNumber: String, status: String, currency: String, cash: String, buyingPower: String, regtBuyingPower: String, daytradingBuyingPower: String, nonMarginableBuyingPower: String, equity: String, lastEquity: String, portfolioValue: String, longMarketValue: String, shortMarketValue: String, initialMargin: String, maintenanceMargin: String, multiplier: String, patternDayTrader: Bool, daytradeCount: Int, tradingBlocked: Bool, transfersBlocked: Bool, accountBlocked: Bool, tradeSuspendedByUser: Bool, shortingEnabled: Bool, createdAt: String) {
+    public init(id: String, accountNumber: String? = nil, status: String, currency: String? = nil, cash: String? = nil, buyingPower: String? = nil, regtBuyingPower: String? = nil, daytradingBuyingPower: String? = nil, nonMarginableBuyingPower: String? = nil, equity: String? = nil, lastEquity: String? = nil, portfolioValue: String? = nil, longMarketValue: String? = nil, shortMarketValue: String? = nil, initialMargin: String? = nil, maintenanceMargin: String? = nil, multiplier: String? = nil, patternDayTrader: Bool? = nil, daytradeCount: Int? = nil, tradingBlocked: Bool? = nil, transfersBlocked: Bool? = nil, accountBlocked: Bool? = nil, tradeSuspendedByUser: Bool? = nil, shortingEnabled: Bool? = nil, createdAt: String? = nil) {
         self.id = id
         self.accountNumber = accountNumber
         self.status = status
@@ -178,8 +228,41 @@ public struct AlpacaAccount: Codable, Sendable, Equatable {
         case accountBlocked = "account_blocked", tradeSuspendedByUser = "trade_suspended_by_user"
         case shortingEnabled = "shorting_enabled", createdAt = "created_at"
     }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        status = try c.decode(String.self, forKey: .status)
+        accountNumber = try c.decodeIfPresent(String.self, forKey: .accountNumber)
+        currency = try c.decodeIfPresent(String.self, forKey: .currency)
+        cash = try c.decimalTextIfPresent(.cash)
+        buyingPower = try c.decimalTextIfPresent(.buyingPower)
+        regtBuyingPower = try c.decimalTextIfPresent(.regtBuyingPower)
+        daytradingBuyingPower = try c.decimalTextIfPresent(.daytradingBuyingPower)
+        nonMarginableBuyingPower = try c.decimalTextIfPresent(.nonMarginableBuyingPower)
+        equity = try c.decimalTextIfPresent(.equity)
+        lastEquity = try c.decimalTextIfPresent(.lastEquity)
+        portfolioValue = try c.decimalTextIfPresent(.portfolioValue)
+        longMarketValue = try c.decimalTextIfPresent(.longMarketValue)
+        shortMarketValue = try c.decimalTextIfPresent(.shortMarketValue)
+        initialMargin = try c.decimalTextIfPresent(.initialMargin)
+        maintenanceMargin = try c.decimalTextIfPresent(.maintenanceMargin)
+        multiplier = try c.decimalTextIfPresent(.multiplier)
+        patternDayTrader = try c.decodeIfPresent(Bool.self, forKey: .patternDayTrader)
+        daytradeCount = try c.decodeIfPresent(Int.self, forKey: .daytradeCount)
+        tradingBlocked = try c.decodeIfPresent(Bool.self, forKey: .tradingBlocked)
+        transfersBlocked = try c.decodeIfPresent(Bool.self, forKey: .transfersBlocked)
+        accountBlocked = try c.decodeIfPresent(Bool.self, forKey: .accountBlocked)
+        tradeSuspendedByUser = try c.decodeIfPresent(Bool.self, forKey: .tradeSuspendedByUser)
+        shortingEnabled = try c.decodeIfPresent(Bool.self, forKey: .shortingEnabled)
+        createdAt = try c.decodeIfPresent(String.self, forKey: .createdAt)
+    }
 }
 
+/// An asset. Required when read, as the document says: `id`, `class`, `exchange`, `symbol`,
+/// `name`, `status`, `tradable`, `marginable`, `shortable`, `fractionable`. `easy_to_borrow`
+/// (required there, but deprecated for `borrow_status`) may be absent; `attributes` (optional
+/// there) reads as [] when absent or `null`.
 public struct AlpacaAsset: Codable, Sendable, Equatable {
     public var id: String
     public var assetClass: String
@@ -190,11 +273,11 @@ public struct AlpacaAsset: Codable, Sendable, Equatable {
     public var tradable: Bool
     public var marginable: Bool
     public var shortable: Bool
-    public var easyToBorrow: Bool
+    public var easyToBorrow: Bool?
     public var fractionable: Bool
     public var attributes: [String]
 
-    public init(id: String, assetClass: String, exchange: String, symbol: String, name: String, status: String, tradable: Bool, marginable: Bool, shortable: Bool, easyToBorrow: Bool, fractionable: Bool, attributes: [String]) {
+    public init(id: String, assetClass: String, exchange: String, symbol: String, name: String, status: String, tradable: Bool, marginable: Bool, shortable: Bool, easyToBorrow: Bool?, fractionable: Bool, attributes: [String] = []) {
         self.id = id
         self.assetClass = assetClass
         self.exchange = exchange
@@ -213,8 +296,27 @@ public struct AlpacaAsset: Codable, Sendable, Equatable {
         case id, exchange, symbol, name, status, tradable, marginable, shortable, fractionable, attributes
         case assetClass = "class", easyToBorrow = "easy_to_borrow"
     }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        assetClass = try c.decode(String.self, forKey: .assetClass)
+        exchange = try c.decode(String.self, forKey: .exchange)
+        symbol = try c.decode(String.self, forKey: .symbol)
+        name = try c.decode(String.self, forKey: .name)
+        status = try c.decode(String.self, forKey: .status)
+        tradable = try c.decode(Bool.self, forKey: .tradable)
+        marginable = try c.decode(Bool.self, forKey: .marginable)
+        shortable = try c.decode(Bool.self, forKey: .shortable)
+        easyToBorrow = try c.decodeIfPresent(Bool.self, forKey: .easyToBorrow)
+        fractionable = try c.decode(Bool.self, forKey: .fractionable)
+        attributes = try c.decodeIfPresent([String].self, forKey: .attributes) ?? []
+    }
 }
 
+/// A position. Required when read, as the document says: every field but `qty_available`
+/// (optional there; it is absent from alpaca-py's own fixture) and the intraday P/L pair
+/// (kept optional as before). Decimals may come as strings or numbers.
 public struct AlpacaPosition: Codable, Sendable, Equatable {
     public var assetID: String
     public var symbol: String
@@ -222,7 +324,7 @@ public struct AlpacaPosition: Codable, Sendable, Equatable {
     public var assetClass: String
     public var assetMarginable: Bool
     public var qty: String
-    public var qtyAvailable: String
+    public var qtyAvailable: String?
     public var side: String
     public var avgEntryPrice: String
     public var marketValue: String
@@ -236,7 +338,7 @@ public struct AlpacaPosition: Codable, Sendable, Equatable {
     public var lastdayPrice: String
     public var changeToday: String
 
-    public init(assetID: String, symbol: String, exchange: String, assetClass: String, assetMarginable: Bool, qty: String, qtyAvailable: String, side: String, avgEntryPrice: String, marketValue: String, costBasis: String, unrealizedPL: String, unrealizedPLPC: String, currentPrice: String, lastdayPrice: String, changeToday: String, unrealizedIntradayPL: String? = nil, unrealizedIntradayPLPC: String? = nil) {
+    public init(assetID: String, symbol: String, exchange: String, assetClass: String, assetMarginable: Bool, qty: String, qtyAvailable: String?, side: String, avgEntryPrice: String, marketValue: String, costBasis: String, unrealizedPL: String, unrealizedPLPC: String, currentPrice: String, lastdayPrice: String, changeToday: String, unrealizedIntradayPL: String? = nil, unrealizedIntradayPLPC: String? = nil) {
         self.assetID = assetID
         self.symbol = symbol
         self.exchange = exchange
@@ -264,6 +366,28 @@ public struct AlpacaPosition: Codable, Sendable, Equatable {
         case costBasis = "cost_basis", unrealizedPL = "unrealized_pl", unrealizedPLPC = "unrealized_plpc"
         case unrealizedIntradayPL = "unrealized_intraday_pl", unrealizedIntradayPLPC = "unrealized_intraday_plpc"
         case currentPrice = "current_price", lastdayPrice = "lastday_price", changeToday = "change_today"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        assetID = try c.decode(String.self, forKey: .assetID)
+        symbol = try c.decode(String.self, forKey: .symbol)
+        exchange = try c.decode(String.self, forKey: .exchange)
+        assetClass = try c.decode(String.self, forKey: .assetClass)
+        assetMarginable = try c.decode(Bool.self, forKey: .assetMarginable)
+        qty = try c.decimalText(.qty)
+        qtyAvailable = try c.decimalTextIfPresent(.qtyAvailable)
+        side = try c.decode(String.self, forKey: .side)
+        avgEntryPrice = try c.decimalText(.avgEntryPrice)
+        marketValue = try c.decimalText(.marketValue)
+        costBasis = try c.decimalText(.costBasis)
+        unrealizedPL = try c.decimalText(.unrealizedPL)
+        unrealizedPLPC = try c.decimalText(.unrealizedPLPC)
+        unrealizedIntradayPL = try c.decimalTextIfPresent(.unrealizedIntradayPL)
+        unrealizedIntradayPLPC = try c.decimalTextIfPresent(.unrealizedIntradayPLPC)
+        currentPrice = try c.decimalText(.currentPrice)
+        lastdayPrice = try c.decimalText(.lastdayPrice)
+        changeToday = try c.decimalText(.changeToday)
     }
 }
 
@@ -376,5 +500,24 @@ public struct AlpacaOrderRequest: Decodable, Sendable, Equatable {
             return value
         }
         return try c.decodeIfPresent(Decimal.self, forKey: key)
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// A decimal field: Alpaca's string, or a JSON number kept as its decimal text; nil when
+    /// absent or `null`. Anything else (a boolean, an object) is a decoding error.
+    func decimalTextIfPresent(_ key: Key) throws -> String? {
+        guard contains(key), try !decodeNil(forKey: key) else { return nil }
+        if let text = try? decode(String.self, forKey: key) { return text }
+        return "\(try decode(Decimal.self, forKey: key))"
+    }
+
+    /// A decimal field that must be there.
+    func decimalText(_ key: Key) throws -> String {
+        guard let text = try decimalTextIfPresent(key) else {
+            throw DecodingError.valueNotFound(String.self, .init(codingPath: codingPath + [key],
+                                                                 debugDescription: "\(key.stringValue) is required"))
+        }
+        return text
     }
 }

@@ -135,6 +135,12 @@ public final class AlpacaSimulator: Sendable {
             try? await Task.sleep(for: .milliseconds(hang.latencyMs ?? 60_000))
             return Self.drop()
         }
+        if !faults.isEmpty, (200..<300).contains(response.status.code),
+           let garbled = faults.take(method: request.method.rawValue, path: request.uri.path, kinds: [.garbledAfterAccept]) {
+            // The work is done (an order now exists); the 2xx carries something else.
+            response = Response(status: .ok, headers: [.contentType: "application/json"],
+                                body: .init(byteBuffer: ByteBuffer(string: garbled.body ?? FaultRule.garbledBody)))
+        }
         response.headers.append(contentsOf: rateHeaders)
         return response
     }

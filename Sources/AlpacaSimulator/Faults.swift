@@ -22,6 +22,10 @@ public struct FaultRule: Codable, Sendable, Equatable {
         /// The order is accepted, then rejected by the "broker" (status `rejected`, a `rejected`
         /// trade update), as Alpaca does when a venue refuses an order after acceptance.
         case rejectOrder = "reject_order"
+        /// Do the work (the order is created), then answer 200 with a body that is not what the
+        /// route returns: `body` if given, else `{"id":42}`. Only a 2xx is garbled; an error
+        /// answer goes out as it is and leaves the fault for the next request.
+        case garbledAfterAccept = "garbled_after_accept"
     }
 
     /// `"METHOD /path"` with `*` matching the rest (`"POST /v2/orders"`, `"GET /v2/stocks/*"`, `"*"`).
@@ -31,24 +35,30 @@ public struct FaultRule: Codable, Sendable, Equatable {
     public var retryAfterSeconds: Int?
     public var latencyMs: Int?
     public var staleSeconds: Int?
+    /// The body a `garbled_after_accept` answer carries (any bytes: truncated JSON, HTML…).
+    public var body: String?
     /// How many requests it applies to; nil = until cleared.
     public var count: Int?
 
     enum CodingKeys: String, CodingKey {
-        case route, kind, status, count
+        case route, kind, status, count, body
         case retryAfterSeconds = "retry_after_seconds", latencyMs = "latency_ms", staleSeconds = "stale_seconds"
     }
 
     public init(route: String, kind: Kind, status: Int? = nil, retryAfterSeconds: Int? = nil, latencyMs: Int? = nil,
-                staleSeconds: Int? = nil, count: Int? = nil) {
+                staleSeconds: Int? = nil, body: String? = nil, count: Int? = nil) {
         self.route = route
         self.kind = kind
         self.status = status
         self.retryAfterSeconds = retryAfterSeconds
         self.latencyMs = latencyMs
         self.staleSeconds = staleSeconds
+        self.body = body
         self.count = count
     }
+
+    /// What `garbled_after_accept` answers when the rule names no body: JSON, but no order.
+    public static let garbledBody = #"{"id":42}"#
 
     func matches(method: String, path: String) -> Bool {
         if route == "*" { return true }

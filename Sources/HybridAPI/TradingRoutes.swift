@@ -69,8 +69,7 @@ struct MeRoutes: Sendable {
                 // A new user's override applies to the default template (plan §4.1).
                 (templateName, template) = (base.name, base.config)
             }
-            let merged = template.map { ConfigMerge.merge(template: $0, override: override) } ?? override
-            switch TradingConfigDecoder.decode(merged) {
+            switch ConfigMerge.validate(template: template, override: override) {
             case .failure(let error):
                 throw APIError.unprocessable("the config is invalid", issues: Self.issues(error))
             case .success(let config):

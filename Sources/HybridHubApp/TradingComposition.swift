@@ -71,8 +71,10 @@ public enum TradingComposition {
             attempt += 1
             do {
                 let account = try await trading.account()
-                guard account.status == "ACTIVE", !account.tradingBlocked, !account.accountBlocked else {
-                    throw StartupCheckError("the Alpaca account at \(url) is \(account.status)\(account.tradingBlocked ? ", trading blocked" : "")\(account.accountBlocked ? ", account blocked" : ""); fix it in Alpaca's dashboard")
+                // A flag Alpaca leaves out is not a block (the document lets it omit them).
+                let tradingBlocked = account.tradingBlocked == true, accountBlocked = account.accountBlocked == true
+                guard account.status == "ACTIVE", !tradingBlocked, !accountBlocked else {
+                    throw StartupCheckError("the Alpaca account at \(url) is \(account.status)\(tradingBlocked ? ", trading blocked" : "")\(accountBlocked ? ", account blocked" : ""); fix it in Alpaca's dashboard")
                 }
                 logger.notice("Alpaca trading account verified", metadata: ["alpaca.trading": "\(url)", "alpaca.account_status": "\(account.status)"])
                 return

@@ -15,6 +15,11 @@ public struct RateBudgetShape: Sendable, Equatable {
     }
 
     public var refillPerSecond: Double { (perMinute - burst) / 60 }
+
+    /// Tokens that only order submissions may take: 20% of the burst, at least one, so that
+    /// polls and pre-flight reads, however many, never leave a submission without a token.
+    /// (A burst under two has no room for a reserve: everything shares it.)
+    public var submissionReserve: Double { min(max(1, burst * 0.2), burst - 1) }
 }
 
 /// Token buckets in Postgres, refilled on the database's clock (every process agrees on it).
@@ -30,8 +35,11 @@ public enum RateBudgetStore {
     }
 
     /// Takes one token from `name` (row-locked for the statement, refilled on the database's
-    /// clock): nil when granted, else the seconds until one will be there.
-    public static func take(_ name: String, on db: PostgresConnection, logger: Logger) async throws -> Double? {
+    /// clock): nil when granted, else the seconds until one will be there. With `reserve`, the
+    /// take must leave that many tokens behind (a lower-priority call: see
+    /// `RateBudgetShape.submissionReserve`); the wait is then until the bucket holds 1 + reserve.
+    public static func take(_ name: String, leaving reserve: Double = 0, on db: PostgresConnection,
+                            logger: Logger) async throws -> Double? {
         let rows = try await db.query("""
             WITH current AS (
                 SELECT name, blocked_until, refill_per_second,
@@ -43,12 +51,13 @@ public enum RateBudgetStore {
                 UPDATE rate_budgets b
                    SET tokens = c.available - 1, refilled_at = now(), updated_at = now()
                   FROM current c
-                 WHERE b.name = c.name AND c.available >= 1 AND (c.blocked_until IS NULL OR c.blocked_until <= now())
+                 WHERE b.name = c.name AND c.available >= 1 + \(reserve)::float8
+                   AND (c.blocked_until IS NULL OR c.blocked_until <= now())
                 RETURNING b.name
             )
             SELECT (SELECT count(*) FROM taken)::int,
                    coalesce((SELECT greatest(coalesce(extract(epoch FROM blocked_until - now()), 0),
-                                             (1 - available) / refill_per_second) FROM current), 1)::float8
+                                             (1 + \(reserve)::float8 - available) / refill_per_second) FROM current), 1)::float8
             """, logger: logger)
         for try await (granted, wait) in rows.decode((Int, Double).self) {
             return granted == 1 ? nil : max(0.05, wait)

@@ -33,11 +33,10 @@ public enum TradingConfigDecoder {
         let mode: TradingMode? = doc.enumeration("mode", default: ConfigDefaults.mode)
 
         let rawInputs = doc.array("data_inputs") ?? []
-        let indexedInputs = rawInputs.enumerated().compactMap { index, item in
-            readDataInput(item, path: JSONPath.index(doc.at("data_inputs"), index), log: log).map { (index, $0) }
+        let inputs = rawInputs.enumerated().compactMap { index, item in
+            readDataInput(item, path: JSONPath.index(doc.at("data_inputs"), index), log: log)
         }
-        let inputs = indexedInputs.map(\.1)
-        checkUniqueIDs(indexedInputs.map { ($0.0, $0.1.id) }, path: doc.at("data_inputs"), log: log)
+        log.add(duplicateIDs(in: rawInputs, path: doc.at("data_inputs")))
         let distinct = Set(inputs.flatMap(\.symbols))
         if distinct.count > ConfigDefaults.maxDistinctSymbols {
             log.add(doc.at("data_inputs"),
@@ -47,11 +46,11 @@ public enum TradingConfigDecoder {
         // Rules are checked against what the inputs declare, even inputs that failed on some
         // other field, so one bad field does not also make every rule on them look wrong.
         let declared = rawInputs.map(declaredFeed)
-        let indexedRules = (doc.array("rules") ?? []).enumerated().compactMap { index, item in
-            readRule(item, path: JSONPath.index(doc.at("rules"), index), declared: declared, log: log).map { (index, $0) }
+        let rawRules = doc.array("rules") ?? []
+        let rules = rawRules.enumerated().compactMap { index, item in
+            readRule(item, path: JSONPath.index(doc.at("rules"), index), declared: declared, log: log)
         }
-        let rules = indexedRules.map(\.1)
-        checkUniqueIDs(indexedRules.map { ($0.0, $0.1.id) }, path: doc.at("rules"), log: log)
+        log.add(duplicateIDs(in: rawRules, path: doc.at("rules")))
 
         let guardrails = readGuardrails(doc.take("guardrails"), path: doc.at("guardrails"), log: log)
         doc.finish()
@@ -61,12 +60,20 @@ public enum TradingConfigDecoder {
                              dataInputs: inputs, rules: rules, guardrails: guardrails)
     }
 
-    /// `(index in the document, id)` pairs, so the path names the item as the document has it.
-    private static func checkUniqueIDs(_ ids: [(Int, String)], path: String, log: IssueLog) {
+    /// Every item of an id-list (`data_inputs`, `rules`) whose `id` an earlier item already has,
+    /// at the repeat's own path (`rules[2].id`). Read from the raw items, so an item broken in
+    /// some other field still takes part; malformed ids are reported by `identifier` instead.
+    /// One pass with a set: linear in the number of items.
+    static func duplicateIDs(in items: [JSONValue], path: String) -> [ConfigIssue] {
         var seen: Set<String> = []
-        for (index, id) in ids where !seen.insert(id).inserted {
-            log.add(JSONPath.child(JSONPath.index(path, index), "id"), "duplicate id '\(id)'")
+        var issues: [ConfigIssue] = []
+        for (index, item) in items.enumerated() {
+            guard case .string(let id)? = item["id"], isIdentifier(id) else { continue }
+            if !seen.insert(id).inserted {
+                issues.append(ConfigIssue(path: JSONPath.child(JSONPath.index(path, index), "id"), message: "duplicate id '\(id)'"))
+            }
         }
+        return issues
     }
 
     // MARK: - data_inputs[]
@@ -155,7 +162,7 @@ public enum TradingConfigDecoder {
         let action = actionJSON.flatMap { readAction($0, path: obj.at("on_answer_match"), log: log) }
         let cooldown = obj.int("cooldown_seconds", default: ConfigDefaults.cooldownSeconds, minimum: 0, unit: " seconds")
         let staleness = obj.int("max_staleness_seconds", default: ConfigDefaults.maxStalenessSeconds,
-                                minimum: 1, unit: " second")
+                                minimum: 1, maximum: ConfigDefaults.maxStalenessSecondsBound, unit: " second")
         let refAge = obj.int("ref_max_age_seconds", default: ConfigDefaults.refMaxAgeSeconds,
                              minimum: 1, unit: " second")
 
@@ -230,7 +237,8 @@ public enum TradingConfigDecoder {
         let requireQuestion = obj.bool("require_question_before_order",
                                        default: ConfigDefaults.requireQuestionBeforeOrder)
         let blocklist = symbolList(&obj, "symbols_blocklist", required: false, assetClass: nil) ?? []
-        let openQuestions = obj.int("max_open_questions", default: ConfigDefaults.maxOpenQuestions, minimum: 1)
+        let openQuestions = obj.int("max_open_questions", default: ConfigDefaults.maxOpenQuestions,
+                                    minimum: 1, maximum: ConfigDefaults.maxOpenQuestionsBound)
         let onRefusal: BrokerRefusalPolicy? = obj.enumeration("on_broker_refusal", default: ConfigDefaults.onBrokerRefusal)
         obj.finish()
         return Guardrails(maxOrdersPerDay: perDay, maxNotionalUSDPer4h: notional,
@@ -243,12 +251,17 @@ public enum TradingConfigDecoder {
     /// Ids appear in `pipeline_step`, `source_tag` and logs: short, lower-case, no spaces.
     private static func identifier(_ obj: inout ObjectReader, _ key: String) -> String? {
         guard let id = obj.string(key, required: true) else { return nil }
-        let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789_-")
-        guard (1...40).contains(id.count), id.allSatisfy({ allowed.contains($0) }) else {
+        guard isIdentifier(id) else {
             obj.log.add(obj.at(key), "'\(id)' must be 1-40 characters of a-z, 0-9, '_' or '-'")
             return nil
         }
         return id
+    }
+
+    private static let identifierCharacters = Set("abcdefghijklmnopqrstuvwxyz0123456789_-")
+
+    static func isIdentifier(_ id: String) -> Bool {
+        (1...40).contains(id.count) && id.allSatisfy { identifierCharacters.contains($0) }
     }
 
     private static func symbolList(_ obj: inout ObjectReader, _ key: String, required: Bool,

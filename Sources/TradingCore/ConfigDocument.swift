@@ -149,11 +149,17 @@ public enum ConfigDefaults {
     public static let refMetric = Metric.prevClose
     public static let cooldownSeconds = 3600
     public static let maxStalenessSeconds = 300
+    /// The largest `max_staleness_seconds` a rule may set: a price older than an hour is not a
+    /// price to trade on (the market has moved; a stream or poll that stopped should stop the rule).
+    public static let maxStalenessSecondsBound = 3600
     public static let refMaxAgeSeconds = 4 * 24 * 3600
     public static let maxOrdersPerDay = 3
     public static let maxNotionalUSDPer4h: Decimal = 100
     public static let requireQuestionBeforeOrder = true
     public static let maxOpenQuestions = 3
+    /// The largest `max_open_questions`: each open question is a decision a person must make on a
+    /// phone; more than this at once is a flood, not a guardrail.
+    public static let maxOpenQuestionsBound = 20
     public static let onBrokerRefusal = BrokerRefusalPolicy.explain
     /// Alpaca Basic streams at most 30 symbols.
     public static let maxDistinctSymbols = 30

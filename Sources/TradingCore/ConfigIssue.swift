@@ -30,6 +30,10 @@ final class IssueLog {
     func add(_ path: String, _ message: String) {
         issues.append(ConfigIssue(path: path, message: message))
     }
+
+    func add(_ more: [ConfigIssue]) {
+        issues.append(contentsOf: more)
+    }
 }
 
 enum JSONPath {
@@ -111,11 +115,17 @@ struct ObjectReader {
     /// Largest integer any field accepts: counts and seconds, never near Int64's edge.
     static let maximumInteger: Decimal = 1_000_000_000
 
-    /// An integer field; `minimum` names the smallest accepted value in the message.
-    mutating func int(_ key: String, default fallback: Int, minimum: Int, unit: String = "") -> Int {
+    /// An integer field; `minimum` and `maximum` (when the field has a bound of its own, below
+    /// `maximumInteger`) name the accepted range in the message, with `unit` (" second") after
+    /// the number, plural unless the number is 1.
+    mutating func int(_ key: String, default fallback: Int, minimum: Int, maximum: Int? = nil, unit: String = "") -> Int {
         guard let number = decimal(key) else { return fallback }
         if number < Decimal(minimum) {
-            log.add(at(key), "must be at least \(minimum)\(unit), got \(number)")
+            log.add(at(key), "must be at least \(Self.quantity(minimum, unit)), got \(number)")
+            return fallback
+        }
+        if let maximum, number > Decimal(maximum) {
+            log.add(at(key), "must be at most \(Self.quantity(maximum, unit)), got \(number)")
             return fallback
         }
         if number > Self.maximumInteger {
@@ -131,6 +141,12 @@ struct ObjectReader {
             return fallback
         }
         return NSDecimalNumber(decimal: number).intValue
+    }
+
+    /// `1 second`, `3600 seconds`, `0 seconds`; a unit already plural stays as it is.
+    static func quantity(_ value: Int, _ unit: String) -> String {
+        guard !unit.isEmpty, value != 1, !unit.hasSuffix("s") else { return "\(value)\(unit)" }
+        return "\(value)\(unit)s"
     }
 
     mutating func enumeration<E: RawRepresentable & CaseIterable>(

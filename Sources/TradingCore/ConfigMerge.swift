@@ -5,7 +5,8 @@ import Foundation
 /// - objects merge key by key, recursively;
 /// - a key set to `null` in the override removes it (the default applies again);
 /// - lists whose items are all objects with a string `id`, on both sides, merge by `id`:
-///   items with the same id merge recursively, new ids are appended in override order;
+///   items with the same id merge recursively, new ids are appended in override order
+///   (`validate` refuses an override that repeats an id in `data_inputs` or `rules`);
 /// - any other list, and any scalar, is replaced by the override's value.
 /// The `enabled` column of `user_trading_config` is applied after the merge and wins
 /// (see `EffectiveTradingConfig`).
@@ -50,13 +51,30 @@ public enum ConfigMerge {
         return ids
     }
 
+    /// Template ⊕ override → validated config: how every stored document is checked (the
+    /// workers, the API's PUT, `hybridhub validate-config`). An override that names one id
+    /// twice in `data_inputs` or `rules` is refused before the merge, at the override's own
+    /// path: merged by id, both items would fold into the template's item and the merged
+    /// document would hide the repeat. Without a template the override is the document.
+    public static func validate(template: JSONValue?, override: JSONValue) -> Result<TradingConfig, ConfigValidationError> {
+        guard let template else { return TradingConfigDecoder.decode(override) }
+        let repeated = idListKeys.flatMap { key -> [ConfigIssue] in
+            guard case .array(let items)? = override[key] else { return [] }
+            return TradingConfigDecoder.duplicateIDs(in: items, path: key)
+        }
+        if !repeated.isEmpty { return .failure(ConfigValidationError(issues: repeated)) }
+        return TradingConfigDecoder.decode(merge(template: template, override: override))
+    }
+
+    /// The document's lists of items with ids (`data_inputs[].id`, `rules[].id`).
+    static let idListKeys = ["data_inputs", "rules"]
+
     /// Template ⊕ override → validated effective config, with the `enabled` column applied.
     public static func effective(
         firebaseUID: String, templateName: String?, template: JSONValue?, override: JSONValue,
         enabledColumn: Bool
     ) -> Result<EffectiveTradingConfig, ConfigValidationError> {
-        let merged = template.map { merge(template: $0, override: override) } ?? override
-        return TradingConfigDecoder.decode(merged).map {
+        validate(template: template, override: override).map {
             EffectiveTradingConfig(firebaseUID: firebaseUID, templateName: templateName,
                                    config: $0, enabledColumn: enabledColumn)
         }

@@ -40,11 +40,13 @@ final class BrokerFactsCache: Sendable {
             ? try await cached("position:" + symbol, seconds: accountSeconds) { try await trading.position(symbol: symbol) } : nil
         let clock = try await marketClock(trading: trading, now: now)
         let fractional = proposal.notionalUSD != nil || proposal.qty.map { $0 != Money.rounded($0, scale: 0) } == true
-        // Alpaca spends non-marginable buying power on notional and fractional orders.
+        // Alpaca spends non-marginable buying power on notional and fractional orders. An
+        // account without the figure (the document lets Alpaca leave it out) counts as having
+        // none, as an unreadable one always did: the pre-flight proposes nothing it cannot cover.
         let power = fractional ? account.nonMarginableBuyingPower : account.buyingPower
         return BrokerFacts(
             asset: asset.map { .init(symbol: $0.symbol, active: $0.status == "active", tradable: $0.tradable, fractionable: $0.fractionable) },
-            buyingPower: Decimal(string: power) ?? 0, positionQty: max(0, position.flatMap { Decimal(string: $0.qty) } ?? 0),
+            buyingPower: power.flatMap { Decimal(string: $0) } ?? 0, positionQty: max(0, position.flatMap { Decimal(string: $0.qty) } ?? 0),
             marketOpen: clock.isOpen, nextOpen: AlpacaTime.parse(clock.nextOpen))
     }
 

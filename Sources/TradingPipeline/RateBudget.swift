@@ -33,20 +33,28 @@ public final class RateBudget: Sendable {
         "alpaca-\(api):" + SHA256.hex(Array("hybridhub/rate-budget|\(keyID)".utf8)).prefix(12)
     }
 
-    func take(_ name: String) async throws {
+    /// Takes a token from `name`, leaving `reserve` tokens behind (0: may take the last one).
+    func take(_ name: String, leaving reserve: Double = 0) async throws {
         let wait = try await client.withConnection { db -> Double? in
             if !ensured.withLock({ $0.contains(name) }) {
                 try await RateBudgetStore.ensure(name, shape: shape, on: db, logger: logger)
                 ensured.withLock { _ = $0.insert(name) }
             }
-            return try await RateBudgetStore.take(name, on: db, logger: logger)
+            return try await RateBudgetStore.take(name, leaving: reserve, on: db, logger: logger)
         }
         if let wait { throw RateBudgetExhausted(budget: name, waitSeconds: wait) }
     }
 
-    /// Runs `call` with a token; a 429 closes the budget for its Retry-After (at least 1 s).
-    func spend<T: Sendable>(_ name: String, _ call: () async throws -> T) async throws -> T {
-        try await take(name)
+    /// The tokens a call of `priority` must leave behind: none for a submission, the shape's
+    /// submission reserve for anything else.
+    public func reserve(for priority: TradingCallPriority) -> Double {
+        priority == .submission ? 0 : shape.submissionReserve
+    }
+
+    /// Runs `call` with a token (leaving `reserve` behind); a 429 closes the budget for its
+    /// Retry-After (at least 1 s).
+    func spend<T: Sendable>(_ name: String, leaving reserve: Double = 0, _ call: () async throws -> T) async throws -> T {
+        try await take(name, leaving: reserve)
         do {
             return try await call()
         } catch let error as AlpacaError where error.httpStatus == 429 {
@@ -75,33 +83,56 @@ public struct BudgetedMarketData: MarketDataAPI {
     }
 }
 
-/// The trading API behind the farm's budget.
+/// The trading API behind the farm's budget, with submissions first: a call at `.routine`
+/// priority (the default: poll-order-status's polls, the pre-flight's reads) must leave the
+/// budget's submission reserve (`RateBudgetShape.submissionReserve`) behind, while a call at
+/// `.submission` priority may take any token. The POST is always a submission; submit-order
+/// makes its lookups by `client_order_id` through `prioritized(.submission)`.
 public struct BudgetedTrading: TradingAPI {
     let inner: any TradingAPI
     let budget: RateBudget
     let name: String
+    /// The priority of this wrapper's calls (`submit` is always `.submission`).
+    public let priority: TradingCallPriority
 
-    public init(_ inner: any TradingAPI, budget: RateBudget, keyID: String) {
+    public init(_ inner: any TradingAPI, budget: RateBudget, keyID: String, priority: TradingCallPriority = .routine) {
         self.inner = inner
         self.budget = budget
         self.name = RateBudget.name(api: "trading", keyID: keyID)
+        self.priority = priority
     }
 
-    public func account() async throws -> AlpacaAccount { try await budget.spend(name) { try await inner.account() } }
-    public func clock() async throws -> AlpacaClock { try await budget.spend(name) { try await inner.clock() } }
+    /// The same client and budget, its calls made at `priority`.
+    public func prioritized(_ priority: TradingCallPriority) -> any TradingAPI {
+        BudgetedTrading(inner.prioritized(priority), budget: budget, name: name, priority: priority)
+    }
+
+    private init(_ inner: any TradingAPI, budget: RateBudget, name: String, priority: TradingCallPriority) {
+        self.inner = inner
+        self.budget = budget
+        self.name = name
+        self.priority = priority
+    }
+
+    private func spend<T: Sendable>(at priority: TradingCallPriority, _ call: () async throws -> T) async throws -> T {
+        try await budget.spend(name, leaving: budget.reserve(for: priority), call)
+    }
+
+    public func account() async throws -> AlpacaAccount { try await spend(at: priority) { try await inner.account() } }
+    public func clock() async throws -> AlpacaClock { try await spend(at: priority) { try await inner.clock() } }
     public func order(clientOrderID: String) async throws -> AlpacaOrder? {
-        try await budget.spend(name) { try await inner.order(clientOrderID: clientOrderID) }
+        try await spend(at: priority) { try await inner.order(clientOrderID: clientOrderID) }
     }
     public func submit(_ order: OrderSubmission) async throws -> AlpacaOrder {
-        try await budget.spend(name) { try await inner.submit(order) }
+        try await spend(at: .submission) { try await inner.submit(order) }
     }
     public func asset(symbol: String) async throws -> AlpacaAsset? {
-        try await budget.spend(name) { try await inner.asset(symbol: symbol) }
+        try await spend(at: priority) { try await inner.asset(symbol: symbol) }
     }
     public func activeAssets() async throws -> [AlpacaAsset] {
-        try await budget.spend(name) { try await inner.activeAssets() }
+        try await spend(at: priority) { try await inner.activeAssets() }
     }
     public func position(symbol: String) async throws -> AlpacaPosition? {
-        try await budget.spend(name) { try await inner.position(symbol: symbol) }
+        try await spend(at: priority) { try await inner.position(symbol: symbol) }
     }
 }

@@ -88,8 +88,7 @@ struct ValidateConfig: AsyncParsableCommand {
             do { return try JSONValue.parse(data) } catch { throw CommandFailure("\(path): \(error.message)") }
         }
         let document = try read(file)
-        let merged = try template.map { ConfigMerge.merge(template: try read($0), override: document) } ?? document
-        switch TradingConfigDecoder.decode(merged) {
+        switch ConfigMerge.validate(template: try template.map(read), override: document) {
         case .success(let config):
             print(String(decoding: try JSONSerialization.data(withJSONObject: JSONSerialization.jsonObject(with: config.jsonValue.canonicalData()), options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
         case .failure(let error):

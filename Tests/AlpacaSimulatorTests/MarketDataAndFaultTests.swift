@@ -147,6 +147,35 @@ import Testing
         }
     }
 
+    @Test func aGarbledAnswerAfterAcceptLeavesTheOrderInPlace() async throws {
+        try await Sim.run { sim in
+            _ = try await sim.control("/_sim/faults", #"{"route": "POST /v2/orders", "kind": "garbled_after_accept", "count": 1}"#)
+            let garbled = try await sim.call(.POST, "/v2/orders", json: Self.order)
+            #expect(garbled.status == 200 && garbled.text == #"{"id":42}"#)
+            #expect(throws: DecodingError.self) { try garbled.json(AlpacaOrder.self) }
+            // The order exists: found by client_order_id, and a second POST is a duplicate.
+            let found = try await sim.call(.GET, "/v2/orders:by_client_order_id?client_order_id=f-1")
+            #expect(found.status == 200)
+            #expect(try found.json(AlpacaOrder.self).clientOrderID == "f-1")
+            #expect(try await sim.call(.POST, "/v2/orders", json: Self.order).status == 422)
+            #expect(sim.simulator.exchange.ledger().ordersPerClientOrderID == ["f-1": 1])
+            #expect(sim.simulator.faults.all.isEmpty, "the fault was used up")
+        }
+    }
+
+    @Test func aGarbledAnswerCarriesTheGivenBodyAndSparesErrors() async throws {
+        try await Sim.run { sim in
+            _ = try await sim.control("/_sim/faults", #"{"route": "POST /v2/orders", "kind": "garbled_after_accept", "body": "{\"id\": \"", "count": 1}"#)
+            // A refused order is answered as it is, and the fault waits for a 2xx.
+            let refused = try await sim.call(.POST, "/v2/orders", json: #"{"symbol":"SPY","side":"buy","type":"market","time_in_force":"day"}"#)
+            #expect(refused.status == 422)
+            let garbled = try await sim.call(.POST, "/v2/orders", json: Self.order)
+            #expect(garbled.status == 200 && garbled.text == #"{"id": ""#)
+            #expect(try await sim.call(.GET, "/v2/orders:by_client_order_id?client_order_id=f-1").status == 200)
+            #expect(try await sim.call(.GET, "/v2/account").status == 200)
+        }
+    }
+
     @Test func anOrderCanBeRejectedAfterItWasAccepted() async throws {
         try await Sim.run { sim in
             _ = try await sim.control("/_sim/faults", #"{"route": "POST /v2/orders", "kind": "reject_order", "count": 1}"#)

@@ -53,7 +53,7 @@ import Testing
             let qty = try #require(Decimal(string: order.filledQty))
             #expect(qty == Decimal(string: "0.081878942"), "10.5 / 128.2381, rounded down to 9 places")
             let account = try await sim.call(.GET, "/v2/account").json(AlpacaAccount.self)
-            let cash = try #require(Decimal(string: account.cash))
+            let cash = try #require(account.cash.flatMap { Decimal(string: $0) })
             let expected = 100_000 - qty * (try #require(Decimal(string: "128.2381")))
             #expect(abs(cash - expected) < Decimal(string: "0.000000001") ?? 0, "cash \(cash) vs \(expected)")
             let positions = try await sim.call(.GET, "/v2/positions").json([AlpacaPosition].self)

@@ -407,6 +407,22 @@ extension ConfigEditCase {
                        "rules[1].id: duplicate id 'dip_confirm'"),
         ConfigEditCase("duplicate data input ids", .set("data_inputs[1].id", string: "primary_watchlist"),
                        "data_inputs[1].id: duplicate id 'primary_watchlist'"),
+        ConfigEditCase("duplicate rule id whose first holder is broken",
+                       [.set("rules[0].threshold_pct", json: "1.5"), .set("rules[1].id", string: "dip_confirm")],
+                       ["rules[0].threshold_pct: must be negative (and above -100) for price_below_pct_of_ref, got 1.5",
+                        "rules[1].id: duplicate id 'dip_confirm'"]),
+        ConfigEditCase("duplicate rule id on a rule broken elsewhere",
+                       [.set("rules[1].id", string: "dip_confirm"), .set("rules[1].cooldown_seconds", json: "-1")],
+                       ["rules[1].cooldown_seconds: must be at least 0 seconds, got -1",
+                        "rules[1].id: duplicate id 'dip_confirm'"]),
+        ConfigEditCase("duplicate data input id on an input broken elsewhere",
+                       [.set("data_inputs[1].id", string: "primary_watchlist"), .set("data_inputs[1].feed", string: "delayed")],
+                       ["data_inputs[1].feed: unknown value 'delayed'; expected one of 'iex', 'sip'",
+                        "data_inputs[1].id: duplicate id 'primary_watchlist'"]),
+        ConfigEditCase("every repeat of an id is reported, not only the first",
+                       [.set("data_inputs[1].id", string: "primary_watchlist"),
+                        .set("data_inputs[2]", json: #"{"id": "primary_watchlist", "symbols": ["IWM"]}"#)],
+                       ["data_inputs[1].id: duplicate id 'primary_watchlist'", "data_inputs[2].id: duplicate id 'primary_watchlist'"]),
         ConfigEditCase("rule id with upper case and a space", .set("rules[0].id", string: "Dip Confirm"),
                        "rules[0].id: 'Dip Confirm' must be 1-40 characters of a-z, 0-9, '_' or '-'"),
         ConfigEditCase("rule id with a dot", .set("rules[0].id", string: "dip.confirm"),
@@ -432,6 +448,10 @@ extension ConfigEditCase {
                        "guardrails.max_notional_usd_per_4h: must be greater than 0, got -50.5"),
         ConfigEditCase("max_open_questions 0", .set("guardrails.max_open_questions", json: "0"),
                        "guardrails.max_open_questions: must be at least 1, got 0"),
+        ConfigEditCase("max_open_questions 21", .set("guardrails.max_open_questions", json: "21"),
+                       "guardrails.max_open_questions: must be at most 20, got 21"),
+        ConfigEditCase("max_open_questions huge", .set("guardrails.max_open_questions", json: "1e20"),
+                       "guardrails.max_open_questions: must be at most 20, got 100000000000000000000"),
         ConfigEditCase("on_broker_refusal unknown", .set("guardrails.on_broker_refusal", json: "\"ask\""),
                        "guardrails.on_broker_refusal: unknown value 'ask'; expected one of 'explain', 'wait'"),
         ConfigEditCase("on_broker_refusal not a string", .set("guardrails.on_broker_refusal", json: "true"),
@@ -450,6 +470,12 @@ extension ConfigEditCase {
                        "rules[1].cooldown_seconds: must be a whole number, got 1.5"),
         ConfigEditCase("max_staleness_seconds 0", .set("rules[0].max_staleness_seconds", json: "0"),
                        "rules[0].max_staleness_seconds: must be at least 1 second, got 0"),
+        ConfigEditCase("max_staleness_seconds 3601", .set("rules[1].max_staleness_seconds", json: "3601"),
+                       "rules[1].max_staleness_seconds: must be at most 3600 seconds, got 3601"),
+        ConfigEditCase("max_staleness_seconds a day", .set("rules[0].max_staleness_seconds", json: "86400"),
+                       "rules[0].max_staleness_seconds: must be at most 3600 seconds, got 86400"),
+        ConfigEditCase("max_staleness_seconds above the bound and fractional", .set("rules[0].max_staleness_seconds", json: "3600.5"),
+                       "rules[0].max_staleness_seconds: must be at most 3600 seconds, got 3600.5"),
         ConfigEditCase("ref_max_age_seconds 0", .set("rules[0].ref_max_age_seconds", json: "0"),
                        "rules[0].ref_max_age_seconds: must be at least 1 second, got 0"),
         ConfigEditCase("threshold positive for below", .set("rules[0].threshold_pct", json: "1.5"),
@@ -568,6 +594,10 @@ extension ConfigEditCase {
         ConfigEditCase("poll interval 1", [.set("data_inputs[0].poll_interval_seconds", json: "1")], []),
         ConfigEditCase("poll interval written as 60.0", [.set("data_inputs[0].poll_interval_seconds", json: "60.0")], []),
         ConfigEditCase("cooldown 0", [.set("rules[1].cooldown_seconds", json: "0")], []),
+        ConfigEditCase("max_staleness_seconds at its bound", [.set("rules[0].max_staleness_seconds", json: "3600")], []),
+        ConfigEditCase("max_open_questions at its bound", [.set("guardrails.max_open_questions", json: "20")], []),
+        ConfigEditCase("max_open_questions 1", [.set("guardrails.max_open_questions", json: "1")], []),
+        ConfigEditCase("ref_max_age_seconds of thirty days", [.set("rules[0].ref_max_age_seconds", json: "2592000")], []),
         ConfigEditCase("tiny notional cap", [.set("guardrails.max_notional_usd_per_4h", json: "0.01")], []),
         ConfigEditCase("fractional qty", [.set("rules[1].on_answer_match.qty", json: "0.5")], []),
         ConfigEditCase("every placeholder", [.set("rules[0].question_template",
@@ -816,7 +846,7 @@ extension ConfigEditCase {
         await propertyCheck(
             count: 200,
             input: symbols, Gen.int(in: 0...30), Gen.int(in: 1...9900), Gen.int(in: 1...1000),
-            Gen.int(in: 1...10_000_000), Gen.int(in: 1...50), Gen.int(in: 1...86_400)
+            Gen.int(in: 1...10_000_000), Gen.int(in: 1...ConfigDefaults.maxOpenQuestionsBound), Gen.int(in: 1...86_400)
         ) { symbols, split, hundredths, perDay, notionalCents, openQuestions, poll in
             let threshold = Decimal(hundredths) / -100
             let notional = Decimal(notionalCents) / 100
@@ -879,6 +909,81 @@ extension ConfigEditCase {
         #expect(ConfigSamples.issues(document) == [typeIssue, "rules[2].id: duplicate id 'rally_trim'"])
     }
 
+    @Test func theBoundsAreTheDocumentedOnes() {
+        #expect(ConfigDefaults.maxOpenQuestionsBound == 20)
+        #expect(ConfigDefaults.maxStalenessSecondsBound == 3600)
+        #expect(ConfigDefaults.maxOpenQuestions <= ConfigDefaults.maxOpenQuestionsBound)
+        #expect(ConfigDefaults.maxStalenessSeconds <= ConfigDefaults.maxStalenessSecondsBound)
+    }
+
+    @Test func maxOpenQuestionsAboveTheBoundIsRejectedAtItsPath() async throws {
+        let base = try ConfigSamples.json(ConfigSamples.base)
+        let bound = ConfigDefaults.maxOpenQuestionsBound
+        await propertyCheck(input: Gen.int(in: (bound + 1)...1_000_000_000)) { value in
+            let document = try ConfigDocEdit.set("guardrails.max_open_questions", value: .number(Decimal(value))).apply(to: base)
+            #expect(ConfigSamples.issues(document) == ["guardrails.max_open_questions: must be at most \(bound), got \(value)"])
+        }
+    }
+
+    /// Duplicate detection is one pass with a set: thousands of rules with one id cost no more
+    /// than reading them, and every repeat is named at its own index.
+    @Test func manyRepeatedRuleIDsAreEachReported() throws {
+        let rule = try ConfigSamples.json(#"""
+            {"id": "same", "type": "price_below_pct_of_ref", "symbol": "SPY", "threshold_pct": -1,
+             "question_template": "{{symbol}}", "on_answer_match": {"action": "propose_order", "side": "buy", "notional_usd": 1}}
+            """#)
+        let count = 5000
+        let document = try ConfigDocEdit.set("rules", value: .array(Array(repeating: rule, count: count)))
+            .apply(to: try ConfigSamples.json(ConfigSamples.base))
+        let issues = ConfigSamples.issues(document)
+        #expect(issues.count == count - 1)
+        #expect(issues.first == "rules[1].id: duplicate id 'same'")
+        #expect(issues.last == "rules[\(count - 1)].id: duplicate id 'same'")
+    }
+
+    // MARK: Overrides merged onto a template
+
+    /// Merged by id, two override items with the template's id would fold into one rule and the
+    /// effective document would show no repeat; the override is refused at its own path.
+    @Test func anOverrideThatRepeatsARuleIDIsRefusedAtItsPath() throws {
+        let template = try ConfigSamples.json(ConfigSamples.base)
+        let override = try ConfigSamples.json(#"""
+            {"rules": [{"id": "dip_confirm", "enabled": false}, {"id": "rally_trim", "cooldown_seconds": 60},
+                       {"id": "dip_confirm", "threshold_pct": -3}]}
+            """#)
+        let result = ConfigMerge.validate(template: template, override: override)
+        #expect(result.issueDescriptions == ["rules[2].id: duplicate id 'dip_confirm'"])
+        let effective = ConfigMerge.effective(firebaseUID: "u", templateName: "t", template: template, override: override,
+                                              enabledColumn: true)
+        guard case .failure(let error) = effective else {
+            Issue.record("an override with a repeated rule id was accepted")
+            return
+        }
+        #expect(error.issues == [ConfigIssue(path: "rules[2].id", message: "duplicate id 'dip_confirm'")])
+    }
+
+    @Test func anOverrideThatRepeatsADataInputIDIsRefusedAtItsPath() throws {
+        let template = try ConfigSamples.json(ConfigSamples.base)
+        let override = try ConfigSamples.json(#"""
+            {"data_inputs": [{"id": "extra", "symbols": ["QQQ", "IWM"]}, {"id": "extra", "feed": "sip"}]}
+            """#)
+        #expect(ConfigMerge.validate(template: template, override: override).issueDescriptions
+                == ["data_inputs[1].id: duplicate id 'extra'"])
+    }
+
+    @Test func anOverrideWithDistinctIDsStillMerges() throws {
+        let template = try ConfigSamples.json(ConfigSamples.base)
+        let override = try ConfigSamples.json(#"""
+            {"rules": [{"id": "dip_confirm", "enabled": false}, {"id": "rally_trim", "cooldown_seconds": 60}]}
+            """#)
+        let config = try ConfigMerge.validate(template: template, override: override).get()
+        #expect(config.rules.map(\.id) == ["dip_confirm", "rally_trim"])
+        #expect(config.rules.first?.enabled == false && config.rules.last?.cooldownSeconds == 60)
+        // Without a template the override is the whole document and the decoder reports repeats.
+        #expect(ConfigMerge.validate(template: nil, override: try ConfigDocEdit.set("rules[1].id", string: "dip_confirm")
+            .apply(to: template)).issueDescriptions == ["rules[1].id: duplicate id 'dip_confirm'"])
+    }
+
     @Test(arguments: ["100000000000000000000", "1e20", "18446744073709551617", "9223372036854775808"])
     func integersBeyondInt64AreRejected(text: String) throws {
         let document = try ConfigDocEdit.set("guardrails.max_orders_per_day", json: text)
@@ -931,5 +1036,15 @@ enum RandomConfigDocument {
                 "symbols_blocklist": .array(symbols.suffix(1).map { .string($0) }),
             ]),
         ])
+    }
+}
+
+extension Result where Success == TradingConfig, Failure == ConfigValidationError {
+    /// The issues as `path: message`, empty when the document is valid.
+    var issueDescriptions: [String] {
+        switch self {
+        case .success: []
+        case .failure(let error): error.issues.map(\.description)
+        }
     }
 }

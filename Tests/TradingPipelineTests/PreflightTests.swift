@@ -100,7 +100,7 @@ import TradingPipeline
             try await farm.seedUser(override: Self.override(symbol: "SPY", policy: "wait"))
             // Spend the paper account's cash but $5 (the rule buys $10).
             let account = try await farm.pipeline.trading.account()
-            let cash = try #require(Decimal(string: account.cash))
+            let cash = try #require(account.cash.flatMap { Decimal(string: $0) })
             _ = try await farm.pipeline.trading.submit(OrderSubmission(symbol: "SPY", side: "buy", notional: cash - 5, qty: nil,
                                                                        clientOrderID: "drain-\(UUID().uuidString.prefix(8))"))
             let now = try await Self.dip(farm, symbol: "SPY")
@@ -117,7 +117,7 @@ import TradingPipeline
         try await Farm.run(worker: false) { farm in
             try await farm.seedUser(override: Self.override(symbol: "SPY"))
             let account = try await farm.pipeline.trading.account()
-            let cash = try #require(Decimal(string: account.cash))
+            let cash = try #require(account.cash.flatMap { Decimal(string: $0) })
             _ = try await farm.pipeline.trading.submit(OrderSubmission(symbol: "SPY", side: "buy", notional: cash - 5, qty: nil,
                                                                        clientOrderID: "drain-\(UUID().uuidString.prefix(8))"))
             let now = try await Self.dip(farm, symbol: "SPY")

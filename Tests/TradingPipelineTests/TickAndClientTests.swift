@@ -1,5 +1,6 @@
 import AlpacaClient
 import AlpacaModels
+import AlpacaSimulator
 import Foundation
 import HybridSettings
 import HybridStore
@@ -124,6 +125,26 @@ import TradingPipeline
             // A port nobody listens on: a transport error, retryable.
             let closed = AlpacaTradingClient(baseURL: URL(string: "http://127.0.0.1:9")!, credentials: good, timeoutSeconds: 2, logger: TestDatabase.logger)
             await #expect { try await closed.clock() } throws: { ($0 as? AlpacaError)?.isRetryable == true }
+        }
+    }
+
+    /// A 2xx whose body is not an order: the client reports it as malformed (not retryable, the
+    /// outcome not unknown), and the order Alpaca did create is found by its client_order_id.
+    @Test(arguments: [nil, #"{"id": "61e69015-8549-4bfd-b9c3-01e75843f47d", "client_order_id": "hh1-garbled", "sta"#, "<html>OK</html>"])
+    func aGarbledSubmitAnswerIsMalformedAndTheOrderIsFoundAfterwards(body: String?) async throws {
+        try await RunningSimulator.run(start: Date(timeIntervalSince1970: 1_300_297_190)) { sim in
+            let credentials = AlpacaCredentials(keyID: Secret(RunningSimulator.keyID), secretKey: Secret(RunningSimulator.secret))
+            let trading = AlpacaTradingClient(baseURL: sim.url, credentials: credentials, timeoutSeconds: 2, logger: TestDatabase.logger)
+            sim.simulator.faults.add(FaultRule(route: "POST /v2/orders", kind: .garbledAfterAccept, body: body, count: 1))
+            let order = OrderSubmission(symbol: "SPY", side: "buy", notional: 10, qty: nil, clientOrderID: "hh1-garbled")
+            await #expect { try await trading.submit(order) } throws: { error in
+                guard let error = error as? AlpacaError, case .malformedResponse(let method, let path, _) = error else { return false }
+                return method == "POST" && path == "/v2/orders" && !error.isRetryable && !error.outcomeUnknown
+            }
+            let found = try #require(try await trading.order(clientOrderID: "hh1-garbled"))
+            #expect(found.clientOrderID == "hh1-garbled" && found.symbol == "SPY" && found.notional == "10")
+            #expect(sim.orders(clientOrderID: "hh1-garbled") == 1)
+            await #expect { try await trading.submit(order) } throws: { ($0 as? AlpacaError)?.isDuplicateClientOrderID == true }
         }
     }
 }
