@@ -70,8 +70,14 @@ function showQuestion(q) {
     div.appendChild(card);
   }
   const meta = document.createElement("p"); meta.className = "muted"; div.appendChild(meta);
+  const approve = document.createElement("button"); approve.className = "approve"; approve.textContent = "Approve (+10)";
+  const skip = document.createElement("button"); skip.className = "skip"; skip.textContent = "Skip (-10)";
+  approve.onclick = () => answer(q.id, 10, div); skip.onclick = () => answer(q.id, -10, div);
+  const row = document.createElement("div"); row.className = "row"; row.appendChild(approve); row.appendChild(skip);
+  div.appendChild(row); $("questions").appendChild(div);
   const expires = q.expiresAt || q.expires_at;
   if (expires) {
+    // Counts down once a second until the question leaves the page.
     const tick = () => {
       if (!div.isConnected) { clearInterval(timer); return; }
       const left = Math.max(0, Math.round((new Date(expires) - Date.now()) / 1000));
@@ -81,11 +87,6 @@ function showQuestion(q) {
     };
     const timer = setInterval(tick, 1000); tick();
   }
-  const approve = document.createElement("button"); approve.className = "approve"; approve.textContent = "Approve (+10)";
-  const skip = document.createElement("button"); skip.className = "skip"; skip.textContent = "Skip (-10)";
-  approve.onclick = () => answer(q.id, 10, div); skip.onclick = () => answer(q.id, -10, div);
-  const row = document.createElement("div"); row.className = "row"; row.appendChild(approve); row.appendChild(skip);
-  div.appendChild(row); $("questions").appendChild(div);
 }
 function answer(id, value, div) {
   api("/v1/me/questions/" + id + "/answer", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({value})})

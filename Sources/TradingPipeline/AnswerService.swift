@@ -103,14 +103,11 @@ extension TradingPipeline {
                                     detail: "no order: this question was withdrawn: \(why)", repeated: true)
             }
             guard question.status == "open" else { throw AnswerError.notOpen(question.status) }
-            let decision = AnswerDecision.decide(value)
-            let number: Decimal
-            switch (decision, value) {
-            case (.invalid(let message), _): throw AnswerError.invalidValue(message)
-            case (_, .number(let n)): number = n
-            case (_, .string(let text)): number = Decimal(string: text.trimmingCharacters(in: .whitespaces), locale: Locale(identifier: "en_US_POSIX")) ?? 0
-            default: throw AnswerError.invalidValue("answer must be a number")
-            }
+            // One parse: the value stored is the value decided on.
+            let parsed = AnswerDecision.parse(value)
+            let decision = parsed.decision
+            if case .invalid(let message) = decision { throw AnswerError.invalidValue(message) }
+            guard let number = parsed.value else { throw AnswerError.invalidValue("answer must be a number") }
             if question.isPastExpiry {
                 try await QuestionStore.setStatus(questionID, "expired", on: db, logger: logger)
                 try await closeCooldown(question, uid: uid, state: &state, now: now, db: db)

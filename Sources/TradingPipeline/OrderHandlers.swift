@@ -42,6 +42,8 @@ extension TradingPipeline {
             }
             return .complete
         }
+        // Submission's calls go first under the farm's rate budget: polls leave them a reserve.
+        let trading = self.trading.prioritized(.submission)
         if let placed = try await trading.order(clientOrderID: order.clientOrderID) {
             logger.notice("order already at the broker; recording it without a POST",
                           metadata: ["order.client_order_id": "\(order.clientOrderID)", "order.status": "\(placed.status)"])
@@ -62,7 +64,7 @@ extension TradingPipeline {
                 return .ended(status: status, reason: reason)
             }
             let placed: AlpacaOrder
-            switch try await post(order) {
+            switch try await post(order, trading: trading) {
             case .placed(let found): placed = found
             case .refused(let error):
                 let reason = "the broker refused the order: \(error)"
@@ -89,7 +91,7 @@ extension TradingPipeline {
 
     /// The POST, with every way it can end resolved by asking Alpaca: a duplicate id, a refusal
     /// after an earlier attempt that did get through, and any unknown outcome.
-    func post(_ order: StoredOrder) async throws -> PostResult {
+    func post(_ order: StoredOrder, trading: any TradingAPI) async throws -> PostResult {
         await failpoints.hit("submit-order.before-post")
         let placed: AlpacaOrder
         do {

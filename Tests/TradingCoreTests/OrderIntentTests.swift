@@ -146,12 +146,12 @@ import Testing
 
     /// The hard cap applies to a qty order at the price it is priced at.
     @Test func theHardCapAppliesToAQtyOrderAtItsPrice() {
-        let proposal = OrderProposal(symbol: "SPY", side: .buy, notionalUSD: nil, qty: 2, referencePrice: 126)
+        let proposal = OrderProposal(symbol: "SPY", side: .buy, notionalUSD: nil, qty: 2, referencePrice: 124)
         let config = Fixture.config(per4h: 1000)
         #expect(GuardrailPolicy.check(proposal: proposal, config: config, gate: Fixture.paperGate, priorOrders: [],
                                       questionApproved: true, now: now).allowed)
         var dearer = proposal
-        dearer.referencePrice = 130
+        dearer.referencePrice = 126
         #expect(GuardrailPolicy.check(proposal: dearer, config: config, gate: Fixture.paperGate, priorOrders: [],
                                       questionApproved: true, now: now).refusals.map(\.guardrail) == [.hardNotionalCap])
     }

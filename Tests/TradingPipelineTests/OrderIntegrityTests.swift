@@ -329,6 +329,61 @@ import TradingPipeline
         }
     }
 
+    /// A 2xx whose body does not decode: the outcome is unknown, so Alpaca is asked at once; the
+    /// order is recorded as Alpaca has it, never marked failed.
+    @Test func aTwoHundredThatDoesNotDecodeIsLookedUpAndRecorded() async throws {
+        try await Farm.run { farm in
+            try await farm.seedUser()
+            try await farm.fault(#"{"route": "POST /v2/orders", "kind": "garbled_after_accept", "count": 1}"#)
+            let question = try #require(try await farm.openDipQuestions(1).first)
+            let approved = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+            guard case .ordered(let orderID, let clientOrderID) = approved.outcome else {
+                Issue.record("expected an order, got \(approved)")
+                return
+            }
+            let order = try await farm.settled(orderID)
+            #expect(order.status == "filled" && order.alpacaOrderID == farm.sim.simulator.exchange.ledger().orders.first?.order.id)
+            #expect(farm.sim.orders(clientOrderID: clientOrderID) == 1)
+            #expect(try await farm.rows("SELECT e->>'message' FROM jobs, jsonb_array_elements(errors) e WHERE kind = 'submit-order'").isEmpty,
+                    "looked up in the same attempt")
+        }
+    }
+
+    /// A worker dies right after Alpaca accepted the order; before the job is rescued the user
+    /// blocklists the symbol. The rescued attempt asks Alpaca first and records the order as
+    /// Alpaca has it (filled), whatever the guardrails say now; it counts toward the caps.
+    @Test func aWorkerKilledAfterThePostThenAConfigChangeStillRecordsTheOrder() async throws {
+        try await Farm.run(worker: false) { farm in
+            try await farm.seedUser()
+            let binary = try ChildProcess.executable("hybridhub")
+            let doomed = try RunningProcess.start(binary, ["worker", "--id", "doomed", "--lease", "3", "--heartbeat", "1"],
+                                                  environment: farm.processEnvironment(["HYBRIDHUB_FAILPOINTS": "submit-order.after-post=hang"]))
+            defer { doomed.stop() }
+            let question = try #require(try await farm.openDipQuestions(1).first)
+            let answer = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+            guard case .ordered(let orderID, let clientOrderID) = answer.outcome else {
+                Issue.record("expected an order, got \(answer)")
+                return
+            }
+            let posted = try await eventually(within: 20) { farm.sim.orders(clientOrderID: clientOrderID) == 1 }
+            #expect(posted != nil, "the doomed worker never posted: \(doomed.output)")
+            doomed.signal(SIGKILL)
+            _ = await doomed.wait(seconds: 5)
+            try await farm.reconfigure(override: Change.symbolBlocklisted.override)
+            let rescuer = try RunningProcess.start(binary, ["worker", "--id", "rescuer"], environment: farm.processEnvironment())
+            defer { rescuer.stop() }
+            let order = try await farm.settled(orderID, seconds: 30)
+            #expect(order.status == "filled" && order.alpacaOrderID == farm.sim.simulator.exchange.ledger().orders.first?.order.id,
+                    "\(order.status): \(order.statusReason ?? "")")
+            #expect(farm.sim.orders(clientOrderID: clientOrderID) == 1)
+            let now = try await farm.pipeline.clock.now()
+            let counted = try await farm.client.withConnection { try await OrderStore.countedOrders(of: Farm.uid, around: now, on: $0, logger: logger) }
+            #expect(counted.count == 1, "it happened, so it counts")
+            rescuer.signal(SIGTERM)
+            #expect(await rescuer.wait(seconds: 30) == 0)
+        }
+    }
+
     /// The caps count what happened: open orders at their size, ended ones by what filled
     /// (a rejection or a cancel with nothing filled and an unsent order count nothing).
     @Test func theCapsCountWhatHappened() async throws {
