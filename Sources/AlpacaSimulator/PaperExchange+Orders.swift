@@ -316,10 +316,19 @@ extension PaperExchange {
         public struct Entry: Sendable, Codable {
             public var accountKey: String
             public var order: AlpacaOrder
+            /// Wall-clock time the order arrived, ISO 8601 with milliseconds.
+            public var receivedAt: String
+            /// What was asked for: the notional or the quantity of the request (Alpaca's `qty`
+            /// becomes the filled quantity of a notional order).
+            public var requestedNotional: String?
+            public var requestedQty: String?
 
             enum CodingKeys: String, CodingKey {
                 case order
                 case accountKey = "account_key"
+                case receivedAt = "received_at"
+                case requestedNotional = "requested_notional"
+                case requestedQty = "requested_qty"
             }
         }
         public var orders: [Entry]
@@ -338,7 +347,11 @@ extension PaperExchange {
 
     public func ledger() -> Ledger {
         state.withLock { state in
-            let entries = state.orderSequence.compactMap { state.orders[$0] }.map { Ledger.Entry(accountKey: $0.accountKey, order: alpaca($0)) }
+            let entries = state.orderSequence.compactMap { state.orders[$0] }.map {
+                Ledger.Entry(accountKey: $0.accountKey, order: alpaca($0),
+                             receivedAt: $0.receivedAt.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)),
+                             requestedNotional: $0.notional.map(Self.text), requestedQty: $0.notional == nil ? $0.qty.map(Self.text) : nil)
+            }
             var counts: [String: Int] = [:]
             for entry in entries { counts[entry.order.clientOrderID, default: 0] += 1 }
             return Ledger(orders: entries, ordersPerClientOrderID: counts, duplicateSubmits: state.duplicateSubmits,

@@ -55,6 +55,9 @@ public final class PaperExchange: Sendable {
         var expiredAt: Date?
         var filledQty: Decimal = 0
         var filledAvgPrice: Decimal?
+        /// The wall-clock instant the order arrived (the replayed `createdAt` may run faster):
+        /// what the chaos checks compare with the instants switches committed.
+        var receivedAt = Date()
     }
 
     struct Position {

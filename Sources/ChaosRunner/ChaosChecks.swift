@@ -68,7 +68,8 @@ struct ChaosChecks: Sendable {
         try await int("SELECT count(*)::int FROM jobs WHERE state NOT IN \(Self.terminalJobs)")
     }
 
-    func run(stats: Stats, tracker: Tracker, options: ChaosOptions, chaosSeconds: Double, drainSeconds: Double) async throws -> ChaosReport {
+    func run(stats: Stats, tracker: Tracker, switchboard: Switchboard, options: ChaosOptions, chaosSeconds: Double,
+             drainSeconds: Double) async throws -> ChaosReport {
         var report = ChaosReport()
         // Jobs: every one terminal, none given up on or dropped, every unit of work with its job.
         let nonTerminal = try await nonTerminalJobs()
@@ -142,9 +143,19 @@ struct ChaosChecks: Sendable {
         report.check("guardrail breaches (user-days over max_orders_per_day \(breaches.0), orders over max_notional_usd_per_4h \(breaches.1))",
                      "\(breaches.0 + breaches.1)", breaches.0 + breaches.1 == 0)
 
+        // A question withdrawn (its rule or the user switched off) before its delivery ran is
+        // not delivered: it proposes nothing any more.
         let created = try await int("SELECT count(*)::int FROM questions")
         let delivered = try await int("SELECT count(*)::int FROM questions WHERE delivered_at IS NOT NULL")
-        report.check("questions delivered = questions created", "\(delivered) = \(created)", delivered == created)
+        let withdrawnFirst = try await int("""
+            SELECT count(*)::int FROM questions WHERE delivered_at IS NULL AND status = 'cancelled' AND metadata ? 'withdrawn_reason'
+            """)
+        report.check("questions delivered = questions created − withdrawn before delivery",
+                     "\(delivered) = \(created) − \(withdrawnFirst)", delivered == created - withdrawnFirst)
+        if delivered != created - withdrawnFirst {
+            note("undelivered: \(try await rows("SELECT id::text || ' ' || status || ' ' || created_at::text FROM questions WHERE delivered_at IS NULL LIMIT 10", String.self))")
+        }
+        try await integrity(&report, ledger: ledger, switchboard: switchboard, options: options)
         let duplicates = await stats.duplicateViolations
         let sentTwice = await stats.value("answers sent twice")
         report.check("answers sent twice at once that took effect twice", "\(duplicates.count) of \(sentTwice)",

@@ -28,6 +28,8 @@ struct ChaosCommand: AsyncParsableCommand {
     @Option(help: "Mean seconds between kills.") var killEvery = 4.0
     @Option(help: "Every Nth kill hits the leading scheduler (0: never).") var schedulerKillEvery = 4
     @Option(help: "Mean seconds between simulator faults.") var faultEvery = 2.0
+    @Option(help: "Mean seconds between users' config edits (sizes, sides, rules off or removed, blocklist, trading off; 0: none).") var editEvery = 1.0
+    @Option(help: "Mean seconds between farm-wide halts of one to three seconds (0: none).") var haltEvery = 15.0
     @Option(help: "Replayed seconds per real second.") var clockRate = 9.0
     @Option(help: "Scheduler tick seconds.") var tickSeconds = 1
     @Option(help: "Worker concurrency per queue.") var concurrency = 4
@@ -44,6 +46,7 @@ struct ChaosCommand: AsyncParsableCommand {
             seconds: seconds, workers: workers, schedulers: schedulers, apis: apis, failpointWorkers: failpointWorkers,
             failpointProbability: failpointProbability, initialUsers: initialUsers, signupsPerSecond: signupsPerSecond,
             userLifetime: userLifetime, killEvery: killEvery, schedulerKillEvery: schedulerKillEvery, faultEvery: faultEvery,
+            editEvery: editEvery, haltEvery: haltEvery,
             clockRate: clockRate, tickSeconds: tickSeconds, concurrency: concurrency, drainTimeout: drainTimeout, seed: seed,
             logLevel: logLevel)
         let binDirectory = bin.map { URL(fileURLWithPath: $0) }
@@ -90,10 +93,10 @@ enum ChaosRun {
             guard ContinuousClock.now < deadline else { throw ChaosError("no scheduler took the lead within 60 s") }
             try await Task.sleep(for: .milliseconds(200))
         }
-        let (tracker, stats, tokens, done) = (Tracker(), Stats(), Tokens(issuer: farm.issuer), Flag())
+        let (tracker, stats, tokens, done, switchboard) = (Tracker(), Stats(), Tokens(issuer: farm.issuer), Flag(), Switchboard())
         let start = ContinuousClock.now
         let loops = ChaosLoops(options: options, farm: farm, client: client, logger: logger, tracker: tracker, stats: stats,
-                               tokens: tokens, end: start + .seconds(options.seconds))
+                               tokens: tokens, switchboard: switchboard, end: start + .seconds(options.seconds))
         note("farm up: \(farm.apis.count) API, \(options.schedulers) schedulers, \(options.workers) workers; chaos for \(Int(options.seconds)) s")
         let exits = Task { await loops.exits() }
         let following = Task { await Tracker.follow(tracker, client: client, logger: logger) { await done.isSet } }
@@ -104,7 +107,10 @@ enum ChaosRun {
             group.addTask { await loops.approvals() }
             group.addTask { await loops.faults() }
             group.addTask { await loops.killer() }
+            group.addTask { await loops.edits() }
+            group.addTask { await loops.halts() }
         }
+        await loops.resumeAfterChaos()
         let chaosSeconds = (ContinuousClock.now - start) / .seconds(1)
 
         let killCount = await tracker.kills.count
@@ -126,6 +132,7 @@ enum ChaosRun {
         await done.set()
         await following.value
         note(String(format: "drained in %.0f s; checking", drainSeconds))
-        return try await checks.run(stats: stats, tracker: tracker, options: options, chaosSeconds: chaosSeconds, drainSeconds: drainSeconds)
+        return try await checks.run(stats: stats, tracker: tracker, switchboard: switchboard, options: options, chaosSeconds: chaosSeconds,
+                                    drainSeconds: drainSeconds)
     }
 }

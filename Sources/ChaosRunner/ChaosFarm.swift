@@ -16,6 +16,8 @@ struct ChaosOptions: Sendable {
     var killEvery = 4.0
     var schedulerKillEvery = 4
     var faultEvery = 2.0
+    var editEvery = 1.0
+    var haltEvery = 15.0
     var clockRate = 9.0
     var tickSeconds = 1
     var concurrency = 4
@@ -28,12 +30,16 @@ struct ChaosOptions: Sendable {
         "\(Int(seconds)) s of chaos; \(workers) workers (\(failpointWorkers) with submit-order.after-post=exit@\(failpointProbability)), "
             + "\(schedulers) schedulers, \(apis) API processes; \(initialUsers) users + \(signupsPerSecond)/s signing up, each trading for "
             + "\(Int(userLifetime)) s; a kill every ~\(killEvery) s (one in \(schedulerKillEvery) the leading scheduler, the others a worker caught mid-job); a simulator fault every "
-            + "~\(faultEvery) s; replay at \(clockRate)× from 2011-03-16 13:39:50 ET; tick \(tickSeconds) s; worker concurrency \(concurrency); seed \(seed)"
+            + "~\(faultEvery) s; a user's config edit every ~\(editEvery) s; a farm halt every ~\(haltEvery) s; replay at \(clockRate)× from 2011-03-16 13:39:50 ET; tick \(tickSeconds) s; worker concurrency \(concurrency); seed \(seed)"
     }
 }
 
 /// The farm's processes and where they listen.
 struct ChaosFarm: Sendable {
+    /// TRADING_APPROVAL_MAX_AGE_SECONDS of the farm: on the replayed clock, which runs
+    /// `clockRate` times faster than the wall.
+    static let approvalMaxAgeSeconds = 300
+
     let supervisor: Supervisor
     let simulator: String
     let issuer: String
@@ -63,7 +69,7 @@ struct ChaosFarm: Sendable {
             "TRADING_ENABLED": "true", "QUESTION_WORKER_ENABLED": "true", "QUESTION_WORKER_INTERVAL_SECONDS": "\(options.tickSeconds)",
             "QUESTION_PIPELINE_TEST_MODE": "true", "ALPACA_SIMULATOR_URL": simulator, "ALPACA_API_KEY_ID": keyID,
             "ALPACA_API_SECRET_KEY": secret, "ALPACA_HTTP_TIMEOUT_SECONDS": "2", "TRADING_EVALUATE_DELAY_SECONDS": "1",
-            "TRADING_QUESTION_TTL_SECONDS": "120", "FIREBASE_JWKS_URL": issuer + "/jwks.json", "METRICS_PORT": "0",
+            "TRADING_QUESTION_TTL_SECONDS": "120", "TRADING_APPROVAL_MAX_AGE_SECONDS": "\(Self.approvalMaxAgeSeconds)", "FIREBASE_JWKS_URL": issuer + "/jwks.json", "METRICS_PORT": "0",
             "DATABASE_POOL_SIZE": "6", "HYBRIDHUB_FAILPOINTS": "",
             // The farm's shared Alpaca budget stays on (every call takes a token), sized for a
             // simulator that has no limit: the run compresses hours of trading into minutes.

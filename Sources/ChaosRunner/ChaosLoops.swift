@@ -12,6 +12,7 @@ struct ChaosLoops: Sendable {
     let tracker: Tracker
     let stats: Stats
     let tokens: Tokens
+    let switchboard: Switchboard
     let end: ContinuousClock.Instant
 
     var running: Bool { ContinuousClock.now < end }
@@ -62,36 +63,36 @@ struct ChaosLoops: Sendable {
         }
     }
 
-    /// A user's override (through `PUT /v1/me/trading/config`): the template's SPY dip rule
-    /// and a dip rule on one SYNnn, short cooldowns, and caps that bind.
-    func override(_ n: Int, enabled: Bool) -> [String: Any] {
-        let syn = "SYN0\(1 + n % max(1, min(9, options.syntheticSymbols)))"
-        let input: [String: Any] = ["id": "primary_watchlist", "symbols": ["SPY", syn], "poll_interval_seconds": 1]
-        let spy: [String: Any] = ["id": "dip_confirm", "cooldown_seconds": 90, "max_staleness_seconds": 180]
-        let order: [String: Any] = ["action": "propose_order", "side": "buy", "notional_usd": 15]
-        let synRule: [String: Any] = [
-            "id": "syn_dip", "type": "price_below_pct_of_ref", "symbol": syn, "threshold_pct": -1.5, "cooldown_seconds": 90,
-            "max_staleness_seconds": 180, "question_template": "{{symbol}} is down {{pct}}%. Swipe +10 to buy $15, -10 to skip.",
-            "on_answer_match": order,
-        ]
-        let guardrails: [String: Any] = ["max_orders_per_day": 2 + n % 3, "max_notional_usd_per_4h": [25, 40, 100][n % 3],
-                                         "max_open_questions": 2]
-        return ["enabled": enabled, "data_inputs": [input], "rules": [spy, synRule], "guardrails": guardrails]
-    }
-
-    func putConfig(_ n: Int, enabled: Bool) async {
+    /// Sends the user's whole override; true when the API stored it.
+    @discardableResult
+    func putConfig(_ n: Int, _ variant: UserVariant) async -> Bool {
         let uid = "chaos-u\(n)"
         do {
             let token = try await tokens.token(uid)
             let api = farm.apis[n % farm.apis.count]
-            let reply = try await HTTP.call("PUT", api + "/v1/me/trading/config", json: override(n, enabled: enabled), token: token)
+            let reply = try await HTTP.call("PUT", api + "/v1/me/trading/config", json: override(n, variant), token: token)
             guard reply.status == 200 else {
                 await stats.apiError("PUT config \(uid): \(reply.status) \(reply.text)")
-                return
+                return false
             }
-            if enabled { await stats.joined(uid, at: Date()) } else { await stats.count("users left") }
+            await switchboard.set(n, variant)
+            return true
         } catch {
             await stats.apiError("PUT config \(uid): \(error)")
+            return false
+        }
+    }
+
+    /// A user joins (trading on) or leaves (trading off for good: a stop window that never ends).
+    func putConfig(_ n: Int, enabled: Bool) async {
+        var variant = await switchboard.variant(n)
+        variant.enabled = enabled
+        guard await putConfig(n, variant) else { return }
+        if enabled {
+            await stats.joined("chaos-u\(n)", at: Date())
+        } else {
+            await stats.count("users left")
+            await switchboard.open(StopWindow(scope: "user", uid: "chaos-u\(n)", from: Date()))
         }
     }
 
