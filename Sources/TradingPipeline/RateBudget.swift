@@ -95,6 +95,9 @@ public struct BudgetedTrading: TradingAPI {
     public func submit(_ order: OrderSubmission) async throws -> AlpacaOrder {
         try await budget.spend(name) { try await inner.submit(order) }
     }
+    public func orders(after: Date, limit: Int) async throws -> [AlpacaOrder] {
+        try await budget.spend(name) { try await inner.orders(after: after, limit: limit) }
+    }
     public func asset(symbol: String) async throws -> AlpacaAsset? {
         try await budget.spend(name) { try await inner.asset(symbol: symbol) }
     }
