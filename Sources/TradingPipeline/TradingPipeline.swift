@@ -23,11 +23,19 @@ public struct PipelineSettings: Sendable {
     /// How long the pre-flight reuses the account and positions (assets and the market clock
     /// a minute); 0 reads everything from Alpaca for every pre-flight.
     public var preflightCacheSeconds: Double
+    /// reconcile-orders: a book order the broker lacks is a finding only after this long, and
+    /// the watermark stays this far behind the broker's now.
+    public var reconcileGraceSeconds: Double
+    /// reconcile-orders: orders per `GET /v2/orders` page (Alpaca's maximum is 500).
+    public var reconcilePageSize: Int
 
     public init(gate: LiveTradingGate, questionTTLSeconds: Int = 900, approvalMaxDriftPct: Decimal = 1,
                 ingestBatchSymbols: Int = 100, evaluateDelaySeconds: Double = 2,
-                ingestEnabled: Bool = true, evaluateEnabled: Bool = true, preflightCacheSeconds: Double = 5) {
+                ingestEnabled: Bool = true, evaluateEnabled: Bool = true, preflightCacheSeconds: Double = 5,
+                reconcileGraceSeconds: Double = 300, reconcilePageSize: Int = 500) {
         self.preflightCacheSeconds = preflightCacheSeconds
+        self.reconcileGraceSeconds = reconcileGraceSeconds
+        self.reconcilePageSize = min(500, max(1, reconcilePageSize))
         self.gate = gate
         self.questionTTLSeconds = questionTTLSeconds
         self.approvalMaxDriftPct = approvalMaxDriftPct
