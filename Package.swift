@@ -195,7 +195,7 @@ let package = Package(
         .target(
             name: "OpsKit",
             dependencies: [
-                "JobEngine", "HybridStore", "HybridSettings", "TradingCore",
+                "JobEngine", "HybridStore", "HybridSettings", "TradingCore", "TradingJobs",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
