@@ -33,13 +33,13 @@ public enum ReconciliationStore {
     }
 
     /// The rows a run compares: those the listing names (by client_order_id), those on the
-    /// broker's time line after `after`, and every open one; `pastGrace`: created more than
-    /// `graceSeconds` ago (database clock).
+    /// broker's time line after `after`, and every open one; `pastGrace`: the books last
+    /// changed the row more than `graceSeconds` ago (database clock).
     public static func bookOrders(clientOrderIDs: [String], after: Date, graceSeconds: Double,
                                   on db: PostgresConnection, logger: Logger) async throws -> [OrderReconciliation.BookOrder] {
         let rows = try await db.query("""
             SELECT id, client_order_id, alpaca_order_id, status, filled_qty, filled_avg_price,
-                   coalesce(submitted_at, decided_at), created_at < now() - make_interval(secs => \(graceSeconds))
+                   coalesce(submitted_at, decided_at), updated_at < now() - make_interval(secs => \(graceSeconds))
             FROM trade_orders
             WHERE client_order_id = ANY(\(clientOrderIDs))
                OR coalesce(submitted_at, decided_at) > \(after)

@@ -54,8 +54,8 @@ public enum OrderReconciliation {
         /// Where the row sits on the broker's time line: its recorded `submitted_at` (the
         /// broker's), else `decided_at` (the trading clock's approval instant, before any POST).
         public var at: Date
-        /// Created longer ago than the grace period (database clock): a broker that still
-        /// lacks it is a finding, not a listing that has not caught up.
+        /// The books last changed the row longer ago than the grace period (database clock):
+        /// a broker that still does not list it is a finding, not a listing that lags behind.
         public var pastGrace: Bool
 
         public init(id: UUID, clientOrderID: String, alpacaOrderID: String?, status: String, filledQty: Decimal?,

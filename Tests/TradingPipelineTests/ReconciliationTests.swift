@@ -100,8 +100,8 @@ import TradingPipeline
     }
 
     /// (3) Book orders the broker lacks: a row with an Alpaca id and one stuck in
-    /// `pending_submit`, both older than the grace, are reported; the same rows younger than
-    /// the grace are not (yet); an unsent row the broker lacks agrees.
+    /// `pending_submit`, both unchanged for longer than the grace, are reported; the same rows
+    /// changed within the grace are not (yet); an unsent row the broker lacks agrees.
     @Test func bookOrdersTheBrokerLacksAreReportedPastTheGrace() async throws {
         try await Farm.run(worker: false) { farm in
             try await farm.seedUser()
@@ -128,7 +128,7 @@ import TradingPipeline
                 try await db.query("UPDATE trade_orders SET status = 'failed', status_reason = 'HTTP 403' WHERE client_order_id = \(unsent)",
                                    logger: logger)
                 try await db.query("""
-                    UPDATE trade_orders SET created_at = now() - interval '10 minutes'
+                    UPDATE trade_orders SET created_at = now() - interval '10 minutes', updated_at = now() - interval '10 minutes'
                      WHERE client_order_id IN (\(gone), \(stuck), \(unsent))
                     """, logger: logger)
             }
