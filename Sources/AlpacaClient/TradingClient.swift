@@ -51,6 +51,9 @@ public protocol TradingAPI: Sendable {
     func order(clientOrderID: String) async throws -> AlpacaOrder?
     /// `POST /v2/orders`. A timeout or a 5xx leaves the outcome unknown: look the order up.
     func submit(_ order: OrderSubmission) async throws -> AlpacaOrder
+    /// `GET /v2/orders?status=all&after=…&direction=asc&limit=…`: one page of every order
+    /// (open and closed) submitted after `after` (exclusive), oldest first; `limit` 1…500.
+    func orders(after: Date, limit: Int) async throws -> [AlpacaOrder]
     /// `GET /v2/assets/{symbol}`; nil when Alpaca does not know the symbol (404).
     func asset(symbol: String) async throws -> AlpacaAsset?
     /// `GET /v2/assets?status=active&asset_class=us_equity`: every active US equity in one call.
@@ -92,6 +95,15 @@ public struct AlpacaTradingClient: TradingAPI {
         } catch let error as AlpacaError where error.httpStatus == 404 {
             return nil
         }
+    }
+
+    public func orders(after: Date, limit: Int) async throws -> [AlpacaOrder] {
+        guard (1...500).contains(limit) else { throw AlpacaError.invalidRequest("limit \(limit) is outside 1…500") }
+        let path = "/v2/orders"
+        let reply = try await transport.send(.GET, path, query: [
+            ("status", "all"), ("after", AlpacaTime.utc(after)), ("direction", "asc"), ("limit", "\(limit)"),
+        ])
+        return try transport.decode([AlpacaOrder].self, reply, .GET, path)
     }
 
     public func asset(symbol: String) async throws -> AlpacaAsset? {

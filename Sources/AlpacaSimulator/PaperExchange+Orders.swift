@@ -256,10 +256,13 @@ extension PaperExchange {
         public init() {}
     }
 
+    /// `GET /v2/orders`: by submission time (ties in submission order), `after` and `until`
+    /// exclusive, newest first unless ascending, at most `limit`.
     public func orders(key: String, query: OrderQuery, now: Date) -> [AlpacaOrder] {
         advance(to: now)
         return state.withLock { state in
-            var orders = state.orderSequence.compactMap { state.orders[$0] }.filter { order in
+            var orders = state.orderSequence.compactMap { state.orders[$0] }.enumerated()
+                .sorted { ($0.element.createdAt, $0.offset) < ($1.element.createdAt, $1.offset) }.map(\.element).filter { order in
                 guard order.accountKey == key else { return false }
                 let terminal = AlpacaOrder.terminalStatuses.contains(order.status)
                 switch query.status {

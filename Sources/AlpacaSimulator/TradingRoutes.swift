@@ -76,11 +76,27 @@ extension AlpacaSimulator {
                     guard let value = Int(limit), (1...500).contains(value) else { throw SimulatorError.validation("limit must be 1-500") }
                     query.limit = value
                 }
-                query.after = request.query("after").flatMap(AlpacaTime.parse)
-                query.until = request.query("until").flatMap(AlpacaTime.parse)
-                query.ascending = request.query("direction") == "asc"
+                // after / until: RFC 3339 (alpaca-py sends `+00:00`) or a date; exclusive.
+                func instant(_ name: String) throws(SimulatorError) -> Date? {
+                    guard let text = request.query(name) else { return nil }
+                    guard let value = AlpacaTime.parse(text) else { throw SimulatorError.validation("invalid \(name): \(text)") }
+                    return value
+                }
+                query.after = try instant("after")
+                query.until = try instant("until")
+                if let direction = request.query("direction") {
+                    guard ["asc", "desc"].contains(direction) else { throw SimulatorError.validation("invalid direction: \(direction)") }
+                    query.ascending = direction == "asc"
+                }
+                if let nested = request.query("nested") {
+                    // No multi-leg orders here, so rolling legs up changes nothing; the value must be a boolean.
+                    guard ["true", "false"].contains(nested.lowercased()) else { throw SimulatorError.validation("invalid nested: \(nested)") }
+                }
                 query.symbols = request.query("symbols").map { Set($0.split(separator: ",").map { $0.uppercased() }) }
-                query.side = request.query("side")
+                if let side = request.query("side") {
+                    guard PaperExchange.sides.contains(side) else { throw SimulatorError.validation("invalid side: \(side)") }
+                    query.side = side
+                }
                 return Self.ordersResponse(self.exchange.orders(key: key, query: query, now: now))
             }
         }

@@ -40,7 +40,8 @@ public enum TradingComposition {
             evaluateDelaySeconds: Double(settings.trading.evaluateDelaySeconds),
             ingestEnabled: settings.trading.ingestEnabled, evaluateEnabled: settings.trading.evalEnabled,
             preflightCacheSeconds: Double(settings.trading.preflightCacheSeconds), tradingEnabled: settings.trading.enabled,
-            approvalMaxAgeSeconds: settings.trading.approvalMaxAgeSeconds)
+            approvalMaxAgeSeconds: settings.trading.approvalMaxAgeSeconds,
+            reconcileGraceSeconds: Double(settings.trading.reconcileGraceSeconds))
         let budget = RateBudget(client: client, shape: RateBudgetShape(perMinute: Double(settings.alpaca.ratePerMinute),
                                                                        burst: Double(settings.alpaca.rateBurst)), logger: logger)
         let keyID = settings.alpaca.keyID.reveal()
@@ -110,7 +111,7 @@ public enum TradingComposition {
                        leaseSeconds: leaseSeconds, renewSeconds: renewSeconds, logger: logger)
     }
 
-    /// Queues of the five kinds and how many jobs of each run at once in one worker. The evaluate
+    /// Queues of the job kinds and how many jobs of each run at once in one worker. The evaluate
     /// queue holds more: its runs wait together for a batch (`EvaluationBatcher`), so a held job
     /// costs a task, not a connection.
     public static func workerQueues(concurrency: Int, evaluateConcurrency: Int? = nil) -> [String: Int] {
@@ -128,6 +129,15 @@ public enum TradingComposition {
         } else {
             logger.notice("trading tick off: TRADING_ENABLED and QUESTION_WORKER_ENABLED must both be true",
                           metadata: ["trading.enabled": "\(settings.trading.enabled)", "worker.enabled": "\(settings.worker.enabled)"])
+        }
+        // The books against the broker: whenever trading is on, whether or not the tick asks
+        // questions (orders already placed still settle).
+        if settings.trading.enabled && settings.trading.reconcileIntervalSeconds > 0 {
+            schedules.append(pipeline.reconcileSchedule(intervalSeconds: settings.trading.reconcileIntervalSeconds))
+        } else {
+            logger.notice("order reconciliation not scheduled: TRADING_ENABLED must be true and TRADING_RECONCILE_INTERVAL_SECONDS above 0",
+                          metadata: ["trading.enabled": "\(settings.trading.enabled)",
+                                     "reconcile.interval_seconds": "\(settings.trading.reconcileIntervalSeconds)"])
         }
         return SchedulerService(client: client, elector: elector, schedules: schedules, tickSeconds: min(1, renewSeconds), logger: logger)
     }

@@ -27,7 +27,9 @@ public struct Settings: Sendable {
             approvalMaxAgeSeconds: env.int("TRADING_APPROVAL_MAX_AGE_SECONDS", minimum: 1),
             ingestBatchSymbols: env.int("TRADING_INGEST_BATCH_SYMBOLS", minimum: 1),
             evaluateDelaySeconds: env.int("TRADING_EVALUATE_DELAY_SECONDS", minimum: 0),
-            preflightCacheSeconds: env.int("TRADING_PREFLIGHT_CACHE_SECONDS", minimum: 0)
+            preflightCacheSeconds: env.int("TRADING_PREFLIGHT_CACHE_SECONDS", minimum: 0),
+            reconcileIntervalSeconds: env.int("TRADING_RECONCILE_INTERVAL_SECONDS", minimum: 0),
+            reconcileGraceSeconds: env.int("TRADING_RECONCILE_GRACE_SECONDS", minimum: 0)
         )
         let alpaca = AlpacaSettings(
             keyID: env.secret("ALPACA_API_KEY_ID"),
@@ -101,6 +103,11 @@ public struct TradingSettings: Sendable {
     public var ingestBatchSymbols: Int
     public var evaluateDelaySeconds: Int
     public var preflightCacheSeconds: Int
+    /// How often the scheduler enqueues reconcile-orders (0: never; `hybridhub-ops reconcile` still works).
+    public var reconcileIntervalSeconds: Int
+    /// A book order the broker lacks is reported only this long after it was created, and the
+    /// reconciliation's watermark stays this far behind the broker's now.
+    public var reconcileGraceSeconds: Int
 }
 
 public struct AlpacaSettings: Sendable {

@@ -33,6 +33,9 @@ public enum SettingsCatalog {
         .init(name: "TRADING_INGEST_BATCH_SYMBOLS", defaultValue: "100", summary: "Symbols per market-data call (calls per tick = ceil(symbols / this)).", isSecret: false),
         .init(name: "TRADING_EVALUATE_DELAY_SECONDS", defaultValue: "2", summary: "evaluate-user runs this long after its tick's ingest, to read fresh rows.", isSecret: false),
         .init(name: "TRADING_PREFLIGHT_CACHE_SECONDS", defaultValue: "5", summary: "The broker pre-flight reuses the account and positions this long (the market clock a minute, the active assets an hour); 0: no cache.", isSecret: false),
+        // Order reconciliation (the books always equal the broker).
+        .init(name: "TRADING_RECONCILE_INTERVAL_SECONDS", defaultValue: "60", summary: "How often the scheduler enqueues reconcile-orders (Alpaca's orders since the watermark vs trade_orders; repairs and findings); 0: never (hybridhub-ops reconcile still runs one).", isSecret: false),
+        .init(name: "TRADING_RECONCILE_GRACE_SECONDS", defaultValue: "300", summary: "A book order the broker does not list (or one still pending_submit) is reported only once its row has been unchanged this long; the reconciliation's watermark stays this far behind now.", isSecret: false),
         .init(name: "ALPACA_HTTP_TIMEOUT_SECONDS", defaultValue: "10", summary: "Timeout of each Alpaca REST call.", isSecret: false),
         .init(name: "ALPACA_RATE_LIMIT_PER_MINUTE", defaultValue: "200", summary: "Alpaca REST calls per minute per key (trading and market data each), shared by every worker through Postgres.", isSecret: false),
         .init(name: "ALPACA_RATE_BURST", defaultValue: "20", summary: "Calls the farm may make at once out of that minute's budget (burst + refill x 60 s = the limit); a fifth of it (at least 1) is kept for order submissions.", isSecret: false),

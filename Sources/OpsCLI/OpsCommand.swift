@@ -13,14 +13,14 @@ import TradingCore
 struct OpsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hybridhub-ops",
-        abstract: "Inspect and operate the HybridHub job farm: jobs, queues, workers, the leader, migrations, retention, order traces.",
+        abstract: "Inspect and operate the HybridHub job farm: jobs, queues, workers, the leader, migrations, retention, order traces, reconciliation.",
         discussion: """
             Configured like the servers: DATABASE_URL and DATABASE_PASSWORD_FILE (`eval "$(ops/postgres.sh env)"`).
             Every command prints a table, or one JSON document with --json; any failure exits non-zero.
             Bulk actions print what they would touch and change nothing without --apply.
             """,
         subcommands: [JobsCommand.self, QueuesCommand.self, WorkersCommand.self, LeaderCommand.self, MigrateCommand.self,
-                      PruneCommand.self, TraceCommand.self, TradingCommand.self, OrdersCommand.self])
+                      PruneCommand.self, TraceCommand.self, TradingCommand.self, OrdersCommand.self, ReconcileCommand.self])
 }
 
 struct OutputOptions: ParsableArguments {

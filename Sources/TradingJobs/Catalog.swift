@@ -89,5 +89,14 @@ public enum TradingJobCatalog {
         enqueuedBy: "submit-order; the scheduler for open orders",
         idempotency: "a GET and an UPDATE to the broker's state; snoozes (no attempt used) until the order is terminal")
 
-    public static let all: [JobSpec] = [ingestSymbolBatch, evaluateUser, deliverQuestion, submitOrder, pollOrderStatus]
+    /// Behind submit-order and poll-order-status in the orders queue (claims go by priority):
+    /// a reconciliation never delays a submission.
+    public static let reconcileOrders = JobSpec(
+        ReconcileOrders.self, queue: "orders", priority: 5,
+        retry: RetryPolicy(maxAttempts: 10, baseSeconds: 2, maxSeconds: 60), timeoutSeconds: 120,
+        uniqueKey: "reconcile-orders:<bucket> (scheduler) or reconcile-orders:requested:<apply|dry-run>:<ms>:<requested_by> (ops CLI)",
+        enqueuedBy: "scheduler, every TRADING_RECONCILE_INTERVAL_SECONDS (apply); hybridhub-ops reconcile [--apply]",
+        idempotency: "repairs are compare-and-set on the row as read (a newer poll or stream update wins); the watermark only moves forward; a dry run changes no order")
+
+    public static let all: [JobSpec] = [ingestSymbolBatch, evaluateUser, deliverQuestion, submitOrder, pollOrderStatus, reconcileOrders]
 }

@@ -2,7 +2,7 @@ import Foundation
 import JobEngine
 import TradingCore
 
-/// The five job kinds of the design card. Payloads carry ids only: never keys, never secrets,
+/// The five job kinds of the design card, and reconcile-orders. Payloads carry ids only: never keys, never secrets,
 /// never data the handler can read from Postgres.
 
 /// A payload that names its own unique key (each kind's key shape is in its spec).
@@ -126,5 +126,32 @@ public struct PollOrderStatus: TradingJobPayload, Equatable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(tradeOrderID.uuidString.lowercased(), forKey: .tradeOrderID)
         try container.encode(clientOrderID, forKey: .clientOrderID)
+    }
+}
+
+/// List Alpaca's orders since the watermark and compare them with `trade_orders`: record what
+/// the broker says where the books lack it or have it wrong (with `apply`), report the rest.
+public struct ReconcileOrders: TradingJobPayload, Equatable {
+    public static let kind = "reconcile-orders"
+    /// The scheduler's time bucket; for a run an operator asked for, the request's instant in ms.
+    public var bucket: Int64
+    /// false: a dry run (reports only; nothing repaired, the watermark left alone).
+    public var apply: Bool
+    /// nil: the scheduler; else who asked (the ops CLI names itself, the OS user and host).
+    public var requestedBy: String?
+
+    public init(bucket: Int64, apply: Bool, requestedBy: String? = nil) {
+        self.bucket = bucket
+        self.apply = apply
+        self.requestedBy = requestedBy
+    }
+
+    public var uniqueKey: String {
+        requestedBy.map { "\(Self.kind):requested:\(apply ? "apply" : "dry-run"):\(bucket):\($0)" } ?? "\(Self.kind):\(bucket)"
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case bucket, apply
+        case requestedBy = "requested_by"
     }
 }

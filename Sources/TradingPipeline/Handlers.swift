@@ -2,7 +2,7 @@ import JobEngine
 import TradingJobs
 
 extension TradingPipeline {
-    /// The five kinds, bound to their specs (queue, priority, retries, timeout from
+    /// The five kinds and reconcile-orders, bound to their specs (queue, priority, retries, timeout from
     /// `TradingJobCatalog`, which `jobs/` mirrors).
     public func jobDefinitions() -> [JobDefinition] {
         [
@@ -18,6 +18,9 @@ extension TradingPipeline {
             },
             TradingJobCatalog.pollOrderStatus.definition(PollOrderStatus.self) { job, context in
                 try await Self.withinBudget(context) { try await self.poll(job, context) }
+            },
+            TradingJobCatalog.reconcileOrders.definition(ReconcileOrders.self) { job, context in
+                try await Self.withinBudget(context) { try await self.reconcile(job, context) }
             },
         ]
     }

@@ -27,14 +27,22 @@ public struct PipelineSettings: Sendable {
     public var tradingEnabled: Bool
     /// An approval older than this when its POST would go out is not sent (`expired`).
     public var approvalMaxAgeSeconds: Int
+    /// reconcile-orders: a book order the broker lacks is a finding only after this long, and
+    /// the watermark stays this far behind the broker's now.
+    public var reconcileGraceSeconds: Double
+    /// reconcile-orders: orders per `GET /v2/orders` page (Alpaca's maximum is 500).
+    public var reconcilePageSize: Int
 
     public init(gate: LiveTradingGate, questionTTLSeconds: Int = 900, approvalMaxDriftPct: Decimal = 1,
                 ingestBatchSymbols: Int = 100, evaluateDelaySeconds: Double = 2,
                 ingestEnabled: Bool = true, evaluateEnabled: Bool = true, preflightCacheSeconds: Double = 5,
-                tradingEnabled: Bool = true, approvalMaxAgeSeconds: Int = 120) {
+                tradingEnabled: Bool = true, approvalMaxAgeSeconds: Int = 120,
+                reconcileGraceSeconds: Double = 300, reconcilePageSize: Int = 500) {
         self.tradingEnabled = tradingEnabled
         self.approvalMaxAgeSeconds = approvalMaxAgeSeconds
         self.preflightCacheSeconds = preflightCacheSeconds
+        self.reconcileGraceSeconds = reconcileGraceSeconds
+        self.reconcilePageSize = min(500, max(1, reconcilePageSize))
         self.gate = gate
         self.questionTTLSeconds = questionTTLSeconds
         self.approvalMaxDriftPct = approvalMaxDriftPct

@@ -20,6 +20,24 @@ import Testing
         #expect(settings.database.password == nil)
     }
 
+    @Test func reconciliationRunsEveryMinuteWithAFiveMinuteGrace() throws {
+        let settings = try Settings.load(environment: [:], readFile: noFile)
+        #expect(settings.trading.reconcileIntervalSeconds == 60 && settings.trading.reconcileGraceSeconds == 300)
+        let off = try Settings.load(environment: ["TRADING_RECONCILE_INTERVAL_SECONDS": "0", "TRADING_RECONCILE_GRACE_SECONDS": "0"],
+                                    readFile: noFile)
+        #expect(off.trading.reconcileIntervalSeconds == 0 && off.trading.reconcileGraceSeconds == 0)
+        do {
+            _ = try Settings.load(environment: ["TRADING_RECONCILE_INTERVAL_SECONDS": "-1", "TRADING_RECONCILE_GRACE_SECONDS": "5m"],
+                                  readFile: noFile)
+            Issue.record("bad reconciliation settings were accepted")
+        } catch {
+            #expect(error.problems == [
+                "TRADING_RECONCILE_INTERVAL_SECONDS: must be at least 0, got -1",
+                "TRADING_RECONCILE_GRACE_SECONDS: expected a whole number, got '5m'",
+            ])
+        }
+    }
+
     @Test func everyCatalogueDefaultParses() throws {
         let environment = Dictionary(uniqueKeysWithValues: SettingsCatalog.all.map { ($0.name, $0.defaultValue) })
         _ = try Settings.load(environment: environment, readFile: noFile)

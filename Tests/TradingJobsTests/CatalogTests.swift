@@ -76,7 +76,7 @@ import TradingJobs
         let documented = Set(try entries().keys)
         let coded = Set(TradingJobCatalog.all.map(\.kind))
         #expect(documented == coded)
-        #expect(coded == ["ingest-symbol-batch", "evaluate-user", "deliver-question", "submit-order", "poll-order-status"])
+        #expect(coded == ["ingest-symbol-batch", "evaluate-user", "deliver-question", "submit-order", "poll-order-status", "reconcile-orders"])
     }
 
     @Test(arguments: TradingJobCatalog.all.map(\.kind))
@@ -106,5 +106,16 @@ import TradingJobs
         let b = IngestSymbolBatch(feed: "iex", symbols: ["AAPL", "SPY"], metrics: ["last_trade"], bucket: 7)
         #expect(a.uniqueKey == b.uniqueKey, "the symbol set, not its order, names the batch")
         #expect(a.uniqueKey.hasPrefix("ingest-symbol-batch:iex:") && a.uniqueKey.hasSuffix(":7"))
+        #expect(ReconcileOrders(bucket: 9, apply: true).uniqueKey == "reconcile-orders:9")
+        #expect(ReconcileOrders(bucket: 1_765_000_000_000, apply: false, requestedBy: "ops").uniqueKey
+                == "reconcile-orders:requested:dry-run:1765000000000:ops")
+        #expect(ReconcileOrders(bucket: 5, apply: true, requestedBy: "ops").uniqueKey != ReconcileOrders(bucket: 5, apply: false, requestedBy: "ops").uniqueKey)
+    }
+
+    /// A reconciliation waits behind every submission and poll in the orders queue.
+    @Test func reconciliationNeverDelaysSubmissions() {
+        let reconcile = TradingJobCatalog.reconcileOrders
+        #expect(reconcile.queue == TradingJobCatalog.submitOrder.queue)
+        #expect(reconcile.priority > TradingJobCatalog.submitOrder.priority && reconcile.priority > TradingJobCatalog.pollOrderStatus.priority)
     }
 }

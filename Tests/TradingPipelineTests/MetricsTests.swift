@@ -22,7 +22,9 @@ import Testing
                          "hybridhub_job_handler_duration_seconds_bucket", "hybridhub_job_claim_duration_seconds_count",
                          "hybridhub_alpaca_requests_total{method=\"GET\",route=\"/v2/stocks/snapshots\",status=\"200\"}",
                          "hybridhub_alpaca_request_duration_seconds_count", "hybridhub_rules_fired_total",
-                         "hybridhub_questions_created_total{phase=\"await_confirm\"}"]
+                         "hybridhub_questions_created_total{phase=\"await_confirm\"}",
+                         // The leader enqueues reconcile-orders at once (and every minute); the worker runs it.
+                         "hybridhub_reconcile_runs_total{apply=\"true\"}", "hybridhub_reconcile_watermark_lag_seconds"]
             // The question is visible once its evaluation commits; the job's completion is
             // counted when the completion batch commits, a moment later.
             _ = try await eventually(within: 10, every: 0.2) {

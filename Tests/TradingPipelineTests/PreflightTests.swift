@@ -163,6 +163,7 @@ final class CountingTrading: TradingAPI, Sendable {
     func clock() async throws -> AlpacaClock { count("clock"); return try await inner.clock() }
     func order(clientOrderID: String) async throws -> AlpacaOrder? { count("order"); return try await inner.order(clientOrderID: clientOrderID) }
     func submit(_ order: OrderSubmission) async throws -> AlpacaOrder { count("submit"); return try await inner.submit(order) }
+    func orders(after: Date, limit: Int) async throws -> [AlpacaOrder] { count("orders"); return try await inner.orders(after: after, limit: limit) }
     func asset(symbol: String) async throws -> AlpacaAsset? { count("asset"); return try await inner.asset(symbol: symbol) }
     func activeAssets() async throws -> [AlpacaAsset] { count("assets"); return try await inner.activeAssets() }
     func position(symbol: String) async throws -> AlpacaPosition? { count("position"); return try await inner.position(symbol: symbol) }

@@ -141,4 +141,5 @@ final class FakeTrading: TradingAPI, Sendable {
     func asset(symbol: String) async throws -> AlpacaAsset? { record("asset"); return nil }
     func activeAssets() async throws -> [AlpacaAsset] { record("assets"); return [] }
     func position(symbol: String) async throws -> AlpacaPosition? { record("position"); return nil }
+    func orders(after: Date, limit: Int) async throws -> [AlpacaOrder] { record("orders"); return [] }
 }

@@ -5,6 +5,7 @@ import sys
 import uuid
 from datetime import date, datetime, timezone
 
+from alpaca.common.enums import Sort
 from alpaca.common.exceptions import APIError
 from alpaca.data.enums import DataFeed
 from alpaca.data.historical import StockHistoricalDataClient
@@ -79,6 +80,13 @@ responses = trading.cancel_orders()
 check([str(r.id) for r in responses] == [str(second.id)] and responses[0].status == 200, f"cancel all {responses}")
 closed = trading.get_orders(GetOrdersRequest(status=QueryOrderStatus.CLOSED, limit=10))
 check(len(closed) == 3, f"closed orders {closed}")
+# What the reconciliation asks: every order since an instant, oldest first, paged by `after`.
+since = trading.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, after=datetime(2011, 3, 16, tzinfo=timezone.utc),
+                                            direction=Sort.ASC, limit=500))
+check([o.id for o in since] == [order.id, limit.id, second.id], f"all orders since, ascending {since}")
+check(trading.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, after=since[-1].submitted_at)) == [], "after is exclusive")
+check(trading.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, until=datetime(2011, 3, 16, tzinfo=timezone.utc))) == [],
+      "until is exclusive")
 
 latest = data.get_stock_latest_trade(StockLatestTradeRequest(symbol_or_symbols=["SPY", "NODATA"], feed=DataFeed.IEX))
 check(set(latest.keys()) == {"SPY"} and latest["SPY"].price == 128.11, f"latest trade {latest}")

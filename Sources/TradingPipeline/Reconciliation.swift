@@ -1,0 +1,219 @@
+import AlpacaClient
+import AlpacaModels
+import Foundation
+import HybridStore
+import JobEngine
+import Logging
+import Metrics
+import PostgresNIO
+import TradingCore
+import TradingJobs
+
+/// What one reconciliation found and did (also stored as an `order_reconciliation_runs` row).
+public struct ReconciliationSummary: Sendable {
+    public var runID: Int64
+    public var apply: Bool
+    /// Where the listing started on the broker's time line (the watermark less the overlap).
+    public var listedAfter: Date
+    /// The watermark after the run; nil when it was left alone (a dry run, or no progress).
+    public var watermark: Date?
+    public var counts: OrderReconciliation.Counts
+    public var repaired: Int
+    public var truncated: Bool
+    public var findings: [OrderReconciliation.Finding]
+    /// `GET /v2/orders` calls made.
+    public var pages: Int
+}
+
+/// Findings by kind, repairs, runs, and how far the watermark trails the broker's now.
+enum ReconcileMetrics {
+    static func run(apply: Bool) {
+        Counter(label: "hybridhub_reconcile_runs_total", dimensions: [("apply", "\(apply)")]).increment()
+    }
+
+    static func finding(_ kind: OrderReconciliation.FindingKind) {
+        Counter(label: "hybridhub_reconcile_findings_total", dimensions: [("kind", kind.rawValue)]).increment()
+    }
+
+    static func repaired(_ count: Int) {
+        guard count > 0 else { return }
+        Counter(label: "hybridhub_reconcile_repairs_total").increment(by: count)
+    }
+
+    static func watermarkLag(seconds: Double) {
+        Gauge(label: "hybridhub_reconcile_watermark_lag_seconds").record(seconds)
+    }
+}
+
+extension TradingPipeline {
+    /// At most this many `GET /v2/orders` pages per run (250,000 orders at 500 a page); a
+    /// listing longer than that is treated as truncated and goes on from there next run.
+    static let maxReconcilePages = 500
+
+    /// The scheduler's schedule: one `reconcile-orders` (apply) per bucket of `intervalSeconds`.
+    public func reconcileSchedule(intervalSeconds: Int) -> PeriodicSchedule {
+        PeriodicSchedule(name: "reconcile-orders", intervalSeconds: intervalSeconds, maxCatchUp: 1) { bucket in
+            [try TradingJobCatalog.reconcileOrders.job(ReconcileOrders(bucket: bucket, apply: true))]
+        }
+    }
+
+    /// `reconcile-orders`.
+    func reconcile(_ job: ReconcileOrders, _ context: JobContext) async throws -> JobOutcome {
+        _ = try await reconcileOrders(apply: job.apply, requestedBy: job.requestedBy, jobID: context.id,
+                                      holdsLease: context.holdsLease, logger: context.logger)
+        return .complete
+    }
+
+    /// Lists Alpaca's orders since the watermark, compares them with `trade_orders`
+    /// (`OrderReconciliation.decide`), repairs with `apply` (each in its own transaction, with
+    /// its trade update published), logs and counts every finding, and records the run with
+    /// the new watermark. The broker's time line is the trading clock's (the simulator's
+    /// replayed instant in test mode); ages in the books are the database's.
+    public func reconcileOrders(apply: Bool, requestedBy: String? = nil, jobID: Int64? = nil,
+                                holdsLease: @escaping @Sendable () async throws -> Bool = { true },
+                                logger: Logger) async throws -> ReconciliationSummary {
+        var logger = logger
+        logger[metadataKey: "reconcile.apply"] = "\(apply)"
+        let (startedAt, stored, earliestOpen) = try await client.withConnection { db in
+            (try await ReconciliationStore.now(on: db, logger: logger), try await ReconciliationStore.watermark(on: db, logger: logger),
+             try await ReconciliationStore.earliestOpenOrder(on: db, logger: logger))
+        }
+        let brokerNow = try await clock.now()
+        let previous = stored ?? OrderReconciliation.initialWatermark(earliestOpenBookOrder: earliestOpen, now: brokerNow)
+        let listedAfter = OrderReconciliation.listedAfter(watermark: previous)
+
+        // The broker: every order since the watermark, page by page.
+        let pageSize = settings.reconcilePageSize
+        var pager = OrderListingPager(after: listedAfter, pageSize: pageSize)
+        var placed: [String: AlpacaOrder] = [:]
+        func page(after: Date) async throws -> [OrderReconciliation.BrokerOrder] {
+            let orders = try await trading.orders(after: after, limit: pageSize)
+            return try orders.map { order in
+                placed[order.id] = order
+                return try Self.brokerFacts(order)
+            }
+        }
+        var step = pager.take(try await page(after: listedAfter))
+        while case .next(let after) = step {
+            if pager.pages >= Self.maxReconcilePages {
+                step = .truncated(coveredUntil: after.addingTimeInterval(OrderReconciliation.overlapSeconds))
+                break
+            }
+            step = pager.take(try await page(after: after))
+        }
+        var coveredUntil: Date?
+        if case .truncated(let until) = step { coveredUntil = until }
+
+        // The books, read after the listing: a row is written before its order is posted, so a
+        // listed order of ours without a row here has none.
+        let ours = pager.orders.map(\.clientOrderID).filter { $0.hasPrefix(ClientOrderID.prefix) }
+        let book = try await client.withConnection {
+            try await ReconciliationStore.bookOrders(clientOrderIDs: ours, after: listedAfter, graceSeconds: settings.reconcileGraceSeconds,
+                                                     on: $0, logger: logger)
+        }
+        let plan = OrderReconciliation.decide(broker: pager.orders, book: book, watermark: previous, coveredUntil: coveredUntil)
+        var findings = plan.findings
+        if let coveredUntil {
+            findings.append(OrderReconciliation.Finding(
+                kind: .listingTruncated, clientOrderID: nil,
+                detail: "the listing stopped at \(AlpacaTime.utc(coveredUntil)) (\(pager.pages) pages of \(pageSize)): orders from then on are judged next run"))
+        }
+
+        var repaired: Set<String> = []
+        if apply && !plan.repairs.isEmpty {
+            // Fencing: a worker that lost this job (paused, partitioned) must not write.
+            guard try await holdsLease() else { throw PipelineError.leaseLost("repairing the books") }
+            for repair in plan.repairs {
+                guard let order = placed[repair.broker.id] else { continue }
+                if try await applyRepair(repair, order, logger: logger) {
+                    repaired.insert(repair.broker.clientOrderID)
+                } else {
+                    logger.notice("order changed while it was reconciled; judged again next run",
+                                  metadata: ["order.client_order_id": "\(repair.broker.clientOrderID)"])
+                }
+            }
+        }
+        for index in findings.indices where findings[index].kind == .diverged {
+            findings[index].repaired = findings[index].clientOrderID.map(repaired.contains) ?? false
+        }
+
+        var watermark: Date?
+        if apply {
+            let cap = brokerNow.addingTimeInterval(-settings.reconcileGraceSeconds)
+            let next = OrderReconciliation.watermark(previous: previous, checkpoints: plan.checkpoints, cap: cap, repaired: repaired)
+            // The first run stores where it started, or the next would start a day before its own now.
+            if next > previous || stored == nil { watermark = next }
+        }
+        let runID = try await client.withConnection { db in
+            try await ReconciliationStore.finish(ReconciliationStore.RunRecord(
+                jobID: jobID, startedAt: startedAt, apply: apply, requestedBy: requestedBy, listedAfter: listedAfter, watermark: watermark,
+                counts: plan.counts, repaired: repaired.count, truncated: coveredUntil != nil, findings: findings), on: db, logger: logger)
+        }
+
+        ReconcileMetrics.run(apply: apply)
+        ReconcileMetrics.repaired(repaired.count)
+        ReconcileMetrics.watermarkLag(seconds: brokerNow.timeIntervalSince(watermark ?? previous))
+        for finding in findings {
+            ReconcileMetrics.finding(finding.kind)
+            var metadata: Logger.Metadata = [
+                "reconcile.run_id": "\(runID)", "reconcile.finding": "\(finding.kind.rawValue)", "reconcile.repaired": "\(finding.repaired)",
+                "reconcile.detail": "\(finding.detail)",
+            ]
+            if let value = finding.clientOrderID { metadata["order.client_order_id"] = "\(value)" }
+            if let value = finding.tradeOrderID { metadata["order.id"] = "\(value.uuidString.lowercased())" }
+            if let value = finding.alpacaOrderID { metadata["order.alpaca_id"] = "\(value)" }
+            if let value = finding.bookStatus { metadata["order.status"] = "\(value)" }
+            if let value = finding.brokerStatus { metadata["broker.status"] = "\(value)" }
+            logger.warning(finding.repaired ? "books repaired from the broker" : "books differ from the broker", metadata: metadata)
+        }
+        logger.info("orders reconciled", metadata: [
+            "reconcile.run_id": "\(runID)", "reconcile.listed_after": "\(AlpacaTime.utc(listedAfter))",
+            "reconcile.watermark": "\(watermark.map(AlpacaTime.utc) ?? "unchanged")", "reconcile.pages": "\(pager.pages)",
+            "reconcile.broker_orders": "\(plan.counts.brokerOrders)", "reconcile.our_orders": "\(plan.counts.ours)",
+            "reconcile.book_orders": "\(plan.counts.bookOrders)", "reconcile.agreed": "\(plan.counts.agreed)",
+            "reconcile.deferred": "\(plan.counts.deferred)", "reconcile.repaired": "\(repaired.count)",
+            "reconcile.findings": "\(findings.count)",
+        ])
+        return ReconciliationSummary(runID: runID, apply: apply, listedAfter: listedAfter, watermark: watermark, counts: plan.counts,
+                                     repaired: repaired.count, truncated: coveredUntil != nil, findings: findings, pages: pager.pages)
+    }
+
+    /// The decision's view of a broker order.
+    static func brokerFacts(_ order: AlpacaOrder) throws -> OrderReconciliation.BrokerOrder {
+        guard let submittedAt = AlpacaTime.parse(order.submittedAt) else {
+            throw AlpacaError.malformedResponse(method: "GET", path: "/v2/orders",
+                                                detail: "order \(order.id) has submitted_at '\((order.submittedAt ?? "null").prefix(40))'")
+        }
+        return OrderReconciliation.BrokerOrder(
+            id: order.id, clientOrderID: order.clientOrderID, status: order.status, filledQty: Decimal(string: order.filledQty),
+            filledAvgPrice: order.filledAvgPrice.flatMap { Decimal(string: $0) }, submittedAt: submittedAt, symbol: order.symbol ?? "")
+    }
+
+    /// Records the broker's order on the row (if the row is still as read), publishes the
+    /// change, follows an open order with a poll, and explains a failure the user never heard
+    /// of; in one transaction. False when the row changed meanwhile.
+    func applyRepair(_ repair: OrderReconciliation.Repair, _ placed: AlpacaOrder, logger: Logger) async throws -> Bool {
+        let raw = String(decoding: (try? JSONEncoder().encode(placed)) ?? Data("{}".utf8), as: UTF8.self)
+        let update = BrokerOrderUpdate(
+            alpacaOrderID: placed.id, status: placed.status, submittedAt: AlpacaTime.parse(placed.submittedAt),
+            filledAt: placed.filledAt.flatMap(AlpacaTime.parse), filledQty: Decimal(string: placed.filledQty),
+            filledAvgPrice: placed.filledAvgPrice.flatMap { Decimal(string: $0) }, raw: raw)
+        let fields = repair.differences.map(\.field).joined(separator: ", ")
+        let note = "recorded from the broker by reconciliation: the books said \(repair.book.status) (\(fields) corrected)"
+        return try await client.transaction(logger: logger) { db -> Bool in
+            guard try await ReconciliationStore.repair(repair.book, update, note: note, on: db, logger: logger),
+                  let fresh = try await OrderStore.order(repair.book.id, on: db, logger: logger) else { return false }
+            try await publishTradeUpdate(fresh, on: db)
+            PipelineMetrics.order(status: placed.status)
+            if !placed.isTerminal {
+                _ = try await JobStore.enqueue(try TradingJobCatalog.pollOrderStatus.job(
+                    PollOrderStatus(tradeOrderID: fresh.id, clientOrderID: fresh.clientOrderID)), on: db, logger: logger)
+            }
+            // A failure the books never ended: the user was never told (an unsent row was).
+            if !OrderReconciliation.bookTerminalStatuses.contains(repair.book.status) && ["rejected", "canceled", "expired"].contains(placed.status) {
+                try await explain(fresh, why: "the broker reports it \(placed.status)", on: db, logger: logger)
+            }
+            return true
+        }
+    }
+}
