@@ -170,6 +170,7 @@ struct ChaosChecks: Sendable {
         report.numbers["guardrail_breaches"] = Double(breaches.0 + breaches.1)
         report.numbers["questions_created"] = Double(created)
         report.numbers["questions_delivered"] = Double(delivered)
+        report.numbers["questions_withdrawn_before_delivery"] = Double(withdrawnFirst)
         report.numbers["orders_at_broker"] = Double(atBroker)
         return report
     }

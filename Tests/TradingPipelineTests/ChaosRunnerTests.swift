@@ -20,6 +20,7 @@ import Testing
                 "--seconds", "40", "--workers", "4", "--schedulers", "2", "--apis", "2", "--failpoint-probability", "0.5",
                 "--kill-every", "3", "--scheduler-kill-every", "3", "--initial-users", "12", "--signups-per-second", "0.5",
                 "--user-lifetime", "30", "--clock-rate", "14", "--drain-timeout", "150", "--seed", "7",
+                "--edit-every", "1", "--halt-every", "8",
                 "--logs", folder.appendingPathComponent("logs").path, "--json", summary.path,
             ], environment: ChildProcess.environment(for: db))
             let report = "\(result.stdout)\n\(result.stderr.suffix(6000))\n(logs in \(folder.path))"
@@ -30,7 +31,13 @@ import Testing
             #expect(object["passed"] as? Bool == true, "\(report)")
             #expect(numbers["jobs_lost"] == 0 && numbers["jobs_non_terminal"] == 0, "\(report)")
             #expect(numbers["orders_wrong_count"] == 0 && numbers["guardrail_breaches"] == 0, "\(report)")
-            #expect(numbers["questions_created"] == numbers["questions_delivered"], "\(report)")
+            #expect(numbers["questions_created"] == (numbers["questions_delivered"] ?? 0) + (numbers["questions_withdrawn_before_delivery"] ?? 0),
+                    "\(report)")
+            // Order integrity under edits and halts: the books equal the broker, every order is an
+            // approved intent, none was sent inside a stop or past the approval's maximum age.
+            #expect(numbers["orders_books_differ"] == 0 && numbers["orders_not_approved"] == 0, "\(report)")
+            #expect(numbers["orders_after_stop"] == 0 && numbers["orders_too_old"] == 0, "\(report)")
+            #expect((numbers["stop_windows"] ?? 0) >= 5, "users edited and the farm was halted: \(report)")
             // The chaos happened: workers and a leader were killed, orders reached the simulator.
             #expect((numbers["kills_workers"] ?? 0) >= 3 && (numbers["kills_scheduler"] ?? 0) >= 1, "\(report)")
             #expect((numbers["orders_at_broker"] ?? 0) >= 1 && (numbers["rescued"] ?? 0) >= 1, "\(report)")

@@ -1,3 +1,4 @@
+import AlpacaClient
 import Foundation
 import HybridStore
 import HybridTestSupport
@@ -381,6 +382,39 @@ import TradingPipeline
             #expect(counted.count == 1, "it happened, so it counts")
             rescuer.signal(SIGTERM)
             #expect(await rescuer.wait(seconds: 30) == 0)
+        }
+    }
+
+    /// A partial fill, then a cancel at the broker (reported by the trade-update stream, as
+    /// Alpaca sends them): recorded as it is (canceled, the filled part kept), told as "partly
+    /// filled", and the filled part counts toward the caps.
+    @Test func aPartialFillThenACancelIsToldAsWhatItIs() async throws {
+        try await Farm.run(worker: false) { farm in
+            try await farm.seedUser()
+            let question = try #require(try await farm.openDipQuestions(1).first)
+            let approved = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+            guard case .ordered(let orderID, let clientOrderID) = approved.outcome else {
+                Issue.record("expected an order, got \(approved)")
+                return
+            }
+            let placed = try await farm.pipeline.trading.submit(OrderSubmission(symbol: "SPY", side: "buy", notional: 10, qty: nil,
+                                                                                clientOrderID: clientOrderID))
+            var partial = placed
+            partial.status = "partially_filled"
+            partial.filledQty = "0.04"
+            partial.filledAvgPrice = "126.5"
+            partial.filledAt = nil
+            var cancelled = partial
+            cancelled.status = "canceled"
+            try await farm.pipeline.applyTradeUpdate(partial)
+            try await farm.pipeline.applyTradeUpdate(cancelled)
+            let order = try #require(try await farm.order(orderID))
+            #expect(order.status == "canceled" && order.filledQty == Decimal(string: "0.04") && order.alpacaOrderID == placed.id)
+            let told = try await farm.rows("SELECT question_text FROM questions WHERE pipeline_step = 'dip_confirm:order_canceled'")
+            #expect(told.count == 1 && told.first?.contains("was partly filled (0.04 shares at $126.50)") == true, "\(told)")
+            let now = try await farm.pipeline.clock.now()
+            let counted = try await farm.client.withConnection { try await OrderStore.countedOrders(of: Farm.uid, around: now, on: $0, logger: logger) }
+            #expect(counted.count == 1 && counted.first?.notionalUSD == Decimal(string: "5.06"), "0.04 × 126.50: \(counted)")
         }
     }
 

@@ -49,6 +49,30 @@ import TradingPipeline
         }
     }
 
+    /// Off means off for the stream's path too: during a farm halt the dip's trades arrive, are
+    /// written and trigger their evaluations, and nothing is asked; after the resume the tick's
+    /// evaluation asks.
+    @Test func aStreamedTradeDuringAHaltAsksNothing() async throws {
+        try await Farm.run(start: Self.beforeDip) { farm in
+            try await farm.seedUser()
+            try await Self.withStreams(farm) { _ in
+                try await Self.waitUntilStreaming(farm)
+                try await farm.halt(reason: "stream test")
+                try await farm.setClock(Farm.dipInstant.addingTimeInterval(15))
+                let evaluated = try await eventually(within: 15) {
+                    try await farm.int("SELECT count(*)::int FROM jobs WHERE kind = 'evaluate-user' AND unique_key LIKE '%:stream:%' AND state = 'completed'") >= 1
+                }
+                #expect(evaluated != nil, "the streamed dip triggered its evaluation")
+                #expect(try await farm.int("SELECT count(*)::int FROM market_data_snapshots WHERE raw->>'source' = 'alpaca stream trade'") >= 2)
+                try await farm.drain()
+                #expect(try await farm.int("SELECT count(*)::int FROM questions") == 0, "a halt asks nothing")
+                try await farm.halt(false)
+                let now = try await farm.pipeline.clock.now()
+                #expect(try await farm.pipeline.evaluate(firebaseUID: Farm.uid, now: now).asked.count == 1, "resumed: the tick asks")
+            }
+        }
+    }
+
     /// A dropped connection reconnects, subscribes again and backfills by REST; what the
     /// backfill repeats is not news, so it triggers no evaluation.
     @Test func aDroppedStreamReconnectsResubscribesAndBackfills() async throws {
