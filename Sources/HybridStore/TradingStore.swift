@@ -211,12 +211,15 @@ public enum TradingStore {
         return TradingContext()
     }
 
-    public static func saveTradingContext(_ uid: String, _ context: TradingContext, evaluatedAt: Date,
+    /// Writes the trading context; `evaluatedAt` nil keeps `last_eval_at` (a change that was
+    /// not an evaluation, such as a config change closing a rule's question).
+    public static func saveTradingContext(_ uid: String, _ context: TradingContext, evaluatedAt: Date?,
                                           on db: PostgresConnection, logger: Logger) async throws {
         let text = String(decoding: try contextEncoder.encode(context), as: UTF8.self)
         try await db.query("""
             UPDATE user_trading_state
-               SET context = jsonb_set(context, '{trading}', \(text)::jsonb), last_eval_at = \(evaluatedAt), updated_at = now()
+               SET context = jsonb_set(context, '{trading}', \(text)::jsonb), last_eval_at = coalesce(\(evaluatedAt), last_eval_at),
+                   updated_at = now()
              WHERE firebase_uid = \(uid)
             """, logger: logger)
     }

@@ -12,10 +12,20 @@ extension TradingPipeline {
     public func saveUserConfig(_ uid: String, templateName: String?, override: JSONValue, config: TradingConfig,
                                on db: PostgresConnection, logger: Logger) async throws -> [UUID] {
         try await TradingStore.ensureUser(uid, on: db, logger: logger)
-        _ = try await TradingStore.lockTradingContext(uid, on: db, logger: logger)
+        var state = try await TradingStore.lockTradingContext(uid, on: db, logger: logger)
         try await TradingStore.upsertUserConfig(uid, templateName: templateName, override: override, enabled: config.enabled,
                                                 on: db, logger: logger)
-        return try await withdrawStaleQuestions(of: uid, config: config, on: db, logger: logger)
+        let withdrawn = try await withdrawStaleQuestions(of: uid, config: config, on: db, logger: logger)
+        guard !withdrawn.isEmpty else { return [] }
+        // A withdrawn question closes its rule's turn without a cooldown: the user did not
+        // answer it, and a rule switched on again (or changed) may ask at its next firing.
+        for (ruleID, questionID) in withdrawn {
+            guard let ruleID, state[rule: ruleID].openQuestionID == questionID.uuidString.lowercased() else { continue }
+            state[rule: ruleID].openQuestionID = nil
+            state[rule: ruleID].cooldownUntil = nil
+        }
+        try await TradingStore.saveTradingContext(uid, state, evaluatedAt: nil, on: db, logger: logger)
+        return withdrawn.map(\.questionID)
     }
 
     /// After a user's config changed, in the same transaction (which holds the user's state
@@ -23,7 +33,7 @@ extension TradingPipeline {
     /// trading off; its rule was switched off, removed or changed) is withdrawn, and the phone
     /// is told. An approval of it would trade nothing anyway; this takes it off the screen.
     public func withdrawStaleQuestions(of uid: String, config: TradingConfig, on db: PostgresConnection,
-                                       logger: Logger) async throws -> [UUID] {
+                                       logger: Logger) async throws -> [(ruleID: String?, questionID: UUID)] {
         let open = try await QuestionStore.openQuestions(of: uid, on: db, logger: logger)
         var reasons: [UUID: String] = [:]
         for question in open where question.phase == "await_confirm" {
@@ -44,6 +54,7 @@ extension TradingPipeline {
             PipelineMetrics.questionsWithdrawn(withdrawn.count)
             logger.info("questions withdrawn after a config change", metadata: ["user.uid": "\(uid)", "questions": "\(withdrawn.count)"])
         }
-        return withdrawn
+        let rules = Dictionary(open.map { ($0.id, $0.ruleID) }, uniquingKeysWith: { a, _ in a })
+        return withdrawn.map { (rules[$0] ?? nil, $0) }
     }
 }

@@ -206,6 +206,23 @@ import TradingPipeline
         }
     }
 
+    /// A rule switched off withdraws the question it asked, and switched on again it asks
+    /// again at its next firing (the withdrawn question does not hold its turn forever).
+    @Test func aRuleSwitchedOffAndOnAsksAgain() async throws {
+        try await Farm.run(worker: false) { farm in
+            try await farm.seedUser()
+            _ = try await farm.openDipQuestions(0)   // fresh SPY rows at the simulator's instant
+            let now = try await farm.pipeline.clock.now()
+            let first = try await farm.pipeline.evaluate(firebaseUID: Farm.uid, now: now)
+            let asked = try #require(first.asked.first)
+            #expect(try await farm.reconfigure(override: Change.ruleDisabled.override) == [asked.questionID])
+            #expect(try await farm.pipeline.evaluate(firebaseUID: Farm.uid, now: now.addingTimeInterval(1)).asked.isEmpty)
+            try await farm.reconfigure(override: Change.nothing.override)
+            let again = try await farm.pipeline.evaluate(firebaseUID: Farm.uid, now: now.addingTimeInterval(2))
+            #expect(again.asked.count == 1, "\(again.evaluations.map(\.outcome))")
+        }
+    }
+
     /// `TRADING_ENABLED=false` in a process: its evaluations ask nothing, its approvals order
     /// nothing and its submits send nothing.
     @Test func thisServersSwitchStopsEveryStage() async throws {
