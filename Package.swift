@@ -17,6 +17,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
@@ -73,6 +74,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -92,6 +94,8 @@ let package = Package(
                 "AlpacaModels", "HybridSettings",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
@@ -103,6 +107,7 @@ let package = Package(
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -128,6 +133,7 @@ let package = Package(
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -143,6 +149,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -151,7 +158,7 @@ let package = Package(
             name: "HybridHubApp",
             dependencies: [
                 "HybridMetrics",
-                "TradingCore", "HybridSettings", "HybridStore", "MarketReplay", "TradingPipeline", "AlpacaClient", "JobEngine",
+                "TradingCore", "HybridSettings", "HybridStore", "TradingPipeline", "AlpacaClient", "JobEngine",
                 "TradingJobs",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -162,9 +169,9 @@ let package = Package(
             name: "hybridhub",
             dependencies: [
                 "HybridHubApp", "HybridSettings", "HybridStore", "JobEngine", "TradingPipeline", "TradingCore", "HybridAPI", "FirebaseAuth",
-                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -204,7 +211,7 @@ let package = Package(
         .executableTarget(
             name: "OpsCLI",
             dependencies: [
-                "OpsKit", "HybridHubApp", "HybridStore", "JobEngine", "TradingCore",
+                "OpsKit", "HybridHubApp", "HybridStore", "TradingCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -217,6 +224,7 @@ let package = Package(
                 "HybridHubApp", "HybridStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
@@ -228,7 +236,7 @@ let package = Package(
                 "HybridStore", "HybridSettings", "AlpacaSimulator", "MarketReplay", "TradingPipeline", "TradingJobs", "JobEngine",
                 "AlpacaClient", "AlpacaModels", "TradingCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -254,6 +262,7 @@ let package = Package(
             dependencies: [
                 "AlpacaSimulator", "AlpacaModels", "MarketReplay", "HybridTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -262,18 +271,21 @@ let package = Package(
             name: "TradingPipelineTests",
             dependencies: [
                 "TradingPipeline", "TradingJobs", "JobEngine", "HybridStore", "HybridTestSupport", "HybridSettings",
-                "AlpacaClient", "AlpacaModels", "AlpacaSimulator", "TradingCore", "HybridHubApp",
+                "AlpacaClient", "AlpacaModels", "AlpacaSimulator", "TradingCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(
             name: "HybridAPITests",
             dependencies: [
-                "HybridAPI", "FirebaseAuth", "TradingPipeline", "HybridStore", "HybridTestSupport", "TradingCore", "TradingJobs",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
+                "HybridAPI", "FirebaseAuth", "HybridTestSupport", "TradingJobs",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -294,7 +306,7 @@ let package = Package(
         .testTarget(
             name: "HybridStoreTests",
             dependencies: [
-                "HybridStore", "HybridTestSupport", "HybridHubApp", "TradingCore",
+                "HybridStore", "HybridSettings", "HybridTestSupport", "TradingCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),

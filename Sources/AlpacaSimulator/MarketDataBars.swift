@@ -1,6 +1,5 @@
 import AlpacaModels
 import Foundation
-import MarketReplay
 import NIOCore
 import TradingCore
 

@@ -1,11 +1,8 @@
-import AlpacaModels
 import Foundation
 import Hummingbird
 import HummingbirdCore
 import MarketReplay
 import NIOCore
-import TradingCore
-
 /// A request's query, parsed (and percent-decoded) once.
 typealias Query = FlatDictionary<Substring, Substring>
 

@@ -1,6 +1,5 @@
 import AlpacaModels
 import Foundation
-import HTTPTypes
 import Hummingbird
 import NIOCore
 

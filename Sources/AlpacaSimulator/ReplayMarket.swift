@@ -1,4 +1,3 @@
-import AlpacaModels
 import Foundation
 import MarketReplay
 import TradingCore

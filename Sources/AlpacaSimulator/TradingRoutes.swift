@@ -1,8 +1,6 @@
 import AlpacaModels
 import Foundation
 import Hummingbird
-import TradingCore
-
 extension AlpacaSimulator {
     func addTradingRoutes(to router: Router<BasicRequestContext>) {
         router.get("/v2/account") { request, _ in

@@ -4,7 +4,6 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
-import MessagePack
 import NIOCore
 import ServiceLifecycle
 import Synchronization

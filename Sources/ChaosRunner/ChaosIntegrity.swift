@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import PostgresNIO
 
 /// The order-integrity assertions: the books equal the simulator's ledger, every order at the

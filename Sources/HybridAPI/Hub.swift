@@ -3,11 +3,7 @@ import Foundation
 import HTTPTypes
 import HybridStore
 import Hummingbird
-import HummingbirdWebSocket
 import Logging
-import NIOCore
-import Synchronization
-import TradingCore
 import TradingPipeline
 
 /// The SignalR hub at `/hubs/questions` (see ../shared/reference/signalr.md): negotiate v0 and

@@ -1,7 +1,6 @@
 import Foundation
 import HummingbirdWebSocket
 import Logging
-import NIOCore
 import Synchronization
 import TradingCore
 import TradingPipeline

@@ -7,15 +7,13 @@ import HybridSettings
 import HybridStore
 import JobEngine
 import Logging
+import NIOCore
 import PostgresNIO
-import ServiceLifecycle
 import TradingCore
 import TradingJobs
 import TradingPipeline
 
 private let logger = TestDatabase.logger
-import NIOCore
-
 
 /// A migrated database, the simulator on a real socket, the pipeline with the real Alpaca
 /// clients pointed at it, and (optionally) an in-process worker running the five kinds.

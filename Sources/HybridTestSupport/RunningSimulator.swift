@@ -1,6 +1,5 @@
 import AlpacaSimulator
 import Foundation
-import Hummingbird
 import Logging
 import MarketReplay
 import ServiceLifecycle

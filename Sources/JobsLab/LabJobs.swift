@@ -1,6 +1,5 @@
 import Foundation
 import JobEngine
-import Logging
 import PostgresNIO
 import Synchronization
 

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import JobEngine
 import OpsKit
 import PostgresNIO
 

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import HybridHubApp
-import HybridStore
 import Logging
 import OpsKit
 import PostgresNIO

@@ -1,8 +1,6 @@
 import Foundation
-import HybridStore
 import JobEngine
 import PostgresNIO
-import TradingCore
 import TradingJobs
 
 extension TradingPipeline {

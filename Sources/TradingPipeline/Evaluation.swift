@@ -1,4 +1,3 @@
-import AlpacaModels
 import Foundation
 import HybridStore
 import JobEngine

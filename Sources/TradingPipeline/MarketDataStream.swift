@@ -1,5 +1,4 @@
 import AlpacaClient
-import AlpacaModels
 import Foundation
 import HybridStore
 import JobEngine

@@ -4,8 +4,6 @@ import Foundation
 import HybridAPI
 import HybridHubApp
 import HybridStore
-import Hummingbird
-import Logging
 import ServiceLifecycle
 
 /// `hybridhub api`: the app's HTTP API, the SignalR hub and the approval page. Any number run

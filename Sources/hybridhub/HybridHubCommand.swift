@@ -3,8 +3,6 @@ import Foundation
 import HybridHubApp
 import HybridSettings
 import HybridStore
-import Logging
-import MarketReplay
 import TradingCore
 
 @main

@@ -1,4 +1,3 @@
-import AlpacaModels
 import AlpacaSimulator
 import AsyncHTTPClient
 import Foundation

@@ -1,5 +1,4 @@
 import AlpacaModels
-import AsyncHTTPClient
 import Foundation
 import Testing
 

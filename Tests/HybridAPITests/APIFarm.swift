@@ -4,12 +4,9 @@ import Foundation
 import HybridAPI
 import HybridTestSupport
 import Hummingbird
-import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
-import TradingPipeline
-
 let logger = TestDatabase.logger
 
 /// A Farm plus the local token issuer (its JWKS on a real socket) and an API server on

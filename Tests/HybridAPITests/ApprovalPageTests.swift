@@ -1,11 +1,7 @@
 import Foundation
-import HybridStore
 import HybridTestSupport
-import JobEngine
 import Testing
 import TradingJobs
-import TradingPipeline
-
 /// The approval page (`/approve`) in a real browser: Playwright (PyPI) driving Debian's
 /// `chromium` (never a downloaded browser), from sign-in to an approved, filled order.
 @Suite(.serialized) struct ApprovalPageTests {

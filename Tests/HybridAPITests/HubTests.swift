@@ -1,11 +1,7 @@
 import Foundation
-import HybridStore
 import HybridTestSupport
-import JobEngine
 import Testing
 import TradingJobs
-import TradingPipeline
-
 /// The SignalR hub with real clients: signalrcore (PyPI) and raw WebSocket frames.
 @Suite(.serialized) struct HubTests {
     /// ../shared/reference/signalr.md §13.4, frame by frame (short keep-alive timings).

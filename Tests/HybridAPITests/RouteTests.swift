@@ -1,9 +1,6 @@
 import Foundation
-import HybridStore
 import HybridTestSupport
 import Testing
-import TradingCore
-
 /// /v1/me/... against a real database, the pipeline and the simulator.
 @Suite(.serialized) struct RouteTests {
     @Test func configGetAndPutWithPathPreciseErrors() async throws {

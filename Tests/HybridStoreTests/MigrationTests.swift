@@ -2,11 +2,8 @@ import Foundation
 import HybridSettings
 import HybridStore
 import HybridTestSupport
-import Logging
 import PostgresNIO
 import Testing
-import TradingCore
-
 @Suite struct MigrationTests {
     let logger = TestDatabase.logger
 

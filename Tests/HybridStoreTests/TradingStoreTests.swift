@@ -1,10 +1,7 @@
 import Foundation
-import HybridHubApp
 import HybridSettings
 import HybridStore
 import HybridTestSupport
-import Logging
-import MarketReplay
 import PostgresNIO
 import Testing
 import TradingCore

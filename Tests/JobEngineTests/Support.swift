@@ -3,7 +3,6 @@ import HybridSettings
 import HybridStore
 import HybridTestSupport
 import JobEngine
-import Logging
 import PostgresNIO
 
 let logger = TestDatabase.logger

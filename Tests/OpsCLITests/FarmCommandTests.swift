@@ -1,5 +1,4 @@
 import Foundation
-import HybridSettings
 import HybridTestSupport
 import JobEngine
 import Testing

@@ -2,7 +2,6 @@ import AlpacaModels
 import Foundation
 import HybridStore
 import HybridTestSupport
-import JobEngine
 import Testing
 import TradingCore
 import TradingJobs

@@ -1,5 +1,4 @@
 import Foundation
-import HybridStore
 import HybridTestSupport
 import PostgresNIO
 import Synchronization

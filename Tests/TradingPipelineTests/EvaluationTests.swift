@@ -1,7 +1,6 @@
 import Foundation
 import HybridStore
 import HybridTestSupport
-import JobEngine
 import PostgresNIO
 import Testing
 import TradingCore

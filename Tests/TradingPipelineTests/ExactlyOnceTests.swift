@@ -1,11 +1,9 @@
 import Foundation
 import HybridStore
 import HybridTestSupport
-import JobEngine
 import PostgresNIO
 import Testing
 import TradingCore
-import TradingJobs
 import TradingPipeline
 
 /// Guardrails under concurrency and one order per client_order_id under crashes and faults,

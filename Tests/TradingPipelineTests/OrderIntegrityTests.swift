@@ -2,7 +2,6 @@ import AlpacaClient
 import Foundation
 import HybridStore
 import HybridTestSupport
-import JobEngine
 import PostgresNIO
 import Testing
 import TradingCore

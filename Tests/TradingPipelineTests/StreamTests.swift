@@ -6,11 +6,9 @@ import HybridSettings
 import HybridStore
 import HybridTestSupport
 import JobEngine
-import Logging
 import PostgresNIO
 import ServiceLifecycle
 import Testing
-import TradingCore
 import TradingJobs
 import TradingPipeline
 

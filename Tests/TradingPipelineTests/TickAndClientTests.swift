@@ -5,8 +5,6 @@ import Foundation
 import HybridSettings
 import HybridStore
 import HybridTestSupport
-import JobEngine
-import PostgresNIO
 import Testing
 import TradingCore
 import TradingJobs
