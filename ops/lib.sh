@@ -11,13 +11,19 @@ prepare_machine() {
   eval "$("$REPO/ops/postgres.sh" env)"
 }
 
-# Builds everything (tests included) and fails on any compiler warning in our own code.
+# Builds everything (tests included) and fails on any compiler warning in our own code, and on
+# an import that its target does not declare (SwiftPM's check, then check_declared_imports).
 build_without_warnings() {
-  local log
+  local log status
   log="$(mktemp)"
   echo "ops: building (a cold build takes a few minutes)"
-  if ! swift build --package-path "$REPO" --build-tests 2>&1 | tee "$log" | grep -E '^\[[0-9]+/[0-9]+\] (Compiling|Linking)' | awk 'NR % 50 == 0 { print "ops:   " $0 }'; then :; fi
-  if ! grep -q "Build complete" "$log"; then
+  set +e
+  swift build --package-path "$REPO" --build-tests --explicit-target-dependency-import-check error 2>&1 | tee "$log" \
+    | grep -E '^\[[0-9]+/[0-9]+\] (Compiling|Linking)' | awk 'NR % 50 == 0 { print "ops:   " $0 }'
+  status=${PIPESTATUS[0]}
+  set -e
+  # An undeclared import fails the build (exit 1) after "Build complete!": both are checked.
+  if [ "$status" -ne 0 ] || ! grep -q "Build complete" "$log"; then
     grep -E "error:" "$log" | head -40 >&2
     echo "ops: build failed (full log: $log)" >&2
     exit 1
@@ -27,6 +33,43 @@ build_without_warnings() {
     exit 1
   fi
   rm -f "$log"
+  check_declared_imports
+}
+
+# Every module a Swift file imports must be declared by the file's target in Package.swift (one
+# of our targets or a product), not reached through another dependency: SwiftPM's
+# --explicit-target-dependency-import-check only catches imports from outside the target's
+# whole dependency graph (NIOCore, which postgres-nio brings, passes it undeclared).
+check_declared_imports() {
+  local manifest
+  manifest="$(mktemp)"
+  swift package dump-package --package-path "$REPO" > "$manifest"
+  if ! python3 - "$REPO" "$manifest" <<'PY'
+import json, os, re, sys
+repo, manifest = sys.argv[1], sys.argv[2]
+# The toolchain's and the system's modules: no manifest declares them.
+system = {"Foundation", "FoundationEssentials", "FoundationNetworking", "Glibc", "Musl", "Darwin", "Dispatch",
+          "Synchronization", "Testing", "XCTest", "_Concurrency", "RegexBuilder"}
+imports = re.compile(r"^[ \t]*(?:@\w+[ \t]+)*(?:(?:public|package|internal|fileprivate|private)[ \t]+)?import[ \t]+"
+                     r"(?:(?:struct|class|enum|protocol|typealias|func|let|var)[ \t]+)?(\w+)", re.M)
+undeclared = []
+for target in json.load(open(manifest))["targets"]:
+    declared = {dependency[0] for entry in target["dependencies"] for dependency in entry.values()}
+    folder = target.get("path") or ("Tests/" if target["type"] == "test" else "Sources/") + target["name"]
+    for root, _, files in os.walk(os.path.join(repo, folder)):
+        for name in sorted(f for f in files if f.endswith(".swift")):
+            path = os.path.join(root, name)
+            for module in sorted(set(imports.findall(open(path, encoding="utf-8").read())) - system - declared):
+                undeclared.append(f"ops: {os.path.relpath(path, repo)} imports {module}, which target {target['name']} does not declare")
+print("\n".join(undeclared), file=sys.stderr, end="\n" if undeclared else "")
+sys.exit(1 if undeclared else 0)
+PY
+  then
+    rm -f "$manifest"
+    echo "ops: declare each module a target imports in Package.swift, or drop the import" >&2
+    exit 1
+  fi
+  rm -f "$manifest"
 }
 
 # A test the runner does not see never fails: every `@Test` in Tests/ must be listed by the
