@@ -81,9 +81,8 @@ public struct DeliverQuestion: TradingJobPayload, Equatable {
     }
 }
 
-/// Re-check guardrails, look the order up by client_order_id, POST only if absent, record.
-public struct SubmitOrder: TradingJobPayload, Equatable {
-    public static let kind = "submit-order"
+/// Which trade order a job is about: all that submit-order and poll-order-status carry.
+public struct TradeOrderRef: Codable, Sendable, Equatable {
     public var tradeOrderID: UUID
     public var clientOrderID: String
 
@@ -92,12 +91,11 @@ public struct SubmitOrder: TradingJobPayload, Equatable {
         self.clientOrderID = clientOrderID
     }
 
-    public var uniqueKey: String { "\(Self.kind):\(clientOrderID)" }
-
     enum CodingKeys: String, CodingKey {
         case tradeOrderID = "trade_order_id"
         case clientOrderID = "client_order_id"
     }
+
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(tradeOrderID.uuidString.lowercased(), forKey: .tradeOrderID)
@@ -105,28 +103,44 @@ public struct SubmitOrder: TradingJobPayload, Equatable {
     }
 }
 
-/// GET the order until it is terminal (snoozing in between), update trade_orders, notify.
-public struct PollOrderStatus: TradingJobPayload, Equatable {
-    public static let kind = "poll-order-status"
-    public var tradeOrderID: UUID
-    public var clientOrderID: String
+/// A job about one trade order: its payload is the order's `TradeOrderRef` (the same JSON for
+/// every such kind) and its unique key `<kind>:<client_order_id>`.
+public protocol TradeOrderJob: TradingJobPayload {
+    var order: TradeOrderRef { get }
+    init(_ order: TradeOrderRef)
+}
 
+extension TradeOrderJob {
     public init(tradeOrderID: UUID, clientOrderID: String) {
-        self.tradeOrderID = tradeOrderID
-        self.clientOrderID = clientOrderID
+        self.init(TradeOrderRef(tradeOrderID: tradeOrderID, clientOrderID: clientOrderID))
     }
+
+    public var tradeOrderID: UUID { order.tradeOrderID }
+    public var clientOrderID: String { order.clientOrderID }
 
     public var uniqueKey: String { "\(Self.kind):\(clientOrderID)" }
 
-    enum CodingKeys: String, CodingKey {
-        case tradeOrderID = "trade_order_id"
-        case clientOrderID = "client_order_id"
+    public init(from decoder: any Decoder) throws {
+        self.init(try TradeOrderRef(from: decoder))
     }
+
     public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(tradeOrderID.uuidString.lowercased(), forKey: .tradeOrderID)
-        try container.encode(clientOrderID, forKey: .clientOrderID)
+        try order.encode(to: encoder)
     }
+}
+
+/// Re-check guardrails, look the order up by client_order_id, POST only if absent, record.
+public struct SubmitOrder: TradeOrderJob, Equatable {
+    public static let kind = "submit-order"
+    public var order: TradeOrderRef
+    public init(_ order: TradeOrderRef) { self.order = order }
+}
+
+/// GET the order until it is terminal (snoozing in between), update trade_orders, notify.
+public struct PollOrderStatus: TradeOrderJob, Equatable {
+    public static let kind = "poll-order-status"
+    public var order: TradeOrderRef
+    public init(_ order: TradeOrderRef) { self.order = order }
 }
 
 /// List Alpaca's orders since the watermark and compare them with `trade_orders`: record what
