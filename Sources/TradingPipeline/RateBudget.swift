@@ -66,20 +66,36 @@ public final class RateBudget: Sendable {
     }
 }
 
-/// The market-data API behind the farm's budget.
-public struct BudgetedMarketData: MarketDataAPI {
-    let inner: any MarketDataAPI
+/// One API's bucket of the farm's budget for one key: what each budgeted client holds, and
+/// how its calls take their tokens.
+struct RateBudgetBucket: Sendable {
     let budget: RateBudget
     let name: String
 
+    init(_ budget: RateBudget, api: String, keyID: String) {
+        self.budget = budget
+        self.name = RateBudget.name(api: api, keyID: keyID)
+    }
+
+    /// Runs `call` with a token, leaving behind the reserve a call of `priority` must leave
+    /// (none without a priority).
+    func spend<T: Sendable>(at priority: TradingCallPriority? = nil, _ call: () async throws -> T) async throws -> T {
+        try await budget.spend(name, leaving: priority.map { budget.reserve(for: $0) } ?? 0, call)
+    }
+}
+
+/// The market-data API behind the farm's budget.
+public struct BudgetedMarketData: MarketDataAPI {
+    let inner: any MarketDataAPI
+    let bucket: RateBudgetBucket
+
     public init(_ inner: any MarketDataAPI, budget: RateBudget, keyID: String) {
         self.inner = inner
-        self.budget = budget
-        self.name = RateBudget.name(api: "data", keyID: keyID)
+        self.bucket = RateBudgetBucket(budget, api: "data", keyID: keyID)
     }
 
     public func snapshots(symbols: [String], feed: String) async throws -> [String: AlpacaSnapshot] {
-        try await budget.spend(name) { try await inner.snapshots(symbols: symbols, feed: feed) }
+        try await bucket.spend { try await inner.snapshots(symbols: symbols, feed: feed) }
     }
 }
 
@@ -90,52 +106,43 @@ public struct BudgetedMarketData: MarketDataAPI {
 /// makes its lookups by `client_order_id` through `prioritized(.submission)`.
 public struct BudgetedTrading: TradingAPI {
     let inner: any TradingAPI
-    let budget: RateBudget
-    let name: String
+    let bucket: RateBudgetBucket
     /// The priority of this wrapper's calls (`submit` is always `.submission`).
     public let priority: TradingCallPriority
 
     public init(_ inner: any TradingAPI, budget: RateBudget, keyID: String, priority: TradingCallPriority = .routine) {
-        self.inner = inner
-        self.budget = budget
-        self.name = RateBudget.name(api: "trading", keyID: keyID)
-        self.priority = priority
+        self.init(inner, bucket: RateBudgetBucket(budget, api: "trading", keyID: keyID), priority: priority)
     }
 
     /// The same client and budget, its calls made at `priority`.
     public func prioritized(_ priority: TradingCallPriority) -> any TradingAPI {
-        BudgetedTrading(inner.prioritized(priority), budget: budget, name: name, priority: priority)
+        BudgetedTrading(inner.prioritized(priority), bucket: bucket, priority: priority)
     }
 
-    private init(_ inner: any TradingAPI, budget: RateBudget, name: String, priority: TradingCallPriority) {
+    private init(_ inner: any TradingAPI, bucket: RateBudgetBucket, priority: TradingCallPriority) {
         self.inner = inner
-        self.budget = budget
-        self.name = name
+        self.bucket = bucket
         self.priority = priority
     }
 
-    private func spend<T: Sendable>(at priority: TradingCallPriority, _ call: () async throws -> T) async throws -> T {
-        try await budget.spend(name, leaving: budget.reserve(for: priority), call)
-    }
-
-    public func account() async throws -> AlpacaAccount { try await spend(at: priority) { try await inner.account() } }
-    public func clock() async throws -> AlpacaClock { try await spend(at: priority) { try await inner.clock() } }
+    public func account() async throws -> AlpacaAccount { try await bucket.spend(at: priority) { try await inner.account() } }
+    public func clock() async throws -> AlpacaClock { try await bucket.spend(at: priority) { try await inner.clock() } }
     public func order(clientOrderID: String) async throws -> AlpacaOrder? {
-        try await spend(at: priority) { try await inner.order(clientOrderID: clientOrderID) }
+        try await bucket.spend(at: priority) { try await inner.order(clientOrderID: clientOrderID) }
     }
     public func submit(_ order: OrderSubmission) async throws -> AlpacaOrder {
-        try await spend(at: .submission) { try await inner.submit(order) }
+        try await bucket.spend(at: .submission) { try await inner.submit(order) }
     }
     public func orders(after: Date, limit: Int) async throws -> [AlpacaOrder] {
-        try await budget.spend(name) { try await inner.orders(after: after, limit: limit) }
+        try await bucket.spend { try await inner.orders(after: after, limit: limit) }
     }
     public func asset(symbol: String) async throws -> AlpacaAsset? {
-        try await spend(at: priority) { try await inner.asset(symbol: symbol) }
+        try await bucket.spend(at: priority) { try await inner.asset(symbol: symbol) }
     }
     public func activeAssets() async throws -> [AlpacaAsset] {
-        try await spend(at: priority) { try await inner.activeAssets() }
+        try await bucket.spend(at: priority) { try await inner.activeAssets() }
     }
     public func position(symbol: String) async throws -> AlpacaPosition? {
-        try await spend(at: priority) { try await inner.position(symbol: symbol) }
+        try await bucket.spend(at: priority) { try await inner.position(symbol: symbol) }
     }
 }
