@@ -37,6 +37,8 @@ let package = Package(
         .target(name: "TradingCore"),
         // MessagePack (Alpaca's market-data stream encoding). Foundation only.
         .target(name: "MessagePack"),
+        // SplitMix64, the seeded generator of the chaos runner and the randomized tests. Standard library only.
+        .target(name: "SeededRandom"),
         // Environment variables of the plan (§11) and the worker flags, read in one place.
         .target(name: "HybridSettings"),
         // Loaders for the market data committed under data/market (pure parsing).
@@ -221,7 +223,7 @@ let package = Package(
         .executableTarget(
             name: "ChaosRunner",
             dependencies: [
-                "HybridHubApp", "HybridStore",
+                "HybridHubApp", "HybridStore", "SeededRandom",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -271,7 +273,7 @@ let package = Package(
             name: "TradingPipelineTests",
             dependencies: [
                 "TradingPipeline", "TradingJobs", "JobEngine", "HybridStore", "HybridTestSupport", "HybridSettings",
-                "AlpacaClient", "AlpacaModels", "AlpacaSimulator", "TradingCore",
+                "AlpacaClient", "AlpacaModels", "AlpacaSimulator", "TradingCore", "SeededRandom",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -301,7 +303,10 @@ let package = Package(
         ),
         .testTarget(name: "TradingJobsTests", dependencies: ["TradingJobs", "JobEngine"]),
         .testTarget(name: "HybridSettingsTests", dependencies: ["HybridSettings"]),
-        .testTarget(name: "MessagePackTests", dependencies: ["MessagePack", .product(name: "PropertyBased", package: "swift-property-based")]),
+        .testTarget(
+            name: "MessagePackTests",
+            dependencies: ["MessagePack", "SeededRandom", .product(name: "PropertyBased", package: "swift-property-based")]
+        ),
         .testTarget(name: "MarketReplayTests", dependencies: ["MarketReplay", "TradingCore"]),
         .testTarget(
             name: "HybridStoreTests",

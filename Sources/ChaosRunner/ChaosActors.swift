@@ -1,13 +1,14 @@
 import Foundation
 import Logging
 import PostgresNIO
+import SeededRandom
 
 extension ChaosLoops {
     /// The scripted phone: every delivered open question gets one decision (approve, skip,
     /// ambiguous, or left to expire), sent through the API processes in turn; some answers
     /// are sent twice at once, to both API processes, and must change nothing the second time.
     func approvals() async {
-        var random = SeededGenerator(seed: options.seed &+ 2)
+        var random = SplitMix64(seed: options.seed &+ 2)
         var handled = Set<UUID>()
         var turn = 0
         while running {
@@ -94,7 +95,7 @@ extension ChaosLoops {
     /// `schedulerKillEvery`th kill) the leading scheduler; restart it 1–3 s later. At least
     /// two workers stay up.
     func killer() async {
-        var random = SeededGenerator(seed: options.seed &+ 3)
+        var random = SplitMix64(seed: options.seed &+ 3)
         var n = 0
         while running {
             try? await Task.sleep(for: .seconds(options.killEvery * Double.random(in: 0.5...1.5, using: &random)))
@@ -133,7 +134,7 @@ extension ChaosLoops {
 
     /// A worker caught mid-job: for up to a second, one holding a submit-order (or else any
     /// job) is preferred; otherwise any of `up`.
-    func busiest(_ up: [String], random: inout SeededGenerator) async throws -> String {
+    func busiest(_ up: [String], random: inout SplitMix64) async throws -> String {
         var owners: [String: String] = [:]
         for slot in up { if let id = await farm.supervisor.currentID(slot) { owners[id] = slot } }
         for _ in 0..<10 {

@@ -67,19 +67,6 @@ struct ChaosError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// SplitMix64: every random choice of the driver comes from `--seed`.
-struct SeededGenerator: RandomNumberGenerator, Sendable {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 func note(_ text: String) {
     let stamp = Date().formatted(.iso8601.time(includingFractionalSeconds: false))
     FileHandle.standardError.write(Data("[chaos \(stamp)] \(text)\n".utf8))

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import SeededRandom
 
 /// The driver's loops: the replay clock, simulator faults, users signing up and leaving
 /// through the API, the scripted phone answering delivered questions, and the killer.
@@ -39,7 +40,7 @@ struct ChaosLoops: Sendable {
 
     /// One fault every `faultEvery` seconds on average, each for a request or two.
     func faults() async {
-        var random = SeededGenerator(seed: options.seed &+ 1)
+        var random = SplitMix64(seed: options.seed &+ 1)
         typealias Fault = (label: String, rule: [String: Any])
         let menu: [Fault] = [
             ("POST /v2/orders 429 Retry-After 1", ["route": "POST /v2/orders", "kind": "status", "status": 429, "retry_after_seconds": 1, "count": 2]),

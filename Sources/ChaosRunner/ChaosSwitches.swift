@@ -2,6 +2,7 @@ import Foundation
 import HybridStore
 import Logging
 import PostgresNIO
+import SeededRandom
 
 /// What each chaos user's config says now; every PUT sends the whole override built from it.
 struct UserVariant: Sendable, Hashable {
@@ -72,7 +73,7 @@ extension ChaosLoops {
     /// symbol blocklisted, trading switched off; and back. One edit every `editEvery` seconds.
     func edits() async {
         guard options.editEvery > 0 else { return }
-        var random = SeededGenerator(seed: options.seed &+ 3)
+        var random = SplitMix64(seed: options.seed &+ 3)
         while running {
             try? await Task.sleep(for: .seconds(options.editEvery * Double.random(in: 0.5...1.5, using: &random)))
             guard running else { break }
@@ -129,7 +130,7 @@ extension ChaosLoops {
     /// `hybridhub-ops trading halt` does (the same statement, `HaltStore.set`).
     func halts() async {
         guard options.haltEvery > 0 else { return }
-        var random = SeededGenerator(seed: options.seed &+ 4)
+        var random = SplitMix64(seed: options.seed &+ 4)
         while running {
             try? await Task.sleep(for: .seconds(options.haltEvery * Double.random(in: 0.5...1.5, using: &random)))
             guard running else { break }

@@ -1,20 +1,9 @@
+import SeededRandom
 import Testing
 import TradingPipeline
 
 /// `HYBRIDHUB_FAILPOINTS` parsing and the probabilistic `exit@p` the chaos runner uses.
 @Suite struct FailpointTests {
-    /// A seeded generator (SplitMix64), so the draws are the same on every run.
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test func parsesActionsAndProbabilities() {
         let points = Failpoints(environment: ["HYBRIDHUB_FAILPOINTS":
             "submit-order.after-post=exit@0.2, submit-order.before-post=hang,a=exit@1.5,b=crash,c=exit@x,d=exit@0"])
@@ -29,7 +18,7 @@ import TradingPipeline
     @Test func aProbabilityFiresAboutThatOften() {
         let points = Failpoints(triggers: ["p": .init(.exit, probability: 0.2), "never": .init(.exit, probability: 0),
                                            "always": .init(.hang)])
-        var generator = Seeded(state: 42)
+        var generator = SplitMix64(seed: 42)
         let hits = (0..<10_000).filter { _ in points.fires("p", using: &generator) == .exit }.count
         #expect((1_800...2_200).contains(hits), "\(hits) of 10,000 at p = 0.2")
         #expect((0..<1_000).allSatisfy { _ in points.fires("never", using: &generator) == nil })
