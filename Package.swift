@@ -254,7 +254,7 @@ let package = Package(
         .testTarget(
             name: "JobEngineTests",
             dependencies: [
-                "JobEngine", "HybridTestSupport", "HybridStore", "HybridSettings",
+                "JobEngine", "HybridTestSupport", "HybridSettings",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
@@ -296,7 +296,7 @@ let package = Package(
             name: "OpsCLITests",
             dependencies: [
                 "OpsKit", "JobEngine", "TradingJobs", "HybridStore", "HybridTestSupport", "HybridSettings", "TradingCore",
-                "TradingPipeline", "AlpacaClient",
+                "TradingPipeline",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

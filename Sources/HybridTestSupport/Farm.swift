@@ -45,13 +45,7 @@ public struct Farm: Sendable {
             database.poolSize = 12
             return try await PostgresClientFactory.withClient(database, logger: logger) { client in
                 try await RunningSimulator.run(start: start, keys: [.init(keyID: keys.id, secret: keys.secret)]) { sim in
-                    let credentials = AlpacaCredentials(keyID: Secret(keys.id), secretKey: Secret(keys.secret))
-                    let pipeline = TradingPipeline(
-                        client: client,
-                        marketData: AlpacaMarketDataClient(baseURL: sim.url, credentials: credentials, timeoutSeconds: 2, logger: logger),
-                        trading: AlpacaTradingClient(baseURL: sim.url, credentials: credentials, timeoutSeconds: 2, logger: logger),
-                        clock: SimulatorMarketClock(simulatorURL: sim.url, refreshSeconds: 0),
-                        settings: settings ?? Self.settings, logger: logger)
+                    let pipeline = Self.pipeline(client: client, sim: sim, keys: keys, settings: settings ?? Self.settings, logger: logger)
                     let farm = Farm(db: db, client: client, sim: sim, pipeline: pipeline, keyID: keys.id, secret: keys.secret)
                     guard worker else { return try await body(farm) }
                     let configuration = WorkerConfiguration(
@@ -62,6 +56,19 @@ public struct Farm: Sendable {
                 }
             }
         }
+    }
+
+    /// The pipeline with the real Alpaca clients pointed at `sim` (the one `run` gives its farm).
+    public static func pipeline(client: PostgresClient, sim: RunningSimulator,
+                                keys: (id: String, secret: String) = (RunningSimulator.keyID, RunningSimulator.secret),
+                                settings: PipelineSettings = Farm.settings, logger: Logger = TestDatabase.logger) -> TradingPipeline {
+        let credentials = AlpacaCredentials(keyID: Secret(keys.id), secretKey: Secret(keys.secret))
+        return TradingPipeline(
+            client: client,
+            marketData: AlpacaMarketDataClient(baseURL: sim.url, credentials: credentials, timeoutSeconds: 2, logger: logger),
+            trading: AlpacaTradingClient(baseURL: sim.url, credentials: credentials, timeoutSeconds: 2, logger: logger),
+            clock: SimulatorMarketClock(simulatorURL: sim.url, refreshSeconds: 0),
+            settings: settings, logger: logger)
     }
 
     public static let settings = PipelineSettings(
@@ -99,6 +106,22 @@ public struct Farm: Sendable {
     public func halt(_ halted: Bool = true, reason: String = "test") async throws {
         _ = try await client.transaction(logger: logger) { db in
             try await HaltStore.set(halted: halted, reason: reason, by: "tests", on: db, logger: logger)
+        }
+    }
+
+    /// Pauses the orders queue: approvals leave their submit-order jobs waiting.
+    public func pauseOrders() async throws {
+        _ = try await client.withConnection { db in
+            try await db.query("INSERT INTO job_queues (name, paused_at) VALUES ('orders', now()) ON CONFLICT (name) DO UPDATE SET paused_at = now()",
+                               logger: logger)
+        }
+    }
+
+    /// Resumes the orders queue and wakes the workers.
+    public func resumeOrders() async throws {
+        _ = try await client.withConnection { db in
+            try await db.query("UPDATE job_queues SET paused_at = NULL WHERE name = 'orders'", logger: logger)
+            try await db.query("SELECT pg_notify('hybridhub_jobs', 'orders')", logger: logger)
         }
     }
 

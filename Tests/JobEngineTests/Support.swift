@@ -1,34 +1,11 @@
 import Foundation
-import HybridSettings
-import HybridStore
 import HybridTestSupport
 import JobEngine
 import PostgresNIO
 
 let logger = TestDatabase.logger
 
-/// A client on `db` for the duration of `body`.
-func withClient<T: Sendable>(_ db: DatabaseSettings, poolSize: Int = 10,
-                             _ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
-    var settings = db
-    settings.poolSize = poolSize
-    return try await PostgresClientFactory.withClient(settings, logger: logger, body)
-}
-
 extension PostgresClient {
-    /// One integer from a query (counts in assertions).
-    func int(_ query: PostgresQuery) async throws -> Int {
-        try await withConnection { db in
-            var value = 0
-            for try await n in try await db.query(query, logger: logger).decode(Int.self) { value = n }
-            return value
-        }
-    }
-
-    func exec(_ query: PostgresQuery) async throws {
-        _ = try await withConnection { try await $0.query(query, logger: logger) }
-    }
-
     func enqueue(_ jobs: [NewJob]) async throws -> [EnqueuedJob] {
         try await withConnection { try await JobStore.enqueue(jobs, on: $0, logger: logger) }
     }

@@ -11,7 +11,7 @@ import Glibc
 @Suite struct FarmCommandTests {
     @Test func queuesShowDepthByStateAndTheOldestAvailableJob() async throws {
         try await TestDatabase.withMigrated { db in
-            try await withClient(db) { client in
+            try await withClient(db, poolSize: 4) { client in
                 _ = try await SeededJobs.seed(client)
                 try await client.exec("UPDATE jobs SET run_at = now() - interval '90 seconds' WHERE state = 'available'")
                 let ops = try OpsCLI(db)
@@ -37,7 +37,7 @@ import Glibc
             let lab = try ChildProcess.executable("hybridhub-jobs-lab")
             let setup = try await ChildProcess.run(lab, ["setup"], environment: environment)
             #expect(setup.status == 0, "\(setup.stderr)")
-            try await withClient(db) { client in
+            try await withClient(db, poolSize: 4) { client in
                 let ops = try OpsCLI(db)
                 let worker = try RunningProcess.start(lab, ["worker", "--id", "lab-w1", "--concurrency", "2", "--poll", "0.2"], environment: environment)
                 defer { worker.stop() }
@@ -78,7 +78,7 @@ import Glibc
 
     @Test func workersListsHeartbeatsJobsInHandAndStaleRows() async throws {
         try await TestDatabase.withMigrated { db in
-            try await withClient(db) { client in
+            try await withClient(db, poolSize: 4) { client in
                 let s = try await SeededJobs.seed(client)
                 let ops = try OpsCLI(db)
                 let document = try await ops.json("workers")
@@ -97,7 +97,7 @@ import Glibc
 
     @Test func leaderShowsEveryRoleEpochAndExpiry() async throws {
         try await TestDatabase.withMigrated { db in
-            try await withClient(db) { client in
+            try await withClient(db, poolSize: 4) { client in
                 let ops = try OpsCLI(db)
                 #expect(try await ops.table("leader").contains("no leader lease"))
                 let elector = LeaderElector(name: "trading-scheduler", holderID: "sched-a", leaseSeconds: 60, renewSeconds: 1)
@@ -135,7 +135,7 @@ import Glibc
 
     @Test func pruneCountsThenDeletesOnlyWhatIsPastRetention() async throws {
         try await TestDatabase.withMigrated { db in
-            try await withClient(db) { client in
+            try await withClient(db, poolSize: 4) { client in
                 let s = try await SeededJobs.seed(client)
                 let ops = try OpsCLI(db)
                 let before = try await client.jobsSnapshot()

@@ -8,7 +8,7 @@ import TradingCore
 @Suite struct JobsCommandTests {
     @Test func listFiltersPagesAndPrintsTablesAndJSON() async throws {
         try await TestDatabase.withMigrated { db in
-            try await withClient(db) { client in
+            try await withClient(db, poolSize: 4) { client in
                 let s = try await SeededJobs.seed(client)
                 let ops = try OpsCLI(db)
                 let table = try await ops.table("jobs", "list")
@@ -54,7 +54,7 @@ import TradingCore
 
     @Test func showPrintsPayloadAttemptsErrorsAndLease() async throws {
         try await TestDatabase.withMigrated { db in
-            try await withClient(db) { client in
+            try await withClient(db, poolSize: 4) { client in
                 let s = try await SeededJobs.seed(client)
                 let ops = try OpsCLI(db)
                 let discarded = try await ops.json("jobs", "show", "\(s.discarded)")
@@ -80,7 +80,7 @@ import TradingCore
 
     @Test func bulkRequeueIsADryRunUntilApplyAndSparesLiveLeases() async throws {
         try await TestDatabase.withMigrated { db in
-            try await withClient(db) { client in
+            try await withClient(db, poolSize: 4) { client in
                 let s = try await SeededJobs.seed(client)
                 let ops = try OpsCLI(db)
                 let before = try await client.jobsSnapshot()
@@ -117,7 +117,7 @@ import TradingCore
 
     @Test func singleRequeueAndRetryDiscarded() async throws {
         try await TestDatabase.withMigrated { db in
-            try await withClient(db) { client in
+            try await withClient(db, poolSize: 4) { client in
                 let s = try await SeededJobs.seed(client)
                 let ops = try OpsCLI(db)
                 let one = try await ops.json("jobs", "requeue", "\(s.cancelled)")
@@ -147,7 +147,7 @@ import TradingCore
 
     @Test func cancelOnlyNonTerminalJobsAndRunningOnesWithForce() async throws {
         try await TestDatabase.withMigrated { db in
-            try await withClient(db) { client in
+            try await withClient(db, poolSize: 4) { client in
                 let s = try await SeededJobs.seed(client)
                 let ops = try OpsCLI(db)
                 let one = try await ops.table("jobs", "cancel", "\(s.available)")

@@ -1,4 +1,3 @@
-import AlpacaClient
 import Foundation
 import HybridSettings
 import HybridStore
@@ -20,18 +19,11 @@ import TradingPipeline
 
     @Test func traceOfAnOrderThePipelineMadeAndFilled() async throws {
         try await TestDatabase.withMigrated { db in
-            try await withClient(db) { client in
+            try await withClient(db, poolSize: 4) { client in
                 try await RunningSimulator.run(start: Self.dipInstant) { sim in
-                    let credentials = AlpacaCredentials(keyID: Secret(RunningSimulator.keyID), secretKey: Secret(RunningSimulator.secret))
-                    let pipeline = TradingPipeline(
-                        client: client,
-                        marketData: AlpacaMarketDataClient(baseURL: sim.url, credentials: credentials, timeoutSeconds: 2, logger: logger),
-                        trading: AlpacaTradingClient(baseURL: sim.url, credentials: credentials, timeoutSeconds: 2, logger: logger),
-                        clock: SimulatorMarketClock(simulatorURL: sim.url, refreshSeconds: 0),
-                        settings: PipelineSettings(
-                            gate: LiveTradingGate(allowLive: false, tradingURLIsLive: false, hardMaxOrderNotionalUSD: 250),
-                            questionTTLSeconds: 900, approvalMaxDriftPct: 1, ingestBatchSymbols: 100, evaluateDelaySeconds: 0),
-                        logger: logger)
+                    let pipeline = Farm.pipeline(client: client, sim: sim, settings: PipelineSettings(
+                        gate: LiveTradingGate(allowLive: false, tradingURLIsLive: false, hardMaxOrderNotionalUSD: 250),
+                        questionTTLSeconds: 900, approvalMaxDriftPct: 1, ingestBatchSymbols: 100, evaluateDelaySeconds: 0), logger: logger)
                     let worker = JobWorker(client: client, registry: pipeline.registry(), configuration: WorkerConfiguration(
                         workerID: "trace-worker", queues: ["market": 2, "evaluate": 2, "delivery": 2, "orders": 2],
                         leaseSeconds: 5, heartbeatSeconds: 1, pollSeconds: 0.2, maintenanceSeconds: 0.5), logger: logger)

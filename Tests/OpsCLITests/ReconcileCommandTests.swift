@@ -62,7 +62,7 @@ import TradingPipeline
             #expect(error["error"]?["command"]?.string == "reconcile", "\(json.stdout)")
             let bad = try await cli.run("reconcile", "--timeout", "soon")
             #expect(bad.status == 1 && bad.stderr.contains("bad --timeout 'soon'"), "\(bad.stderr)")
-            let queued = try await withClient(db) { client in
+            let queued = try await withClient(db, poolSize: 4) { client in
                 try await client.int("SELECT count(*)::int FROM jobs WHERE kind = 'reconcile-orders' AND state = 'available'")
             }
             #expect(queued == 2, "the timed-out jobs stay queued; the bad --timeout enqueued nothing")

@@ -1,6 +1,5 @@
 import Foundation
 import HybridSettings
-import HybridStore
 import HybridTestSupport
 import JobEngine
 import PostgresNIO
@@ -42,33 +41,7 @@ struct OpsCLI: Sendable {
     }
 }
 
-extension JSONValue {
-    var array: [JSONValue] { if case .array(let items) = self { items } else { [] } }
-    var int: Int? { if case .number(let n) = self { NSDecimalNumber(decimal: n).intValue } else { nil } }
-    var string: String? { if case .string(let s) = self { s } else { nil } }
-    var bool: Bool? { if case .bool(let b) = self { b } else { nil } }
-    subscript(index: Int) -> JSONValue? { index < array.count ? array[index] : nil }
-}
-
-func withClient<T: Sendable>(_ db: DatabaseSettings, _ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
-    var settings = db
-    settings.poolSize = 4
-    return try await PostgresClientFactory.withClient(settings, logger: logger, body)
-}
-
 extension PostgresClient {
-    func int(_ query: PostgresQuery) async throws -> Int {
-        try await withConnection { db in
-            var value = 0
-            for try await n in try await db.query(query, logger: logger).decode(Int.self) { value = n }
-            return value
-        }
-    }
-
-    func exec(_ query: PostgresQuery) async throws {
-        _ = try await withConnection { try await $0.query(query, logger: logger) }
-    }
-
     /// Every job row as text, to prove that a dry run changed nothing.
     func jobsSnapshot() async throws -> [String] {
         try await withConnection { db in

@@ -92,7 +92,7 @@ import TradingJobs
 
     @Test func traceFollowsTheOrderFromRuleToFill() async throws {
         try await TestDatabase.withMigrated { db in
-            try await withClient(db) { client in
+            try await withClient(db, poolSize: 4) { client in
                 let seeded = try await seedOrder(client)
                 let ops = try OpsCLI(db)
                 let document = try await ops.json("trace", Self.clientOrderID)

@@ -1,7 +1,6 @@
 import Foundation
 import HybridStore
 import HybridTestSupport
-import PostgresNIO
 import Testing
 import TradingCore
 import TradingPipeline
@@ -65,9 +64,7 @@ import TradingPipeline
         try await Farm.run { farm in
             try await farm.seedUser()
             // Hold the orders queue while the config changes.
-            _ = try await farm.client.withConnection { db in
-                try await db.query("INSERT INTO job_queues (name, paused_at) VALUES ('orders', now()) ON CONFLICT (name) DO UPDATE SET paused_at = now()", logger: logger)
-            }
+            try await farm.pauseOrders()
             let question = try #require(try await farm.openDipQuestions(1).first)
             let answer = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let orderID, _) = answer.outcome else {
@@ -80,9 +77,7 @@ import TradingPipeline
                 override = .object(fields)
             }
             try await farm.seedUser(override: override)
-            _ = try await farm.client.withConnection { db in
-                try await db.query("UPDATE job_queues SET paused_at = NULL WHERE name = 'orders'", logger: logger)
-            }
+            try await farm.resumeOrders()
             let order = try await farm.settled(orderID)
             #expect(order.status == "blocked")
             #expect(order.statusReason?.contains("symbols_blocklist") == true)

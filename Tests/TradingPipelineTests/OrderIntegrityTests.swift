@@ -112,7 +112,7 @@ import TradingPipeline
     @Test func aHaltStopsEvaluationApprovalAndSubmission() async throws {
         try await Farm.run { farm in
             try await farm.seedUser()
-            try await pauseOrders(farm)
+            try await farm.pauseOrders()
             let questions = try await farm.openDipQuestions(2)
             let approved = try await farm.pipeline.answer(questionID: questions[0], firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let pendingID, let clientOrderID) = approved.outcome else {
@@ -130,7 +130,7 @@ import TradingPipeline
             let refused = try await farm.pipeline.answer(questionID: next, firebaseUID: Farm.uid, value: .number(10))
             #expect(refused.outcome == .withdrawn && refused.detail.contains("incident 42"), "\(refused)")
             // Submission.
-            try await resumeOrders(farm)
+            try await farm.resumeOrders()
             let order = try await farm.settled(pendingID)
             #expect(order.status == "canceled" && order.alpacaOrderID == nil && order.statusReason?.contains("halted") == true)
             #expect(farm.sim.orders(clientOrderID: clientOrderID) == 0)
@@ -184,7 +184,7 @@ import TradingPipeline
     func aUsersOrRulesSwitchStopsAnUnsentOrder(change: Change) async throws {
         try await Farm.run { farm in
             try await farm.seedUser()
-            try await pauseOrders(farm)
+            try await farm.pauseOrders()
             let questions = try await farm.openDipQuestions(2)
             let approved = try await farm.pipeline.answer(questionID: questions[0], firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let orderID, let clientOrderID) = approved.outcome else {
@@ -195,7 +195,7 @@ import TradingPipeline
             #expect(withdrawn == [questions[1]])
             let late = try await farm.pipeline.answer(questionID: questions[1], firebaseUID: Farm.uid, value: .number(10))
             #expect(late.outcome == .withdrawn, "\(late)")
-            try await resumeOrders(farm)
+            try await farm.resumeOrders()
             let order = try await farm.settled(orderID)
             #expect(order.status == "canceled" && order.alpacaOrderID == nil, "\(change): \(order.status) \(order.statusReason ?? "")")
             #expect(farm.sim.orders(clientOrderID: clientOrderID) == 0)
@@ -248,7 +248,7 @@ import TradingPipeline
     @Test func anOperatorsCancelEndsAnUnsentOrder() async throws {
         try await Farm.run { farm in
             try await farm.seedUser()
-            try await pauseOrders(farm)
+            try await farm.pauseOrders()
             let question = try #require(try await farm.openDipQuestions(1).first)
             let approved = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let orderID, let clientOrderID) = approved.outcome else {
@@ -259,7 +259,7 @@ import TradingPipeline
                 try await OrderStore.requestCancel(orderID, reason: "customer called", on: $0, logger: logger)
             }
             #expect(marked?.cancelRequestedAt != nil)
-            try await resumeOrders(farm)
+            try await farm.resumeOrders()
             let order = try await farm.settled(orderID)
             #expect(order.status == "canceled" && order.statusReason?.contains("customer called") == true)
             #expect(farm.sim.orders(clientOrderID: clientOrderID) == 0)
@@ -299,7 +299,7 @@ import TradingPipeline
     @Test func aPriceThatDriftedBeforeThePostExpiresTheOrder() async throws {
         try await Farm.run { farm in
             try await farm.seedUser()
-            try await pauseOrders(farm)
+            try await farm.pauseOrders()
             let question = try #require(try await farm.openDipQuestions(1).first)
             let approved = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let orderID, let clientOrderID) = approved.outcome else {
@@ -312,7 +312,7 @@ import TradingPipeline
                     SnapshotInsert(symbol: "SPY", metric: .lastTrade, price: Decimal(string: "122.00"), volume: 100, asOf: now.addingTimeInterval(-1)),
                 ], on: db, logger: logger)
             }
-            try await resumeOrders(farm)
+            try await farm.resumeOrders()
             let order = try await farm.settled(orderID)
             #expect(order.status == "expired" && order.statusReason?.contains("price moved") == true, "\(order.statusReason ?? "")")
             #expect(farm.sim.orders(clientOrderID: clientOrderID) == 0)
@@ -471,20 +471,6 @@ import TradingPipeline
     }
 
     // MARK: - Helpers
-
-    func pauseOrders(_ farm: Farm) async throws {
-        _ = try await farm.client.withConnection { db in
-            try await db.query("INSERT INTO job_queues (name, paused_at) VALUES ('orders', now()) ON CONFLICT (name) DO UPDATE SET paused_at = now()",
-                               logger: logger)
-        }
-    }
-
-    func resumeOrders(_ farm: Farm) async throws {
-        _ = try await farm.client.withConnection { db in
-            try await db.query("UPDATE job_queues SET paused_at = NULL WHERE name = 'orders'", logger: logger)
-            try await db.query("SELECT pg_notify('hybridhub_jobs', 'orders')", logger: logger)
-        }
-    }
 
     /// A `pending_submit` order as an approval in another process would have left it.
     func insertApprovedOrder(_ farm: Farm) async throws -> (UUID, String) {

@@ -119,9 +119,7 @@ import TradingPipeline
     @Test func anOperatorsCancelOfTheSubmitJobIsNeverUndoneByTheTick() async throws {
         try await Farm.run { farm in
             try await farm.seedUser()
-            _ = try await farm.client.withConnection { db in
-                try await db.query("INSERT INTO job_queues (name, paused_at) VALUES ('orders', now())", logger: logger)
-            }
+            try await farm.pauseOrders()
             let question = try #require(try await farm.openDipQuestions(1).first)
             let answer = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let orderID, let clientOrderID) = answer.outcome else {
@@ -156,9 +154,7 @@ import TradingPipeline
     @Test func aDiscardedSubmitJobIsRetriedByTheTick() async throws {
         try await Farm.run { farm in
             try await farm.seedUser()
-            _ = try await farm.client.withConnection { db in
-                try await db.query("INSERT INTO job_queues (name, paused_at) VALUES ('orders', now())", logger: logger)
-            }
+            try await farm.pauseOrders()
             let question = try #require(try await farm.openDipQuestions(1).first)
             let answer = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let orderID, let clientOrderID) = answer.outcome else {

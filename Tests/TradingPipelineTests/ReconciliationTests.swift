@@ -40,11 +40,11 @@ import TradingPipeline
             // The dry run: reported, nothing changed, no watermark.
             let dry = try await Self.reconcileByJob(farm, apply: false)
             #expect(!dry.apply && dry.repaired == 0 && dry.ourOrders == 1 && dry.findingsCount == 1)
-            let finding = try #require(dry.findings.arrayValue.first)
+            let finding = try #require(dry.findings.array.first)
             #expect(finding["kind"] == .string("book_diverged") && finding["client_order_id"] == .string(clientOrderID))
             #expect(finding["book_status"] == .string("failed") && finding["broker_status"] == .string("filled"))
             #expect(finding["repaired"] == .bool(false))
-            let fields = finding["differences"]?.arrayValue.compactMap { $0["field"] } ?? []
+            let fields = finding["differences"]?.array.compactMap { $0["field"] } ?? []
             #expect(fields == [.string("status"), .string("alpaca_order_id"), .string("filled_qty")])
             #expect(try await farm.order(orderID) == edited, "a dry run changes nothing")
             #expect(try await farm.int("SELECT count(*)::int FROM order_reconciliation_state") == 0)
@@ -54,7 +54,7 @@ import TradingPipeline
                 try await Self.reconcileByJob(farm, apply: true)
             }
             #expect(applied.apply && applied.repaired == 1 && applied.findingsCount == 1)
-            #expect(applied.findings.arrayValue.first?["repaired"] == .bool(true))
+            #expect(applied.findings.array.first?["repaired"] == .bool(true))
             let repaired = try #require(try await farm.order(orderID))
             let broker = try #require(farm.sim.simulator.exchange.ledger().orders.first { $0.order.clientOrderID == clientOrderID }?.order)
             #expect(repaired.status == broker.status && repaired.alpacaOrderID == broker.id)
@@ -95,7 +95,7 @@ import TradingPipeline
             let run = try #require(try await farm.client.withConnection {
                 try await ReconciliationStore.latestRuns(limit: 1, on: $0, logger: logger).first
             })
-            #expect(run.id == summary.runID && run.findings.arrayValue.first?["kind"] == .string("unknown_broker_order"))
+            #expect(run.id == summary.runID && run.findings.array.first?["kind"] == .string("unknown_broker_order"))
         }
     }
 
@@ -271,8 +271,4 @@ import TradingPipeline
         _ = try await eventually(within: 5) { heard.withLock { $0.contains(where: until) } }
         return (result, heard.withLock { $0 })
     }
-}
-
-extension JSONValue {
-    var arrayValue: [JSONValue] { if case .array(let items) = self { items } else { [] } }
 }
