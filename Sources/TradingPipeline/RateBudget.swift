@@ -127,7 +127,7 @@ public struct BudgetedTrading: TradingAPI {
         try await spend(at: .submission) { try await inner.submit(order) }
     }
     public func orders(after: Date, limit: Int) async throws -> [AlpacaOrder] {
-        try await budget.spend(name) { try await inner.orders(after: after, limit: limit) }
+        try await spend(at: priority) { try await inner.orders(after: after, limit: limit) }
     }
     public func asset(symbol: String) async throws -> AlpacaAsset? {
         try await spend(at: priority) { try await inner.asset(symbol: symbol) }
