@@ -156,7 +156,7 @@ struct ChaosChecks: Sendable {
         if delivered != created - withdrawnFirst {
             note("undelivered: \(try await rows("SELECT id::text || ' ' || status || ' ' || created_at::text FROM questions WHERE delivered_at IS NULL LIMIT 10", String.self))")
         }
-        try await integrity(&report, ledger: ledger, switchboard: switchboard, options: options)
+        try await integrity(&report, ledger: ledger, switchboard: switchboard, tracker: tracker, options: options)
         let duplicates = await stats.duplicateViolations
         let sentTwice = await stats.value("answers sent twice")
         report.check("answers sent twice at once that took effect twice", "\(duplicates.count) of \(sentTwice)",
