@@ -124,14 +124,15 @@ struct ChaosChecks: Sendable {
             for try await row in try await db.query("""
                 WITH o AS (
                   SELECT t.firebase_uid, t.decided_at,
-                         CASE WHEN t.status IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')
-                              THEN coalesce(t.filled_qty * coalesce(t.filled_avg_price, t.reference_price), 0)
+                         CASE WHEN t.status = 'filled' AND t.filled_qty IS NULL THEN coalesce(t.notional_usd, t.qty * t.reference_price, 0)
+                              WHEN t.status IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')
+                              THEN coalesce(t.filled_qty * coalesce(t.filled_avg_price, t.reference_price), t.notional_usd, 0)
                               ELSE coalesce(t.notional_usd, t.qty * t.reference_price, 0) END AS notional,
                          coalesce((c.config->'guardrails'->>'max_orders_per_day')::int, 3) AS per_day,
                          coalesce((c.config->'guardrails'->>'max_notional_usd_per_4h')::numeric, 100) AS per_4h
                   FROM trade_orders t JOIN user_trading_config c USING (firebase_uid)
                   WHERE t.status NOT IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')
-                     OR coalesce(t.filled_qty, 0) > 0)
+                     OR t.status = 'filled' OR coalesce(t.filled_qty, 0) > 0)
                 SELECT
                   (SELECT count(*)::int FROM (SELECT 1 FROM o GROUP BY firebase_uid, (decided_at AT TIME ZONE 'America/New_York')::date
                                               HAVING count(*) > max(per_day)) d),
@@ -155,7 +156,7 @@ struct ChaosChecks: Sendable {
         if delivered != created - withdrawnFirst {
             note("undelivered: \(try await rows("SELECT id::text || ' ' || status || ' ' || created_at::text FROM questions WHERE delivered_at IS NULL LIMIT 10", String.self))")
         }
-        try await integrity(&report, ledger: ledger, switchboard: switchboard, options: options)
+        try await integrity(&report, ledger: ledger, switchboard: switchboard, tracker: tracker, options: options)
         let duplicates = await stats.duplicateViolations
         let sentTwice = await stats.value("answers sent twice")
         report.check("answers sent twice at once that took effect twice", "\(duplicates.count) of \(sentTwice)",

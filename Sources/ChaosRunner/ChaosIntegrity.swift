@@ -18,6 +18,8 @@ extension ChaosChecks {
         var intentQty: Decimal?
         var decidedAt: Date
         var approved: Bool
+        /// Workers that died holding this order's submit (their POST may have been in flight).
+        var diedWorkers: [String]
     }
 
     func bookOrders() async throws -> [String: BookOrder] {
@@ -28,24 +30,34 @@ extension ChaosChecks {
                        t.intent->>'symbol', t.intent->>'side', (t.intent->>'notional_usd')::numeric, (t.intent->>'qty')::numeric,
                        t.decided_at,
                        EXISTS (SELECT 1 FROM answers a WHERE a.question_id = t.question_id AND a.decision = 'approve'
-                                                          AND a.trade_order_id = t.id)
+                                                          AND a.trade_order_id = t.id),
+                       coalesce((SELECT string_agg(substring(e->>'message' FROM 'worker ([^ ]+) stopped renewing'), ',')
+                                   FROM jobs j, jsonb_array_elements(j.errors) e
+                                  WHERE j.unique_key = 'submit-order:' || t.client_order_id AND e->>'message' LIKE 'lease expired%'), '')
                 FROM trade_orders t
                 """, logger: logger)
             for try await row in rows.decode((String, String, String?, String, Decimal?, String?, String?, String?, Decimal?, Decimal?,
-                                              Date, Bool).self) {
+                                              Date, Bool, String).self) {
                 result[row.0] = BookOrder(clientOrderID: row.0, uid: row.1, ruleID: row.2, status: row.3, filledQty: row.4,
                                           alpacaOrderID: row.5, intentSymbol: row.6, intentSide: row.7, intentNotional: row.8,
-                                          intentQty: row.9, decidedAt: row.10, approved: row.11)
+                                          intentQty: row.9, decidedAt: row.10, approved: row.11,
+                                          diedWorkers: row.12.split(separator: ",").map(String.init))
             }
             return result
         }
     }
 
-    func integrity(_ report: inout ChaosReport, ledger: [String: Any], switchboard: Switchboard, options: ChaosOptions) async throws {
+    /// The farm's ALPACA_HTTP_TIMEOUT_SECONDS: the longest one of its POSTs is in flight.
+    static let inFlightSeconds = 2.0
+
+    func integrity(_ report: inout ChaosReport, ledger: [String: Any], switchboard: Switchboard, tracker: Tracker,
+                   options: ChaosOptions) async throws {
         let books = try await bookOrders()
+        let killedAt = Dictionary(grouping: await tracker.kills, by: \.id).mapValues { $0.map(\.at) }
         let entries = (ledger["orders"] as? [[String: Any]]) ?? []
         let windows = await switchboard.windows
         var mismatched: [String] = [], notApproved: [String] = [], afterStop: [String] = [], tooOld: [String] = []
+        var inFlightAtKill: [String] = []
         let iso = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
         for entry in entries {
             guard let order = entry["order"] as? [String: Any], let clientOrderID = order["client_order_id"] as? String else { continue }
@@ -75,8 +87,22 @@ extension ChaosChecks {
                     case "blocklist": window.uid == book.uid && window.symbol == book.intentSymbol
                     default: false
                     }
-                    if applies {
-                        afterStop.append("\(clientOrderID) received \(received.formatted(iso)) inside \(window.scope) stop from \(window.from.formatted(iso))")
+                    guard applies else { continue }
+                    let line = "\(clientOrderID) received \(received.formatted(iso)) inside \(window.scope) stop from \(window.from.formatted(iso))"
+                    // A POST already on the wire when its worker was killed: the kill released the
+                    // locks (so the stop could commit) while the broker was still to act on it. The
+                    // stop guarantees that no POST *starts* after it commits; such a request (its
+                    // worker killed before the stop committed, the order at the broker within the
+                    // client timeout of the kill) was sent before the stop.
+                    let sentBeforeAKill = book.diedWorkers.contains { worker in
+                        (killedAt[worker] ?? []).contains { kill in
+                            kill <= window.from.addingTimeInterval(0.5) && received.timeIntervalSince(kill) < Self.inFlightSeconds
+                        }
+                    }
+                    if sentBeforeAKill {
+                        inFlightAtKill.append(line)
+                    } else {
+                        afterStop.append(line)
                     }
                 }
             }
@@ -94,6 +120,8 @@ extension ChaosChecks {
                      notApproved.isEmpty)
         report.check("orders sent after a halt, a user's, a rule's or a blocklist switch committed (\(windows.count) stop windows)",
                      "\(afterStop.count)", afterStop.isEmpty)
+        report.figure("orders received just after a stop whose POST was in flight when its worker was killed",
+                      "\(inFlightAtKill.count)" + (inFlightAtKill.isEmpty ? "" : ": \(inFlightAtKill.prefix(3).joined(separator: "; "))"))
         report.check("orders sent later than \(ChaosFarm.approvalMaxAgeSeconds) s (replayed) after their approval", "\(tooOld.count)",
                      tooOld.isEmpty)
         for (label, list) in [("books ≠ broker", mismatched), ("not approved", notApproved), ("after a stop", afterStop), ("too old", tooOld)]

@@ -62,6 +62,10 @@ struct MeRoutes: Sendable {
         }
         guard case .object = override else { throw APIError.badRequest("the body must be a JSON object (the config override)") }
         return try await client.transaction(logger: logger) { db -> Response in
+            // The user's lock first: the config read, validated and compared for withdrawals is
+            // the one this save replaces (two PUTs at once run one after the other).
+            try await TradingStore.ensureUser(uid, on: db, logger: logger)
+            _ = try await TradingStore.lockTradingContext(uid, on: db, logger: logger)
             let existing = try await TradingStore.userConfig(uid, on: db, logger: logger)
             var templateName = existing?.templateName
             var template = existing?.template

@@ -130,14 +130,13 @@ public enum TradingComposition {
             logger.notice("trading tick off: TRADING_ENABLED and QUESTION_WORKER_ENABLED must both be true",
                           metadata: ["trading.enabled": "\(settings.trading.enabled)", "worker.enabled": "\(settings.worker.enabled)"])
         }
-        // The books against the broker: whenever trading is on, whether or not the tick asks
-        // questions (orders already placed still settle).
-        if settings.trading.enabled && settings.trading.reconcileIntervalSeconds > 0 {
+        // The books against the broker, always (orders already placed still settle, and a
+        // halt or TRADING_ENABLED=false is exactly when the books must keep following).
+        if settings.trading.reconcileIntervalSeconds > 0 {
             schedules.append(pipeline.reconcileSchedule(intervalSeconds: settings.trading.reconcileIntervalSeconds))
         } else {
-            logger.notice("order reconciliation not scheduled: TRADING_ENABLED must be true and TRADING_RECONCILE_INTERVAL_SECONDS above 0",
-                          metadata: ["trading.enabled": "\(settings.trading.enabled)",
-                                     "reconcile.interval_seconds": "\(settings.trading.reconcileIntervalSeconds)"])
+            logger.notice("order reconciliation not scheduled: TRADING_RECONCILE_INTERVAL_SECONDS is 0",
+                          metadata: ["reconcile.interval_seconds": "\(settings.trading.reconcileIntervalSeconds)"])
         }
         return SchedulerService(client: client, elector: elector, schedules: schedules, tickSeconds: min(1, renewSeconds), logger: logger)
     }

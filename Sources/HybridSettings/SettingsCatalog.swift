@@ -1,6 +1,6 @@
 /// Every environment variable the servers read: name, default, meaning, and whether it is a
-/// secret. The README's configuration table and `hybridhub settings` come from this list,
-/// and a test checks the README against it.
+/// secret. docs/operations.md's settings table and `hybridhub settings` come from this list,
+/// and a test checks that table against it.
 public struct SettingDoc: Sendable, Hashable {
     public let name: String
     public let defaultValue: String
@@ -11,9 +11,9 @@ public struct SettingDoc: Sendable, Hashable {
 public enum SettingsCatalog {
     public static let all: [SettingDoc] = [
         // Plan §11: trading feature gates.
-        .init(name: "TRADING_ENABLED", defaultValue: "false", summary: "Master switch for the trading pipeline.", isSecret: false),
-        .init(name: "TRADING_WORKER_INGEST_ENABLED", defaultValue: "true", summary: "Scheduler enqueues market-data ingest.", isSecret: false),
-        .init(name: "TRADING_WORKER_EVAL_ENABLED", defaultValue: "true", summary: "Scheduler enqueues rule evaluation.", isSecret: false),
+        .init(name: "TRADING_ENABLED", defaultValue: "false", summary: "Master switch: false stops evaluation, approvals, order submission, ingest and the market-data stream in this process (order tracking goes on).", isSecret: false),
+        .init(name: "TRADING_WORKER_INGEST_ENABLED", defaultValue: "true", summary: "Market-data ingest in this process: the tick's ingest jobs, the worker's ingest handler, the streams' market data.", isSecret: false),
+        .init(name: "TRADING_WORKER_EVAL_ENABLED", defaultValue: "true", summary: "Rule evaluation in this process: the tick's evaluations, the worker's evaluate-user, stream-triggered evaluations.", isSecret: false),
         // Plan §11: Alpaca (server only).
         .init(name: "ALPACA_API_KEY_ID", defaultValue: "", summary: "Alpaca key id (header APCA-API-KEY-ID).", isSecret: true),
         .init(name: "ALPACA_API_SECRET_KEY", defaultValue: "", summary: "Alpaca secret key (header APCA-API-SECRET-KEY).", isSecret: true),

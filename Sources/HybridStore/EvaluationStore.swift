@@ -72,27 +72,15 @@ extension TradingStore {
             """, logger: logger)
     }
 
-    /// The views read under the lock an evaluation decides in: each user's trading state row is
-    /// locked (`FOR UPDATE`, in uid order, so that two batches never deadlock) for the rest of
-    /// the transaction, and its context is the newest committed one. A user without a config
-    /// or a state row is absent. `questionsDueToExpire` is not read here (0).
-    public static func lockEvaluationViews(_ uids: [String], on db: PostgresConnection, logger: Logger) async throws -> [String: EvaluationView] {
+    /// Locks the users' trading state rows (`FOR UPDATE`, in uid order, so that two batches
+    /// never deadlock) for the rest of the transaction. The views are read by the next
+    /// statement (`evaluationViews`): under READ COMMITTED only a new statement sees what
+    /// committed while this one waited (a config saved under the same lock, say).
+    public static func lockTradingStates(_ uids: [String], on db: PostgresConnection, logger: Logger) async throws {
         let rows = try await db.query("""
-            SELECT s.firebase_uid, c.template_name, t.config::text, c.config::text, c.enabled, (s.context -> 'trading')::text
-            FROM user_trading_state s
-            JOIN user_trading_config c ON c.firebase_uid = s.firebase_uid
-            LEFT JOIN trading_config_templates t ON t.name = c.template_name
-            WHERE s.firebase_uid = ANY(\(uids))
-            ORDER BY s.firebase_uid
-            FOR UPDATE OF s
+            SELECT firebase_uid FROM user_trading_state WHERE firebase_uid = ANY(\(uids)) ORDER BY firebase_uid FOR UPDATE
             """, logger: logger)
-        var views: [String: EvaluationView] = [:]
-        for try await (uid, templateName, templateText, overrideText, enabled, contextText)
-            in rows.decode((String, String?, String?, String, Bool, String?).self) {
-            views[uid] = EvaluationView(templateName: templateName, templateText: templateText, overrideText: overrideText,
-                                        enabled: enabled, context: try decodeContext(contextText), questionsDueToExpire: 0)
-        }
-        return views
+        for try await _ in rows {}
     }
 
     static func decodeContext(_ text: String?) throws -> TradingContext {
@@ -165,19 +153,21 @@ extension OrderStore {
         // cancel or an unsent order with nothing filled does not count at all).
         let rows = try await db.query("""
             SELECT firebase_uid, decided_at,
-                   CASE WHEN status IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')
-                        THEN filled_qty * coalesce(filled_avg_price, reference_price)
-                        ELSE coalesce(notional_usd, qty * reference_price, 0) END
+                   CASE WHEN status = 'filled' AND filled_qty IS NULL
+                             THEN coalesce(notional_usd, qty * reference_price)
+                        WHEN status IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')
+                             THEN coalesce(filled_qty * coalesce(filled_avg_price, reference_price), notional_usd)
+                        ELSE coalesce(notional_usd, qty * reference_price) END
             FROM trade_orders
             WHERE firebase_uid = ANY(\(uids)) AND decided_at > \(now.addingTimeInterval(-26 * 3600))
               AND (status NOT IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')
-                   OR coalesce(filled_qty, 0) > 0)
+                   OR status = 'filled' OR coalesce(filled_qty, 0) > 0)
               AND id IS DISTINCT FROM \(excluding)
             """, logger: logger)
         var result: [String: [PlacedOrder]] = [:]
         for try await (uid, decided, notional) in rows.decode((String, Date, Decimal?).self) {
-            // A filled order without a price to value it by fails closed: it counts as NaN,
-            // which the guardrails refuse.
+            // An order with no size or price to value it by (not one this server writes) fails
+            // closed: it counts as NaN, which the guardrails refuse.
             result[uid, default: []].append(PlacedOrder(createdAt: decided, notionalUSD: notional ?? .nan))
         }
         return result

@@ -21,6 +21,12 @@ public enum HaltStore {
     /// Waits for the transactions that hold the halt row (orders in flight) to end.
     @discardableResult
     public static func set(halted: Bool, reason: String?, by: String, on db: PostgresConnection, logger: Logger) async throws -> TradingHalt {
+        // A row UPDATE waiting behind FOR SHARE holders does not stop new ones from joining them
+        // (a busy farm could starve the halt); a table lock does: EXCLUSIVE conflicts with the
+        // ROW SHARE every FOR SHARE takes, and new takers queue behind it. The wait is for the
+        // POSTs in flight, each bounded by the Alpaca timeout.
+        try await db.query("SET LOCAL lock_timeout = '60s'", logger: logger)
+        try await db.query("LOCK TABLE trading_halt IN EXCLUSIVE MODE", logger: logger)
         let before = try await current(on: db, logger: logger)
         try await db.query("""
             UPDATE trading_halt

@@ -176,7 +176,8 @@ public enum OrderStore {
             """, logger: logger)
     }
 
-    /// Records what the broker says; a terminal row is never moved back, and a stale report
+    /// Records what the broker says; a terminal row is never moved back (but a row ended unsent
+    /// takes any report of the broker's: it has the order after all), and a stale report
     /// (fewer shares filled than already recorded) never overwrites a newer one: fills arrive
     /// by the trade stream and by polling, in either order, and the row ends the same.
     @discardableResult
@@ -188,7 +189,9 @@ public enum OrderStore {
                    filled_qty = \(update.filledQty), filled_avg_price = \(update.filledAvgPrice),
                    raw = \(update.raw)::jsonb, updated_at = now()
              WHERE id = \(id)
-               AND status NOT IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')
+               AND (status NOT IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')
+                    -- Ended unsent, yet the broker has it (a POST that landed late): Alpaca is the truth.
+                    OR (alpaca_order_id IS NULL AND status IN ('blocked', 'failed', 'canceled', 'expired')))
                AND coalesce(filled_qty, 0) <= coalesce(\(update.filledQty), 0)
             RETURNING id
             """, logger: logger)

@@ -1,6 +1,6 @@
 import Foundation
 
-/// How a swipe answer branches (plan §8.2). Thresholds, also in the README:
+/// How a swipe answer branches (plan §8.2). Thresholds, also in docs/config-document.md:
 /// value ≥ +8 approves, value ≤ −8 skips, anything strictly between is ambiguous and gets
 /// a follow-up question. Values outside [−10, 10], NaN and infinities are refused.
 public enum AnswerDecision: Sendable, Hashable {

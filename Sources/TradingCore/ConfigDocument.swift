@@ -135,7 +135,7 @@ public struct EffectiveTradingConfig: Sendable, Hashable {
     }
 }
 
-/// Defaults applied when a document leaves a field out. Documented in the README.
+/// Defaults applied when a document leaves a field out. Documented in docs/config-document.md.
 public enum ConfigDefaults {
     public static let version = 1
     public static let enabled = true

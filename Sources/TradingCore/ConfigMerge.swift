@@ -1,7 +1,7 @@
 import Foundation
 
 /// Merges a template document with a user's override (plan §4.1). The semantics, also in
-/// the README:
+/// docs/config-document.md:
 /// - objects merge key by key, recursively;
 /// - a key set to `null` in the override removes it (the default applies again);
 /// - lists whose items are all objects with a string `id`, on both sides, merge by `id`:

@@ -56,14 +56,17 @@ public struct JobSpec: Sendable {
 public enum TradingJobCatalog {
     public static let ingestSymbolBatch = JobSpec(
         IngestSymbolBatch.self, queue: "market", priority: 1,
-        retry: RetryPolicy(maxAttempts: 3, baseSeconds: 2, maxSeconds: 30), timeoutSeconds: 30,
+        // A rescue from a killed worker uses an attempt: six let a batch survive a few kills.
+        retry: RetryPolicy(maxAttempts: 6, baseSeconds: 2, maxSeconds: 30), timeoutSeconds: 30,
         uniqueKey: "ingest-symbol-batch:<feed>:<sha256(sorted symbols)[0..16]>:<bucket>",
         enqueuedBy: "scheduler, per due data input per tick, symbols batched across users",
         idempotency: "snapshot rows are unique per (symbol, metric, feed, as_of); a repeat inserts nothing")
 
     public static let evaluateUser = JobSpec(
         EvaluateUser.self, queue: "evaluate", priority: 2,
-        retry: RetryPolicy(maxAttempts: 3, baseSeconds: 1, maxSeconds: 20), timeoutSeconds: 30,
+        // A worker holds up to 4 × its concurrency of these (they wait together for a batch), so
+        // one kill rescues many: six attempts, not three (the chaos run discarded some at three).
+        retry: RetryPolicy(maxAttempts: 6, baseSeconds: 1, maxSeconds: 20), timeoutSeconds: 30,
         uniqueKey: "evaluate-user:<firebase_uid>:<bucket> (tick) or evaluate-user:<firebase_uid>:stream:<ms> (stream)",
         enqueuedBy: "scheduler, per enabled user per tick; the market-data stream, at priority 1, when a trade crosses one of the user's rules",
         idempotency: "runs under a row lock on user_trading_state; the cooldown in its context stops a second question")

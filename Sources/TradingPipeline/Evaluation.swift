@@ -202,7 +202,11 @@ extension TradingPipeline {
             // The halt first (shared): a halt that commits first stops this batch's questions.
             let halt = try await HaltStore.current(lock: true, on: db, logger: logger)
             let uids = pending.map(\.uid)
-            let locked = try await TradingStore.lockEvaluationViews(uids, on: db, logger: logger)
+            // The lock, then a fresh read: under READ COMMITTED the locking statement's join sees
+            // the config as it was before its wait; a config saved meanwhile (the user's switch,
+            // which holds the same row lock) is visible only to the next statement.
+            try await TradingStore.lockTradingStates(uids, on: db, logger: logger)
+            let locked = try await TradingStore.evaluationViews(uids, on: db, logger: logger)
             let due = pending.filter { $0.view.questionsDueToExpire > 0 }.map(\.uid)
             let expired = due.isEmpty ? [:] : Dictionary(grouping: try await QuestionStore.expireDue(of: due, on: db, logger: logger),
                                                          by: \.firebaseUID)

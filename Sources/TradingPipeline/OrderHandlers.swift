@@ -50,16 +50,23 @@ extension TradingPipeline {
             try await record(order, placed, logger: logger, enqueuePoll: true)
             return .complete
         }
-        // Fencing: a worker that lost this job (paused, partitioned) must not reach Alpaca.
-        guard try await context.holdsLease() else { throw PipelineError.leaseLost("submitting \(order.clientOrderID)") }
-        let now = try await clock.now()
         let step = try await client.transaction(logger: logger) { db -> SubmitStep in
             let halt = try await HaltStore.current(lock: true, on: db, logger: logger)
             _ = try await TradingStore.lockTradingContext(order.firebaseUID, on: db, logger: logger)
             guard let order = try await OrderStore.lock(order.id, on: db, logger: logger), order.status == "pending_submit" else {
                 return .settled
             }
+            // After the lock waits: the clock for the approval's age and the price's drift, and
+            // the fencing check (a worker that lost this job must not reach Alpaca).
+            guard try await context.holdsLease() else { throw PipelineError.leaseLost("submitting \(order.clientOrderID)") }
+            let now = try await clock.now()
             if let (status, reason) = try await submitGate(order, halt: halt, now: now, on: db, logger: logger) {
+                // Asked again under the locks: an earlier attempt's POST may have landed since
+                // the first lookup (a timeout, then a rescue); what Alpaca has is recorded.
+                if let placed = try await trading.order(clientOrderID: order.clientOrderID) {
+                    try await record(order, placed, on: db, logger: logger, enqueuePoll: true)
+                    return .sent(placed)
+                }
                 try await endUnsent(order, status: status, reason: reason, on: db, logger: logger)
                 return .ended(status: status, reason: reason)
             }
@@ -165,7 +172,7 @@ extension TradingPipeline {
         guard let order = try await client.withConnection({ try await OrderStore.order(job.tradeOrderID, on: $0, logger: logger) }) else {
             return .cancel(reason: "trade order \(job.tradeOrderID) does not exist")
         }
-        if order.isTerminal { return .complete }
+        if order.isTerminal && !order.endedUnsent { return .complete }
         guard let placed = try await trading.order(clientOrderID: order.clientOrderID) else {
             if order.status == "pending_submit" { return .snooze(seconds: 2) }
             throw JobError.retryable("Alpaca has no order \(order.clientOrderID) although it was recorded as \(order.status)")

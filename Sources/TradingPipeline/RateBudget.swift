@@ -134,7 +134,7 @@ public struct BudgetedTrading: TradingAPI {
         try await bucket.spend(at: .submission) { try await inner.submit(order) }
     }
     public func orders(after: Date, limit: Int) async throws -> [AlpacaOrder] {
-        try await bucket.spend { try await inner.orders(after: after, limit: limit) }
+        try await bucket.spend(at: priority) { try await inner.orders(after: after, limit: limit) }
     }
     public func asset(symbol: String) async throws -> AlpacaAsset? {
         try await bucket.spend(at: priority) { try await inner.asset(symbol: symbol) }

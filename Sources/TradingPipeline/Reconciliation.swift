@@ -88,9 +88,16 @@ extension TradingPipeline {
         var placed: [String: AlpacaOrder] = [:]
         func page(after: Date) async throws -> [OrderReconciliation.BrokerOrder] {
             let orders = try await trading.orders(after: after, limit: pageSize)
-            return try orders.map { order in
+            return orders.compactMap { order in
                 placed[order.id] = order
-                return try Self.brokerFacts(order)
+                guard let facts = Self.brokerFacts(order) else {
+                    // Alpaca always sends one; a listing row without it cannot be placed in time
+                    // and must not stop every later run.
+                    logger.warning("reconcile: a broker order without submitted_at or created_at; skipped",
+                                   metadata: ["order.alpaca_id": "\(order.id)", "order.client_order_id": "\(order.clientOrderID)"])
+                    return nil
+                }
+                return facts
             }
         }
         var step = pager.take(try await page(after: listedAfter))
@@ -179,11 +186,8 @@ extension TradingPipeline {
     }
 
     /// The decision's view of a broker order.
-    static func brokerFacts(_ order: AlpacaOrder) throws -> OrderReconciliation.BrokerOrder {
-        guard let submittedAt = AlpacaTime.parse(order.submittedAt) else {
-            throw AlpacaError.malformedResponse(method: "GET", path: "/v2/orders",
-                                                detail: "order \(order.id) has submitted_at '\((order.submittedAt ?? "null").prefix(40))'")
-        }
+    static func brokerFacts(_ order: AlpacaOrder) -> OrderReconciliation.BrokerOrder? {
+        guard let submittedAt = AlpacaTime.parse(order.submittedAt) ?? AlpacaTime.parse(order.createdAt) else { return nil }
         return OrderReconciliation.BrokerOrder(
             id: order.id, clientOrderID: order.clientOrderID, status: order.status, filledQty: Decimal(string: order.filledQty),
             filledAvgPrice: order.filledAvgPrice.flatMap { Decimal(string: $0) }, submittedAt: submittedAt, symbol: order.symbol ?? "")

@@ -127,7 +127,7 @@ extension TradingPipeline {
                    SET cancel_requested_at = coalesce(o.cancel_requested_at, now()),
                        cancel_reason = coalesce(o.cancel_reason, 'its submit-order job was cancelled by an operator'),
                        updated_at = now()
-                  FROM stranded s WHERE o.id = s.id AND s.operator_cancelled
+                  FROM stranded s WHERE o.id = s.id AND s.operator_cancelled AND o.status = 'pending_submit'
                 RETURNING o.id)
             SELECT id, client_order_id, operator_cancelled FROM stranded
             """, logger: logger)

@@ -16,7 +16,7 @@ extension TradingPipeline {
         guard let stored = try await client.withConnection({
             try await OrderStore.order(clientOrderID: placed.clientOrderID, on: $0, logger: logger)
         }) else { return false }
-        if stored.isTerminal { return true }
+        if stored.isTerminal && !stored.endedUnsent { return true }
         try await record(stored, placed, logger: logger, enqueuePoll: false)
         return true
     }

@@ -60,4 +60,25 @@ import Testing
             print("negative control done after \(ContinuousClock.now - started)")
         }
     }
+
+    /// Every path of the document is in docs/api-and-hub.md's route table, and the table names
+    /// no /v1 route the document lacks.
+    @Test func theDocumentedRoutesAreTheDocument() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let yaml = try String(contentsOf: Self.file, encoding: .utf8)
+        let paths = Set(yaml.split(separator: "\n").compactMap { line -> String? in
+            guard line.hasPrefix("  /"), line.hasSuffix(":") else { return nil }
+            return String(line.dropFirst(2).dropLast())
+        })
+        let doc = try String(contentsOf: root.appendingPathComponent("docs/api-and-hub.md"), encoding: .utf8)
+        var documented = Set<String>()
+        for line in doc.split(separator: "\n") where line.hasPrefix("| `") {
+            let route = line.dropFirst(3).prefix { $0 != "`" }
+            guard let path = route.split(separator: " ").dropFirst().first else { continue }
+            documented.insert(String(path.split(separator: "?").first ?? path))
+        }
+        #expect(paths.subtracting(documented).isEmpty, "undocumented: \(paths.subtracting(documented).sorted())")
+        let unknown = documented.filter { $0.hasPrefix("/v1") && !paths.contains($0) }
+        #expect(unknown.isEmpty, "documented but not in openapi.yaml: \(unknown.sorted())")
+    }
 }

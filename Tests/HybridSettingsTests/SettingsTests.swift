@@ -116,12 +116,24 @@ import Testing
         #expect(!settings("db.example.com").isLocal && !settings("10.1.2.3").isLocal)
     }
 
-    @Test func readmeDocumentsEverySetting() throws {
-        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("README.md")
-        let text = try String(contentsOf: readme, encoding: .utf8)
-        for doc in SettingsCatalog.all {
-            #expect(text.contains("`\(doc.name)`"), "README does not document \(doc.name)")
+    /// docs/operations.md's settings table and the catalog are the same list, with the same
+    /// defaults: a setting added, removed or changed in one place fails here.
+    @Test func theSettingsTableIsTheCatalog() throws {
+        let doc = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs/operations.md")
+        let text = try String(contentsOf: doc, encoding: .utf8)
+        var documented: [String: String] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("| `") {
+            let cells = line.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count > 3, cells[1].hasPrefix("`"), cells[1].uppercased() == cells[1] else { continue }
+            documented[cells[1].trimmingCharacters(in: CharacterSet(charactersIn: "`"))] = cells[2]
+        }
+        let catalog = Dictionary(SettingsCatalog.all.map { ($0.name, $0.defaultValue) }, uniquingKeysWith: { a, _ in a })
+        let documentedOnly = Set(documented.keys).subtracting(catalog.keys), undocumented = Set(catalog.keys).subtracting(documented.keys)
+        #expect(documentedOnly.isEmpty && undocumented.isEmpty, "documented only: \(documentedOnly); undocumented: \(undocumented)")
+        for (name, value) in catalog {
+            let shown = documented[name] ?? ""
+            #expect(value.isEmpty ? shown == "(empty)" : shown == "`\(value)`", "\(name): documented \(shown), default \(value)")
         }
     }
 }

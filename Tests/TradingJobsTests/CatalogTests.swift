@@ -119,3 +119,21 @@ import TradingJobs
         #expect(reconcile.priority > TradingJobCatalog.submitOrder.priority && reconcile.priority > TradingJobCatalog.pollOrderStatus.priority)
     }
 }
+
+/// The job-kind table in docs/trading-pipeline.md and the catalog are the same list, with the
+/// same queues.
+@Suite struct JobKindsDocTests {
+    @Test func theDocumentedJobKindsAreTheCatalog() throws {
+        let doc = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs/trading-pipeline.md")
+        let text = try String(contentsOf: doc, encoding: .utf8)
+        var documented: [String: String] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("| `") {
+            let cells = line.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count > 3 else { continue }
+            documented[cells[1].trimmingCharacters(in: CharacterSet(charactersIn: "`"))] = cells[2].trimmingCharacters(in: CharacterSet(charactersIn: "`"))
+        }
+        let catalog = Dictionary(TradingJobCatalog.all.map { ($0.kind, $0.queue) }, uniquingKeysWith: { a, _ in a })
+        #expect(documented == catalog)
+    }
+}

@@ -434,6 +434,92 @@ import TradingPipeline
         }
     }
 
+    /// An order the books ended unsent whose earlier POST did land after all (a timeout, then
+    /// a rescue that saw nothing yet): the broker's report, by stream or poller, is recorded
+    /// over the unsent end. Alpaca is the truth.
+    @Test func aLateLandingOrderOverridesAnUnsentEnd() async throws {
+        try await Farm.run(worker: false) { farm in
+            try await farm.seedUser()
+            let question = try #require(try await farm.openDipQuestions(1).first)
+            let approved = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+            guard case .ordered(let orderID, let clientOrderID) = approved.outcome else {
+                Issue.record("expected an order, got \(approved)")
+                return
+            }
+            _ = try await farm.client.withConnection {
+                try await OrderStore.markNotSent(orderID, status: "expired", reason: "the approval is too old", on: $0, logger: logger)
+            }
+            let placed = try await farm.pipeline.trading.submit(OrderSubmission(symbol: "SPY", side: "buy", notional: 10, qty: nil,
+                                                                                clientOrderID: clientOrderID))
+            var filled = placed
+            filled.status = "filled"
+            filled.filledQty = "0.079"
+            filled.filledAvgPrice = "126.5"
+            #expect(try await farm.pipeline.applyTradeUpdate(filled))
+            let order = try #require(try await farm.order(orderID))
+            #expect(order.status == "filled" && order.alpacaOrderID == placed.id && order.filledQty == Decimal(string: "0.079"))
+        }
+    }
+
+    /// A busy farm cannot starve the halt: stages keep taking the halt row (FOR SHARE) in
+    /// overlapping transactions, and the halt still commits within a second or two, after which
+    /// they wait behind it.
+    @Test func aHaltIsNotStarvedByOverlappingStages() async throws {
+        try await Farm.run(worker: false) { farm in
+            let stop = ContinuousClock.now + .seconds(6)
+            let client = farm.client
+            let holders = Task {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for lane in 0..<4 {
+                        group.addTask {
+                            try await Task.sleep(for: .milliseconds(100 * lane))
+                            while ContinuousClock.now < stop {
+                                _ = try await client.transaction(logger: logger) { db in
+                                    _ = try await HaltStore.current(lock: true, on: db, logger: logger)
+                                    try await Task.sleep(for: .milliseconds(400))
+                                }
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+            try await Task.sleep(for: .milliseconds(800))
+            let started = ContinuousClock.now
+            try await farm.halt(reason: "starvation test")
+            let took = ContinuousClock.now - started
+            #expect(took < .seconds(2), "the halt waited \(took) behind stages that kept coming")
+            try await holders.value
+        }
+    }
+
+    /// An evaluation that waited on the user's lock while the user switched trading off decides
+    /// on the new config (read after the lock), so it asks nothing.
+    @Test func anEvaluationThatWaitedForASwitchDecidesOnTheNewConfig() async throws {
+        try await Farm.run(worker: false) { farm in
+            try await farm.seedUser()
+            _ = try await farm.openDipQuestions(0)
+            let now = try await farm.pipeline.clock.now()
+            let pipeline = farm.pipeline
+            // The state row exists (so the evaluation's only wait is the row lock).
+            _ = try await farm.client.transaction(logger: logger) { try await TradingStore.lockTradingContext(Farm.uid, on: $0, logger: logger) }
+            try await farm.client.withConnection { db in
+                try await db.query("BEGIN", logger: logger)
+                _ = try await TradingStore.lockTradingContext(Farm.uid, on: db, logger: logger)
+                let evaluation = Task { try await pipeline.evaluate(firebaseUID: Farm.uid, now: now) }
+                let waiting = try await eventually(within: 10) {
+                    try await farm.int("SELECT count(*)::int FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'") > 0
+                }
+                #expect(waiting != nil, "the evaluation never waited for the user's lock")
+                try await db.query("UPDATE user_trading_config SET enabled = false WHERE firebase_uid = \(Farm.uid)", logger: logger)
+                try await db.query("COMMIT", logger: logger)
+                let result = try await evaluation.value
+                #expect(result.asked.isEmpty, "asked \(result.asked.map(\.questionText)) after trading was switched off")
+            }
+            #expect(try await farm.openQuestions().isEmpty)
+        }
+    }
+
     /// The caps count what happened: open orders at their size, ended ones by what filled
     /// (a rejection or a cancel with nothing filled and an unsent order count nothing).
     @Test func theCapsCountWhatHappened() async throws {
