@@ -80,9 +80,11 @@ extension ChaosLoops {
                 }
             }
             if twice, ok.count == 2 {
-                // Exactly one took effect; the other reports the first one's result.
+                // Exactly one took effect and the other reports its result; or neither, when a
+                // config change had withdrawn the question before both (both say so).
                 let outcomes = Set(ok.map { "\($0.object["outcome"] ?? "")|\($0.object["client_order_id"] ?? "")" })
-                if fresh.count != 1 || outcomes.count != 1 {
+                let bothWithdrawn = ok.allSatisfy { $0.object["outcome"] as? String == "withdrawn" }
+                if fresh.count > 1 || outcomes.count != 1 || (fresh.isEmpty && !bothWithdrawn) {
                     await stats.duplicateViolation("\(id): \(ok.map(\.text))")
                 }
             }
