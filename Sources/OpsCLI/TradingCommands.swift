@@ -45,7 +45,7 @@ struct TradingHaltCommand: AsyncParsableCommand {
         }
         let by = TradingCommand.actor(self.by)
         try await Ops.run(output, label: "trading halt") { client, logger in
-            try await client.withConnection { try await TradingControl.set(halted: true, reason: reason, by: by, on: $0, logger: logger) }
+            try await TradingControl.set(halted: true, reason: reason, by: by, client: client, logger: logger)
         }
     }
 }
@@ -61,7 +61,7 @@ struct TradingResumeCommand: AsyncParsableCommand {
         let reason = self.reason.map { String($0.prefix(500)) }
         let by = TradingCommand.actor(self.by)
         try await Ops.run(output, label: "trading resume") { client, logger in
-            try await client.withConnection { try await TradingControl.set(halted: false, reason: reason, by: by, on: $0, logger: logger) }
+            try await TradingControl.set(halted: false, reason: reason, by: by, client: client, logger: logger)
         }
     }
 }
@@ -85,7 +85,7 @@ struct OrdersCancel: AsyncParsableCommand {
         let reference = order.trimmingCharacters(in: .whitespaces)
         let reason = String(self.reason.prefix(500))
         try await Ops.run(output, label: "orders cancel") { client, logger in
-            let report = try await client.withConnection { try await TradingControl.cancel(order: reference, reason: reason, on: $0, logger: logger) }
+            let report = try await TradingControl.cancel(order: reference, reason: reason, client: client, logger: logger)
             return FailingReport(inner: report, failure: report.requested ? nil : ReportedFailure(description: report.text))
         }
     }

@@ -31,30 +31,22 @@ public enum TradingControl {
         return HaltReport(halt: halt, events: events, pendingSubmit: unsent)
     }
 
-    /// Halts or resumes. Returns once every order POST in flight has finished (they hold the
-    /// halt row): from the commit on, no stage starts one.
-    public static func set(halted: Bool, reason: String?, by: String, on db: PostgresConnection, logger: Logger) async throws -> HaltReport {
-        try await db.query("BEGIN", logger: logger)
-        do {
+    /// Halts or resumes, in its own transaction. Returns once every order POST in flight has
+    /// finished (they hold the halt row): from the commit on, no stage starts one.
+    public static func set(halted: Bool, reason: String?, by: String, client: PostgresClient, logger: Logger) async throws -> HaltReport {
+        _ = try await client.transaction(logger: logger) { db in
             try await HaltStore.set(halted: halted, reason: reason, by: by, on: db, logger: logger)
-            try await db.query("COMMIT", logger: logger)
-        } catch {
-            _ = try? await db.query("ROLLBACK", logger: logger)
-            throw error
         }
-        return try await status(on: db, logger: logger)
+        return try await client.withConnection { try await status(on: $0, logger: logger) }
     }
 
     /// Asks for an unsent order to be cancelled: recorded on the row (the submit attempt reads
     /// it under its lock), and a `submit-order` attempt enqueued that asks Alpaca and ends the
     /// order `canceled`, or records what Alpaca has if an earlier attempt got through.
-    public static func cancel(order reference: String, reason: String, on db: PostgresConnection,
+    public static func cancel(order reference: String, reason: String, client: PostgresClient,
                               logger: Logger) async throws -> OrderCancelReport {
-        try await db.query("BEGIN", logger: logger)
-        do {
-            let found = try await findOrder(reference, on: db, logger: logger)
-            guard let order = found else {
-                try await db.query("ROLLBACK", logger: logger)
+        try await client.transaction(logger: logger) { db in
+            guard let order = try await findOrder(reference, on: db, logger: logger) else {
                 return OrderCancelReport(reference: reference, order: nil, requested: false)
             }
             let marked = try await OrderStore.requestCancel(order.id, reason: reason, on: db, logger: logger)
@@ -62,11 +54,7 @@ public enum TradingControl {
                 _ = try await JobStore.enqueue(try TradingJobCatalog.submitOrder.job(
                     SubmitOrder(tradeOrderID: order.id, clientOrderID: order.clientOrderID)), on: db, logger: logger)
             }
-            try await db.query("COMMIT", logger: logger)
             return OrderCancelReport(reference: reference, order: marked ?? order, requested: marked != nil)
-        } catch {
-            _ = try? await db.query("ROLLBACK", logger: logger)
-            throw error
         }
     }
 

@@ -91,14 +91,21 @@ public enum OrderGate {
         return nil
     }
 
+    /// How far `latest` moved from `approved`, in percent (unsigned; NaN when it cannot be
+    /// computed); nil without a positive price to measure from. The approval and the POST both
+    /// judge drift by it.
+    public static func driftPct(from approved: Decimal, to latest: Decimal) -> Decimal? {
+        guard approved > 0 else { return nil }
+        return abs((latest - approved) / approved * 100)
+    }
+
     /// Just before the POST: the approval must be recent, and the price near the approved one.
     /// `latestPrice` is the freshest stored price (nil: nothing newer is known, no drift).
     public static func freshness(decidedAt: Date, approvedPrice: Decimal?, latestPrice: Decimal?, now: Date,
                                  maxAgeSeconds: Int, maxDriftPct: Decimal) -> IntentStop? {
         let age = now.timeIntervalSince(decidedAt)
         if age > Double(maxAgeSeconds) { return .approvalTooOld(ageSeconds: Int(age.rounded(.down)), maxSeconds: maxAgeSeconds) }
-        if let approvedPrice, let latestPrice, approvedPrice > 0 {
-            let drift = abs((latestPrice - approvedPrice) / approvedPrice * 100)
+        if let approvedPrice, let latestPrice, let drift = driftPct(from: approvedPrice, to: latestPrice) {
             // Fails closed: a drift that cannot be computed is too much.
             if drift.isNaN || drift > maxDriftPct {
                 return .priceDrifted(from: approvedPrice, to: latestPrice, pct: drift.isNaN ? 0 : Money.rounded(drift, scale: 2), maxPct: maxDriftPct)

@@ -188,8 +188,7 @@ extension TradingPipeline {
             state[rule: rule.id].cooldownUntil = nil
             return (.deferred, "no order yet: \(why); the rule asks again as soon as fresh data fires it")
         }
-        if let askedPrice = intent.price, askedPrice > 0 {
-            let drift = abs((latestPrice - askedPrice) / askedPrice * 100)
+        if let askedPrice = intent.price, let drift = OrderGate.driftPct(from: askedPrice, to: latestPrice) {
             if drift.isNaN || drift > settings.approvalMaxDriftPct {
                 let reference = intent.reference ?? askedPrice
                 let change = reference > 0 ? Money.rounded((latestPrice - reference) / reference * 100, scale: 4) : 0
