@@ -108,17 +108,21 @@ extension TradingPipeline {
             let decision = parsed.decision
             if case .invalid(let message) = decision { throw AnswerError.invalidValue(message) }
             guard let number = parsed.value else { throw AnswerError.invalidValue("answer must be a number") }
+            // Read once, under the lock: the cooldown and the decision judge by the same config.
+            let config: Result<TradingConfig, any Error>
+            do { config = .success(try await effectiveConfig(uid, on: db).config) } catch { config = .failure(error) }
             if question.isPastExpiry {
                 try await QuestionStore.setStatus(questionID, "expired", on: db, logger: logger)
-                try await closeCooldown(question, uid: uid, state: &state, now: now, db: db)
+                closeCooldown(question, config: try? config.get(), state: &state, now: now)
                 try await TradingStore.saveTradingContext(uid, state, evaluatedAt: now, on: db, logger: logger)
                 PipelineMetrics.questionsExpired(1)
                 return AnswerResult(questionID: questionID, decision: "none", outcome: .expired,
                                     detail: "this question expired before it was answered", repeated: false)
             }
             try await QuestionStore.setStatus(questionID, "answered", answered: true, on: db, logger: logger)
-            try await closeCooldown(question, uid: uid, state: &state, now: now, db: db)
-            let (outcome, fullDetail) = try await decide(decision, question: question, uid: uid, halt: halt, state: &state, now: now, db: db)
+            closeCooldown(question, config: try? config.get(), state: &state, now: now)
+            let (outcome, fullDetail) = try await decide(decision, question: question, uid: uid, config: config, halt: halt, state: &state,
+                                                         now: now, db: db)
             let detail = String(fullDetail.prefix(1000))
             let decisionName = switch decision { case .approve: "approve"; case .skip: "skip"; default: "ambiguous" }
             var answer = StoredAnswer(questionID: questionID, value: number, decision: decisionName, outcome: outcome.name, detail: detail)
@@ -139,16 +143,15 @@ extension TradingPipeline {
         return result
     }
 
-    private func closeCooldown(_ question: StoredQuestion, uid: String, state: inout TradingContext, now: Date,
-                               db: PostgresConnection) async throws {
+    private func closeCooldown(_ question: StoredQuestion, config: TradingConfig?, state: inout TradingContext, now: Date) {
         guard let ruleID = question.ruleID else { return }
-        let cooldown = (try? await effectiveConfig(uid, on: db))?.config.rule(id: ruleID)?.cooldownSeconds ?? ConfigDefaults.cooldownSeconds
+        let cooldown = config?.rule(id: ruleID)?.cooldownSeconds ?? ConfigDefaults.cooldownSeconds
         state[rule: ruleID] = Cooldown.questionClosed(state[rule: ruleID], questionID: question.id.uuidString.lowercased(),
                                                       at: now, cooldownSeconds: cooldown)
     }
 
-    private func decide(_ decision: AnswerDecision, question: StoredQuestion, uid: String, halt: TradingHalt,
-                        state: inout TradingContext, now: Date, db: PostgresConnection) async throws -> (AnswerOutcome, String) {
+    private func decide(_ decision: AnswerDecision, question: StoredQuestion, uid: String, config loaded: Result<TradingConfig, any Error>,
+                        halt: TradingHalt, state: inout TradingContext, now: Date, db: PostgresConnection) async throws -> (AnswerOutcome, String) {
         guard let ruleID = question.ruleID, question.phase == "await_confirm" else {
             return (.acknowledged, "noted")
         }
@@ -158,10 +161,9 @@ extension TradingPipeline {
             return (.refused, "no order: this question does not say which order it proposes")
         }
         let config: TradingConfig
-        do {
-            config = try await effectiveConfig(uid, on: db).config
-        } catch {
-            return (.refused, "no order: the trading config cannot be read (\(error))")
+        switch loaded {
+        case .success(let value): config = value
+        case .failure(let error): return (.refused, "no order: the trading config cannot be read (\(error))")
         }
         if let stop = OrderGate.switches(for: intent, config: config, halt: halt, serverEnabled: settings.tradingEnabled,
                                          requireUnchangedRule: true) {
