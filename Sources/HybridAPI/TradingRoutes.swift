@@ -32,7 +32,7 @@ struct MeRoutes: Sendable {
     }
 
     func getConfig(_ uid: String) async throws -> Response {
-        let stored = try await client.withConnection { try await TradingStore.userConfig(uid, on: $0, logger: logger) }
+        let stored = try await client.withConnection { try await UserConfigStore.userConfig(uid, on: $0, logger: logger) }
         guard let stored else { throw APIError.notFound("no trading config for this user yet; PUT one") }
         switch stored.effective {
         case .success(let effective):
@@ -64,12 +64,12 @@ struct MeRoutes: Sendable {
         return try await client.transaction(logger: logger) { db -> Response in
             // The user's lock first: the config read, validated and compared for withdrawals is
             // the one this save replaces (two PUTs at once run one after the other).
-            try await TradingStore.ensureUser(uid, on: db, logger: logger)
-            _ = try await TradingStore.lockTradingContext(uid, on: db, logger: logger)
-            let existing = try await TradingStore.userConfig(uid, on: db, logger: logger)
+            try await UserConfigStore.ensureUser(uid, on: db, logger: logger)
+            _ = try await TradingStateStore.lockTradingContext(uid, on: db, logger: logger)
+            let existing = try await UserConfigStore.userConfig(uid, on: db, logger: logger)
             var templateName = existing?.templateName
             var template = existing?.template
-            if existing == nil, let base = try await TradingStore.templates(on: db, logger: logger).first(where: { $0.name == Self.defaultTemplate }) {
+            if existing == nil, let base = try await UserConfigStore.templates(on: db, logger: logger).first(where: { $0.name == Self.defaultTemplate }) {
                 // A new user's override applies to the default template (plan §4.1).
                 (templateName, template) = (base.name, base.config)
             }
@@ -132,7 +132,7 @@ struct MeRoutes: Sendable {
     /// server's, shared); recent orders; the effective switches. No keys, no account numbers.
     func status(_ uid: String) async throws -> Response {
         try await client.withConnection { db in
-            let stored = try await TradingStore.userConfig(uid, on: db, logger: logger)
+            let stored = try await UserConfigStore.userConfig(uid, on: db, logger: logger)
             let effective = try? stored?.effective.get()
             let rows = try await db.query("""
                 SELECT symbol,

@@ -241,3 +241,33 @@ public enum OrderStore {
         try await db.query("UPDATE trade_orders SET status_reason = \(reason), updated_at = now() WHERE id = \(id)", logger: logger)
     }
 }
+
+extension OrderStore {
+    /// `countedOrders` for several users at once; absent users have none.
+    public static func countedOrders(of uids: [String], around now: Date, excluding: UUID? = nil, on db: PostgresConnection,
+                                     logger: Logger) async throws -> [String: [PlacedOrder]] {
+        // What happened counts: an order still open (or not yet sent) at its full size; an
+        // ended one by what was filled (a partial fill counts its filled part; a rejection, a
+        // cancel or an unsent order with nothing filled does not count at all).
+        let rows = try await db.query("""
+            SELECT firebase_uid, decided_at,
+                   CASE WHEN status = 'filled' AND filled_qty IS NULL
+                             THEN coalesce(notional_usd, qty * reference_price)
+                        WHEN status IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')
+                             THEN coalesce(filled_qty * coalesce(filled_avg_price, reference_price), notional_usd)
+                        ELSE coalesce(notional_usd, qty * reference_price) END
+            FROM trade_orders
+            WHERE firebase_uid = ANY(\(uids)) AND decided_at > \(now.addingTimeInterval(-26 * 3600))
+              AND (status NOT IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')
+                   OR status = 'filled' OR coalesce(filled_qty, 0) > 0)
+              AND id IS DISTINCT FROM \(excluding)
+            """, logger: logger)
+        var result: [String: [PlacedOrder]] = [:]
+        for try await (uid, decided, notional) in rows.decode((String, Date, Decimal?).self) {
+            // An order with no size or price to value it by (not one this server writes) fails
+            // closed: it counts as NaN, which the guardrails refuse.
+            result[uid, default: []].append(PlacedOrder(createdAt: decided, notionalUSD: notional ?? .nan))
+        }
+        return result
+    }
+}

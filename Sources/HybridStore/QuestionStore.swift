@@ -150,3 +150,76 @@ public enum QuestionStore {
         return withdrawn
     }
 }
+
+public struct NewQuestion: Sendable {
+    public var firebaseUID: String
+    public var text: String
+    public var sourceTag: String
+    public var pipelineKey: String
+    public var pipelineStep: String
+    public var correctAnswer: Decimal
+    public var metadata: JSONValue
+    public var expiresInSeconds: Int
+
+    public init(firebaseUID: String, text: String, sourceTag: String, pipelineKey: String, pipelineStep: String,
+                correctAnswer: Decimal, metadata: JSONValue, expiresInSeconds: Int) {
+        self.firebaseUID = firebaseUID
+        self.text = text
+        self.sourceTag = sourceTag
+        self.pipelineKey = pipelineKey
+        self.pipelineStep = pipelineStep
+        self.correctAnswer = correctAnswer
+        self.metadata = metadata
+        self.expiresInSeconds = expiresInSeconds
+    }
+}
+
+extension QuestionStore {
+    /// Inserts one question; returns its new id.
+    public static func insertQuestion(_ question: NewQuestion, on db: PostgresConnection, logger: Logger) async throws -> UUID {
+        let id = UUID()
+        try await insertQuestions([(id, question)], on: db, logger: logger)
+        return id
+    }
+
+    /// Inserts questions whose ids the caller chose (the cooldown records the id before the row exists).
+    public static func insertQuestions(_ questions: [(id: UUID, question: NewQuestion)], on db: PostgresConnection, logger: Logger) async throws {
+        guard !questions.isEmpty else { return }
+        let rows = questions.map(\.question)
+        try await db.query("""
+            INSERT INTO questions (id, firebase_uid, question_text, source_tag, pipeline_key, pipeline_step,
+                                   correct_answer, metadata, expires_at)
+            SELECT id, uid, text, tag, key, step, answer::numeric, metadata::jsonb, now() + make_interval(secs => ttl)
+            FROM unnest(\(questions.map(\.id)), \(rows.map(\.firebaseUID)), \(rows.map(\.text)), \(rows.map(\.sourceTag)),
+                        \(rows.map(\.pipelineKey)), \(rows.map(\.pipelineStep)), \(rows.map { "\($0.correctAnswer)" }),
+                        \(rows.map { $0.metadata.canonicalString() }), \(rows.map(\.expiresInSeconds)))
+                 AS q(id, uid, text, tag, key, step, answer, metadata, ttl)
+            """, logger: logger)
+    }
+
+    /// Closes the given users' open questions whose time ran out; returns them.
+    public static func expireDue(of uids: [String], on db: PostgresConnection, logger: Logger) async throws -> [StoredQuestion] {
+        var binds = PostgresBindings()
+        binds.append(uids)
+        let sql = """
+            UPDATE questions SET status = 'expired'
+            WHERE firebase_uid = ANY($1) AND status = 'open' AND expires_at <= now()
+            RETURNING \(columns)
+            """
+        return try await decode(db.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger))
+    }
+
+    /// Each user's open trading questions that have not run out (one past `expires_at` awaits
+    /// `expireDue` and no longer counts against `max_open_questions`); absent users have none.
+    public static func countOpen(of uids: [String], on db: PostgresConnection, logger: Logger) async throws -> [String: Int] {
+        let rows = try await db.query("""
+            SELECT firebase_uid, count(*)::int FROM questions
+            WHERE firebase_uid = ANY(\(uids)) AND status = 'open' AND pipeline_key = 'trading'
+              AND (expires_at IS NULL OR expires_at > now())
+            GROUP BY firebase_uid
+            """, logger: logger)
+        var counts: [String: Int] = [:]
+        for try await (uid, count) in rows.decode((String, Int).self) { counts[uid] = count }
+        return counts
+    }
+}

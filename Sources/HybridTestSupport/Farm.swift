@@ -78,8 +78,8 @@ public struct Farm: Sendable {
 
     public func seedUser(_ uid: String = Farm.uid, override: JSONValue = Farm.override) async throws {
         try await client.transaction(logger: logger) { db in
-            try await TradingStore.upsertUser(uid, displayName: "test user", on: db, logger: logger)
-            try await TradingStore.upsertUserConfig(uid, templateName: "default_paper_watchlist", override: override,
+            try await UserConfigStore.upsertUser(uid, displayName: "test user", on: db, logger: logger)
+            try await UserConfigStore.upsertUserConfig(uid, templateName: "default_paper_watchlist", override: override,
                                                     enabled: true, on: db, logger: logger)
         }
     }
@@ -89,9 +89,9 @@ public struct Farm: Sendable {
     @discardableResult
     public func reconfigure(_ uid: String = Farm.uid, override: JSONValue) async throws -> [UUID] {
         try await client.transaction(logger: logger) { db in
-            let stored = try await TradingStore.userConfig(uid, on: db, logger: logger)
+            let stored = try await UserConfigStore.userConfig(uid, on: db, logger: logger)
             let templateName = stored?.templateName ?? "default_paper_watchlist"
-            let template = try await TradingStore.templates(on: db, logger: logger).first { $0.name == templateName }?.config
+            let template = try await UserConfigStore.templates(on: db, logger: logger).first { $0.name == templateName }?.config
             let merged = template.map { ConfigMerge.merge(template: $0, override: override) } ?? override
             switch TradingConfigDecoder.decode(merged) {
             case .failure(let error): throw FarmError("the new config is invalid: \(error)")
@@ -202,14 +202,14 @@ extension Farm {
     public func openDipQuestions(_ n: Int) async throws -> [UUID] {
         let now = try await pipeline.clock.now()
         return try await client.transaction(logger: logger) { db in
-            try await TradingStore.insertSnapshots([
+            try await SnapshotStore.insertSnapshots([
                 SnapshotInsert(symbol: "SPY", metric: .lastTrade, price: Decimal(string: "126.56"), volume: 100, asOf: now.addingTimeInterval(-5)),
                 SnapshotInsert(symbol: "SPY", metric: .prevClose, price: Decimal(string: "128.56"), volume: 100, asOf: now.addingTimeInterval(-80_000)),
             ], on: db, logger: logger)
             let intent = try await Self.dipIntent(now: now, on: db)
             var ids: [UUID] = []
             for _ in 0..<n {
-                ids.append(try await TradingStore.insertQuestion(NewQuestion(
+                ids.append(try await QuestionStore.insertQuestion(NewQuestion(
                     firebaseUID: Farm.uid, text: "SPY is down 1.56% vs yesterday. \(intent.summary)", sourceTag: "trading:rule:dip_confirm",
                     pipelineKey: "trading", pipelineStep: "dip_confirm:await_confirm", correctAnswer: 10,
                     metadata: .object(["rule_id": .string("dip_confirm"), "symbol": .string("SPY"),
@@ -224,7 +224,7 @@ extension Farm {
     /// The order the §17 user's dip rule proposes as the user's config reads now, frozen as
     /// evaluate-user freezes it (SPY at 126.56 against 128.56).
     static func dipIntent(now: Date, on db: PostgresConnection) async throws -> OrderIntent {
-        guard let config = try await TradingStore.userConfig(Farm.uid, on: db, logger: logger),
+        guard let config = try await UserConfigStore.userConfig(Farm.uid, on: db, logger: logger),
               case .success(let effective) = config.effective, let rule = effective.config.rule(id: "dip_confirm") else {
             throw FarmError("the §17 user has no valid config with rule dip_confirm; seedUser() first")
         }

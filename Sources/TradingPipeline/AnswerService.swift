@@ -85,7 +85,7 @@ extension TradingPipeline {
             }
             // The halt first (shared), then the user's state: the order every stage takes them in.
             let halt = try await HaltStore.current(lock: true, on: db, logger: logger)
-            var state = try await TradingStore.lockTradingContext(uid, on: db, logger: logger)
+            var state = try await TradingStateStore.lockTradingContext(uid, on: db, logger: logger)
             guard let question = try await QuestionStore.question(questionID, of: uid, lock: true, on: db, logger: logger) else {
                 throw AnswerError.notFound
             }
@@ -114,7 +114,7 @@ extension TradingPipeline {
             if question.isPastExpiry {
                 try await QuestionStore.setStatus(questionID, "expired", on: db, logger: logger)
                 closeCooldown(question, config: try? config.get(), state: &state, now: now)
-                try await TradingStore.saveTradingContext(uid, state, evaluatedAt: now, on: db, logger: logger)
+                try await TradingStateStore.saveTradingContext(uid, state, evaluatedAt: now, on: db, logger: logger)
                 PipelineMetrics.questionsExpired(1)
                 return AnswerResult(questionID: questionID, decision: "none", outcome: .expired,
                                     detail: "this question expired before it was answered", repeated: false)
@@ -132,7 +132,7 @@ extension TradingPipeline {
             default: break
             }
             try await QuestionStore.insertAnswer(answer, firebaseUID: uid, on: db, logger: logger)
-            try await TradingStore.saveTradingContext(uid, state, evaluatedAt: now, on: db, logger: logger)
+            try await TradingStateStore.saveTradingContext(uid, state, evaluatedAt: now, on: db, logger: logger)
             return AnswerResult(questionID: questionID, decision: decisionName, outcome: outcome, detail: detail, repeated: false)
         }
         if !result.repeated { PipelineMetrics.questionAnswered(outcome: result.outcome.name) }
@@ -182,7 +182,7 @@ extension TradingPipeline {
         }
 
         // Approve: the price the user saw must still hold, on fresh data of the same feed.
-        let rows = try await TradingStore.latestSnapshots(symbols: [intent.symbol], feed: intent.feed, asOf: now, on: db, logger: logger)
+        let rows = try await SnapshotStore.latestSnapshots(symbols: [intent.symbol], feed: intent.feed, asOf: now, on: db, logger: logger)
         let latest = rows.first { $0.metric == intent.priceMetric }
         let ageSeconds = latest.map { Int(now.timeIntervalSince($0.asOf)) }
         guard let latestPrice = latest?.price, let ageSeconds, ageSeconds <= rule.maxStalenessSeconds else {

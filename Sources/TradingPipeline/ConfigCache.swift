@@ -21,7 +21,7 @@ public final class ConfigCache: Sendable {
         self.capacity = capacity
     }
 
-    func effective(uid: String, view: TradingStore.EvaluationView) throws -> Result<TradingConfig, ConfigValidationError> {
+    func effective(uid: String, view: TradingStateStore.EvaluationView) throws -> Result<TradingConfig, ConfigValidationError> {
         let key = Key(templateName: view.templateName, templateText: view.templateText, overrideText: view.overrideText, enabled: view.enabled)
         if let hit = entries.withLock({ $0[key] }) { return hit }
         let stored = StoredUserConfig(firebaseUID: uid, templateName: view.templateName,

@@ -43,7 +43,7 @@ public typealias EvaluationOutcome = Result<UserEvaluationResult, any Error>
 /// that the decision need not read it again when the documents did not change meanwhile.
 struct PendingDecision {
     var uid: String
-    var view: TradingStore.EvaluationView
+    var view: TradingStateStore.EvaluationView
     var snapshots: [SnapshotRow]
     var fired: [(rule: Rule, evaluation: RuleEvaluation)]
     var preflights: [String: PreflightResult] = [:]
@@ -154,9 +154,9 @@ extension TradingPipeline {
     /// The lock-free read of a batch: the settled users' outcomes, and the users to decide.
     func quietEvaluation(_ uids: [String], now: Date, logger: Logger) async throws -> ([String: EvaluationOutcome], [PendingDecision]) {
         try await client.withConnection { db in
-            let views = try await TradingStore.evaluationViews(uids, on: db, logger: logger)
+            let views = try await TradingStateStore.evaluationViews(uids, on: db, logger: logger)
             var outcomes: [String: EvaluationOutcome] = [:]
-            var configs: [(uid: String, view: TradingStore.EvaluationView, config: TradingConfig)] = []
+            var configs: [(uid: String, view: TradingStateStore.EvaluationView, config: TradingConfig)] = []
             for uid in uids {
                 guard let view = views[uid] else {
                     outcomes[uid] = .failure(PipelineError.noConfig(uid))
@@ -165,7 +165,7 @@ extension TradingPipeline {
                 do { configs.append((uid, view, try effectiveConfig(uid, view: view))) } catch { outcomes[uid] = .failure(error) }
             }
             let symbols = Set(configs.flatMap(\.config.watchlist)).sorted()
-            let rows = symbols.isEmpty ? [] : try await TradingStore.latestSnapshots(symbols: symbols, asOf: now, on: db, logger: logger)
+            let rows = symbols.isEmpty ? [] : try await SnapshotStore.latestSnapshots(symbols: symbols, asOf: now, on: db, logger: logger)
             let bySymbol = Dictionary(grouping: rows, by: \.symbol)
             var pending: [PendingDecision] = []
             for (uid, view, config) in configs {
@@ -196,7 +196,7 @@ extension TradingPipeline {
     func decideUnderLock(_ pending: [PendingDecision], now: Date, logger: Logger) async throws -> [String: EvaluationOutcome] {
         let stateless = pending.filter { !$0.view.hasStateRow }.map(\.uid)
         if !stateless.isEmpty {
-            try await client.withConnection { try await TradingStore.ensureTradingStates(stateless, on: $0, logger: logger) }
+            try await client.withConnection { try await TradingStateStore.ensureTradingStates(stateless, on: $0, logger: logger) }
         }
         let (outcomes, afterCommit) = try await client.transaction(logger: logger) { db in
             // The halt first (shared): a halt that commits first stops this batch's questions.
@@ -205,8 +205,8 @@ extension TradingPipeline {
             // The lock, then a fresh read: under READ COMMITTED the locking statement's join sees
             // the config as it was before its wait; a config saved meanwhile (the user's switch,
             // which holds the same row lock) is visible only to the next statement.
-            try await TradingStore.lockTradingStates(uids, on: db, logger: logger)
-            let locked = try await TradingStore.evaluationViews(uids, on: db, logger: logger)
+            try await TradingStateStore.lockTradingStates(uids, on: db, logger: logger)
+            let locked = try await TradingStateStore.evaluationViews(uids, on: db, logger: logger)
             let due = pending.filter { $0.view.questionsDueToExpire > 0 }.map(\.uid)
             let expired = due.isEmpty ? [:] : Dictionary(grouping: try await QuestionStore.expireDue(of: due, on: db, logger: logger),
                                                          by: \.firebaseUID)
@@ -228,7 +228,7 @@ extension TradingPipeline {
                 }
                 // The documents changed since the read: read the config's symbols again.
                 let snapshots = view.sameDocuments(as: user.view) ? user.snapshots
-                    : try await TradingStore.latestSnapshots(symbols: config.watchlist.sorted(), asOf: now, on: db, logger: logger)
+                    : try await SnapshotStore.latestSnapshots(symbols: config.watchlist.sorted(), asOf: now, on: db, logger: logger)
                 let decision = decide(user.uid, config: config, halt: halt, state: view.context, expired: expired[user.uid] ?? [],
                                       openQuestions: open[user.uid] ?? 0, prior: prior[user.uid] ?? [], snapshots: snapshots,
                                       preflights: user.preflights, now: now, logger: logger)
@@ -237,12 +237,12 @@ extension TradingPipeline {
                 contexts.append((user.uid, decision.state))
                 outcomes[user.uid] = .success(decision.result)
             }
-            try await TradingStore.insertQuestions(questions, on: db, logger: logger)
+            try await QuestionStore.insertQuestions(questions, on: db, logger: logger)
             if !questions.isEmpty {
                 let jobs = try questions.map { try TradingJobCatalog.deliverQuestion.job(DeliverQuestion(questionID: $0.id)) }
                 _ = try await JobStore.enqueue(jobs, on: db, logger: logger)
             }
-            try await TradingStore.saveTradingContexts(contexts, evaluatedAt: now, on: db, logger: logger)
+            try await TradingStateStore.saveTradingContexts(contexts, evaluatedAt: now, on: db, logger: logger)
             return (outcomes, afterCommit)
         }
         for effect in afterCommit { effect() }
@@ -352,7 +352,7 @@ extension TradingPipeline {
     }
 
     /// The effective config of stored documents, parsed once per worker (`ConfigCache`).
-    func effectiveConfig(_ uid: String, view: TradingStore.EvaluationView) throws -> TradingConfig {
+    func effectiveConfig(_ uid: String, view: TradingStateStore.EvaluationView) throws -> TradingConfig {
         switch try configCache.effective(uid: uid, view: view) {
         case .success(let effective): return effective
         case .failure(let error): throw PipelineError.invalidConfig(uid, error)
@@ -376,13 +376,13 @@ extension TradingPipeline {
 
     /// Inserts a question and its `deliver-question` job in the caller's transaction.
     func askQuestion(_ question: NewQuestion, on db: PostgresConnection, logger: Logger) async throws -> UUID {
-        let id = try await TradingStore.insertQuestion(question, on: db, logger: logger)
+        let id = try await QuestionStore.insertQuestion(question, on: db, logger: logger)
         _ = try await JobStore.enqueue(try TradingJobCatalog.deliverQuestion.job(DeliverQuestion(questionID: id)), on: db, logger: logger)
         PipelineMetrics.questionCreated(step: question.pipelineStep)
         return id
     }
 
-    /// The feed rules read their snapshots from (`TradingStore.latestSnapshots`' default).
+    /// The feed rules read their snapshots from (`SnapshotStore.latestSnapshots`' default).
     static let evaluationFeed = "iex"
 
     /// What the question carries for the app and the audit trail (plan §5.6).

@@ -58,7 +58,7 @@ extension TradingPipeline {
             rows += SnapshotMapping.rows(symbol: symbol, snapshot: snapshot, feed: job.feed, metrics: metrics)
         }
         let missing = job.symbols.filter { snapshots[$0] == nil }
-        let inserted = try await client.withConnection { try await TradingStore.insertSnapshots(rows, on: $0, logger: context.logger) }
+        let inserted = try await client.withConnection { try await SnapshotStore.insertSnapshots(rows, on: $0, logger: context.logger) }
         context.logger.info("ingested snapshots", metadata: [
             "ingest.symbols": "\(job.symbols.count)", "ingest.rows": "\(rows.count)", "ingest.new_rows": "\(inserted)",
             "ingest.missing": .string(missing.joined(separator: ",")),

@@ -193,7 +193,7 @@ final class MarketDataStreamSession: Sendable {
         guard !rows.isEmpty || reportDue || waitingDue else { return }
         do {
             try await pipeline.client.transaction(logger: logger) { db in
-                let fresh = try await TradingStore.insertNewSnapshots(rows, on: db, logger: logger)
+                let fresh = try await SnapshotStore.insertNewSnapshots(rows, on: db, logger: logger)
                 let users = state.withLock { s -> [String] in
                     let triggered = Self.trigger(fresh, state: &s)
                     // TRADING_ENABLED / TRADING_WORKER_EVAL_ENABLED off here: store trades, evaluate nothing.
@@ -343,7 +343,7 @@ final class MarketDataStreamSession: Sendable {
             let configs = try await pipeline.enabledConfigs(on: db, logger: logger)
             let plan = StreamPlan.make(configs: configs, feed: options.feed, maxSymbols: options.maxSymbols)
             var references: [String: [Metric: Decimal]] = [:]
-            for row in try await TradingStore.latestSnapshots(symbols: plan.streamed, feed: options.feed, on: db, logger: logger)
+            for row in try await SnapshotStore.latestSnapshots(symbols: plan.streamed, feed: options.feed, on: db, logger: logger)
             where row.metric != .lastTrade {
                 if let price = row.price { references[row.symbol, default: [:]][row.metric] = price }
             }

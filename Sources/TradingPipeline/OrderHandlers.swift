@@ -52,7 +52,7 @@ extension TradingPipeline {
         }
         let step = try await client.transaction(logger: logger) { db -> SubmitStep in
             let halt = try await HaltStore.current(lock: true, on: db, logger: logger)
-            _ = try await TradingStore.lockTradingContext(order.firebaseUID, on: db, logger: logger)
+            _ = try await TradingStateStore.lockTradingContext(order.firebaseUID, on: db, logger: logger)
             guard let order = try await OrderStore.lock(order.id, on: db, logger: logger), order.status == "pending_submit" else {
                 return .settled
             }
@@ -149,7 +149,7 @@ extension TradingPipeline {
                                          requireUnchangedRule: false) {
             return stopped(stop)
         }
-        let rows = try await TradingStore.latestSnapshots(symbols: [order.symbol], feed: intent.feed, asOf: now, on: db, logger: logger)
+        let rows = try await SnapshotStore.latestSnapshots(symbols: [order.symbol], feed: intent.feed, asOf: now, on: db, logger: logger)
         let latest = rows.first { $0.metric == intent.priceMetric }?.price
         if let stop = OrderGate.freshness(decidedAt: order.decidedAt, approvedPrice: order.referencePrice, latestPrice: latest, now: now,
                                           maxAgeSeconds: settings.approvalMaxAgeSeconds, maxDriftPct: settings.approvalMaxDriftPct) {

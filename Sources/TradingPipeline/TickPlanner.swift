@@ -93,7 +93,7 @@ extension TradingPipeline {
             """, logger: logger)
         var result: [EffectiveTradingConfig] = []
         for try await (uid, templateName, templateText, overrideText) in rows.decode((String, String?, String?, String).self) {
-            let view = TradingStore.EvaluationView(templateName: templateName, templateText: templateText, overrideText: overrideText,
+            let view = TradingStateStore.EvaluationView(templateName: templateName, templateText: templateText, overrideText: overrideText,
                                                    enabled: true, context: TradingContext(), questionsDueToExpire: 0)
             switch try configCache.effective(uid: uid, view: view) {
             case .success(let config):

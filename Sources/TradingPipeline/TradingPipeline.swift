@@ -91,7 +91,7 @@ public struct TradingPipeline: Sendable {
 
     /// Loads and validates a user's effective config.
     func effectiveConfig(_ uid: String, on db: PostgresConnection) async throws -> EffectiveTradingConfig {
-        guard let stored = try await TradingStore.userConfig(uid, on: db, logger: logger) else {
+        guard let stored = try await UserConfigStore.userConfig(uid, on: db, logger: logger) else {
             throw PipelineError.noConfig(uid)
         }
         switch stored.effective {

@@ -11,9 +11,9 @@ extension TradingPipeline {
     @discardableResult
     public func saveUserConfig(_ uid: String, templateName: String?, override: JSONValue, config: TradingConfig,
                                on db: PostgresConnection, logger: Logger) async throws -> [UUID] {
-        try await TradingStore.ensureUser(uid, on: db, logger: logger)
-        var state = try await TradingStore.lockTradingContext(uid, on: db, logger: logger)
-        try await TradingStore.upsertUserConfig(uid, templateName: templateName, override: override, enabled: config.enabled,
+        try await UserConfigStore.ensureUser(uid, on: db, logger: logger)
+        var state = try await TradingStateStore.lockTradingContext(uid, on: db, logger: logger)
+        try await UserConfigStore.upsertUserConfig(uid, templateName: templateName, override: override, enabled: config.enabled,
                                                 on: db, logger: logger)
         let withdrawn = try await withdrawStaleQuestions(of: uid, config: config, on: db, logger: logger)
         guard !withdrawn.isEmpty else { return [] }
@@ -24,7 +24,7 @@ extension TradingPipeline {
             state[rule: ruleID].openQuestionID = nil
             state[rule: ruleID].cooldownUntil = nil
         }
-        try await TradingStore.saveTradingContext(uid, state, evaluatedAt: nil, on: db, logger: logger)
+        try await TradingStateStore.saveTradingContext(uid, state, evaluatedAt: nil, on: db, logger: logger)
         return withdrawn.map(\.questionID)
     }
 

@@ -35,8 +35,8 @@ struct DemoCommand: AsyncParsableCommand {
         try await PostgresClientFactory.withClient(runtime.settings.database, logger: logger) { client in
             let pipeline = TradingComposition.pipeline(settings: runtime.settings, client: client, logger: logger)
             try await client.transaction(logger: logger) { db in
-                try await TradingStore.upsertUser(Self.uid, displayName: "Plan §17 user U", on: db, logger: logger)
-                try await TradingStore.upsertUserConfig(Self.uid, templateName: "default_paper_watchlist", override: Self.override,
+                try await UserConfigStore.upsertUser(Self.uid, displayName: "Plan §17 user U", on: db, logger: logger)
+                try await UserConfigStore.upsertUserConfig(Self.uid, templateName: "default_paper_watchlist", override: Self.override,
                                                         enabled: true, on: db, logger: logger)
             }
             print("demo: seeded user \(Self.uid): template default_paper_watchlist + override \(Self.override.canonicalString())")

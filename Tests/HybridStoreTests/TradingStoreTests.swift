@@ -17,7 +17,7 @@ import TradingCore
     @Test func seededTemplatesPassTheValidator() async throws {
         try await TestDatabase.withMigrated { db in
             let templates = try await withClient(db) { client in
-                try await client.withConnection { try await TradingStore.templates(on: $0, logger: logger) }
+                try await client.withConnection { try await UserConfigStore.templates(on: $0, logger: logger) }
             }
             #expect(templates.map(\.name) == ["default_paper_watchlist"])
             for template in templates {
@@ -38,14 +38,14 @@ import TradingCore
                                        raw: .object(["source": .string("test")])),
                         SnapshotInsert(symbol: "QQQ", metric: .lastTrade, price: 50, volume: nil, asOf: t0),
                     ]
-                    #expect(try await TradingStore.insertSnapshots(rows, on: conn, logger: logger) == 4)
-                    #expect(try await TradingStore.insertSnapshots(rows, on: conn, logger: logger) == 0, "same facts again insert nothing")
-                    let latest = try await TradingStore.latestSnapshots(symbols: ["SPY"], on: conn, logger: logger)
+                    #expect(try await SnapshotStore.insertSnapshots(rows, on: conn, logger: logger) == 4)
+                    #expect(try await SnapshotStore.insertSnapshots(rows, on: conn, logger: logger) == 0, "same facts again insert nothing")
+                    let latest = try await SnapshotStore.latestSnapshots(symbols: ["SPY"], on: conn, logger: logger)
                     #expect(Set(latest) == [
                         SnapshotRow(symbol: "SPY", metric: .lastTrade, price: Decimal(string: "126.5"), asOf: t0),
                         SnapshotRow(symbol: "SPY", metric: .prevClose, price: Decimal(string: "128.56"), asOf: t0.addingTimeInterval(-80_000)),
                     ])
-                    let earlier = try await TradingStore.latestSnapshots(symbols: ["SPY"], asOf: t0.addingTimeInterval(-1), on: conn, logger: logger)
+                    let earlier = try await SnapshotStore.latestSnapshots(symbols: ["SPY"], asOf: t0.addingTimeInterval(-1), on: conn, logger: logger)
                     #expect(earlier.first { $0.metric == .lastTrade }?.price == 127)
                 }
             }

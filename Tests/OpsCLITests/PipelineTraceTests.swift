@@ -48,8 +48,8 @@ import TradingPipeline
             "rules": .array([.object(["id": .string("dip_confirm"), "max_staleness_seconds": .number(120)])]),
         ])
         try await client.transaction(logger: logger) { db in
-            try await TradingStore.upsertUser(Self.uid, displayName: "ops trace", on: db, logger: logger)
-            try await TradingStore.upsertUserConfig(Self.uid, templateName: "default_paper_watchlist", override: override,
+            try await UserConfigStore.upsertUser(Self.uid, displayName: "ops trace", on: db, logger: logger)
+            try await UserConfigStore.upsertUserConfig(Self.uid, templateName: "default_paper_watchlist", override: override,
                                                     enabled: true, on: db, logger: logger)
         }
         _ = try await client.enqueue(try TradingJobCatalog.ingestSymbolBatch.job(

@@ -23,12 +23,12 @@ import TradingJobs
             "evaluated_at": .string("2011-03-16T17:39:50Z"), "data_age_seconds": .number(3),
         ])
         let (first, followUp) = try await client.transaction(logger: logger) { db -> (UUID, UUID) in
-            try await TradingStore.upsertUser(uid, displayName: "trace", on: db, logger: logger)
+            try await UserConfigStore.upsertUser(uid, displayName: "trace", on: db, logger: logger)
             // The evaluation that asked: claimed before the question, finished after it.
             _ = try await JobStore.enqueue(try TradingJobCatalog.evaluateUser.job(EvaluateUser(firebaseUID: uid, bucket: 42)), on: db, logger: logger)
             var ids: [UUID] = []
             for (text, step) in [("SPY is down 1.56 %. Buy $100?", "dip_confirm:await_confirm"), ("Was that a yes?", "dip_confirm:follow_up")] {
-                let id = try await TradingStore.insertQuestion(NewQuestion(
+                let id = try await QuestionStore.insertQuestion(NewQuestion(
                     firebaseUID: uid, text: text, sourceTag: "trading:rule:dip_confirm", pipelineKey: "trading", pipelineStep: step,
                     correctAnswer: 10, metadata: metadata, expiresInSeconds: 900), on: db, logger: logger)
                 _ = try await JobStore.enqueue(try TradingJobCatalog.deliverQuestion.job(DeliverQuestion(questionID: id)), on: db, logger: logger)

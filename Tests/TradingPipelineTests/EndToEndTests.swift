@@ -113,7 +113,7 @@ import TradingPipeline
             let now = Farm.dipInstant.addingTimeInterval(20)
             try await farm.setClock(now.addingTimeInterval(1))
             _ = try await farm.client.withConnection { db in
-                try await TradingStore.insertSnapshots([SnapshotInsert(symbol: "SPY", metric: .lastTrade, price: Decimal(string: "124.03"),
+                try await SnapshotStore.insertSnapshots([SnapshotInsert(symbol: "SPY", metric: .lastTrade, price: Decimal(string: "124.03"),
                                                                        volume: 100, asOf: now)], on: db, logger: logger)
             }
             let answer = try await farm.pipeline.answer(questionID: question.id, firebaseUID: Farm.uid, value: .number(10))
@@ -167,7 +167,7 @@ extension Farm {
         } else {
             let snapshots = try await pipeline.marketData.snapshots(symbols: ["SPY"], feed: "iex")
             let rows = SnapshotMapping.rows(symbol: "SPY", snapshot: try #require(snapshots["SPY"]), feed: "iex", metrics: [.lastTrade, .prevClose])
-            _ = try await client.withConnection { try await TradingStore.insertSnapshots(rows, on: $0, logger: logger) }
+            _ = try await client.withConnection { try await SnapshotStore.insertSnapshots(rows, on: $0, logger: logger) }
             _ = try await pipeline.evaluate(firebaseUID: Farm.uid, now: Farm.dipInstant)
         }
         let open = try await openQuestions()

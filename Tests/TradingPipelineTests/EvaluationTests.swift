@@ -77,9 +77,9 @@ import TradingPipeline
             do {
                 let client = farm.client
                 try await client.withConnection { conn in
-                    try await TradingStore.upsertUser("user-b", displayName: nil, on: conn, logger: logger)
+                    try await UserConfigStore.upsertUser("user-b", displayName: nil, on: conn, logger: logger)
                     let override = JSONValue.object(["rules": .array([.object(["id": .string("dip_confirm"), "threshold_pct": .number(2)])])])
-                    try await TradingStore.upsertUserConfig("user-b", templateName: "default_paper_watchlist", override: override,
+                    try await UserConfigStore.upsertUserConfig("user-b", templateName: "default_paper_watchlist", override: override,
                                                             enabled: true, on: conn, logger: logger)
                 }
                 do {
@@ -102,9 +102,9 @@ import TradingPipeline
                 try await seedFiringUser(client, uid: "user-a")
                 try await seedFiringUser(client, uid: "user-c")
                 try await client.withConnection { conn in
-                    try await TradingStore.upsertUser("user-b", displayName: nil, on: conn, logger: logger)
+                    try await UserConfigStore.upsertUser("user-b", displayName: nil, on: conn, logger: logger)
                     let override = JSONValue.object(["rules": .array([.object(["id": .string("dip_confirm"), "threshold_pct": .number(2)])])])
-                    try await TradingStore.upsertUserConfig("user-b", templateName: "default_paper_watchlist", override: override,
+                    try await UserConfigStore.upsertUserConfig("user-b", templateName: "default_paper_watchlist", override: override,
                                                             enabled: true, on: conn, logger: logger)
                 }
                 let outcomes = try await farm.pipeline.evaluate(users: ["user-c", "user-a", "user-b", "ghost", "user-a"],

@@ -308,7 +308,7 @@ import TradingPipeline
             }
             let now = try await farm.pipeline.clock.now()
             _ = try await farm.client.withConnection { db in
-                try await TradingStore.insertSnapshots([
+                try await SnapshotStore.insertSnapshots([
                     SnapshotInsert(symbol: "SPY", metric: .lastTrade, price: Decimal(string: "122.00"), volume: 100, asOf: now.addingTimeInterval(-1)),
                 ], on: db, logger: logger)
             }
@@ -502,10 +502,10 @@ import TradingPipeline
             let now = try await farm.pipeline.clock.now()
             let pipeline = farm.pipeline
             // The state row exists (so the evaluation's only wait is the row lock).
-            _ = try await farm.client.transaction(logger: logger) { try await TradingStore.lockTradingContext(Farm.uid, on: $0, logger: logger) }
+            _ = try await farm.client.transaction(logger: logger) { try await TradingStateStore.lockTradingContext(Farm.uid, on: $0, logger: logger) }
             try await farm.client.withConnection { db in
                 try await db.query("BEGIN", logger: logger)
-                _ = try await TradingStore.lockTradingContext(Farm.uid, on: db, logger: logger)
+                _ = try await TradingStateStore.lockTradingContext(Farm.uid, on: db, logger: logger)
                 let evaluation = Task { try await pipeline.evaluate(firebaseUID: Farm.uid, now: now) }
                 let waiting = try await eventually(within: 10) {
                     try await farm.int("SELECT count(*)::int FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'") > 0

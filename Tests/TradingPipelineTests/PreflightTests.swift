@@ -30,7 +30,7 @@ import TradingPipeline
     static func dip(_ farm: Farm, symbol: String) async throws -> Date {
         let now = try await farm.pipeline.clock.now()
         _ = try await farm.client.withConnection { db in
-            try await TradingStore.insertSnapshots([
+            try await SnapshotStore.insertSnapshots([
                 SnapshotInsert(symbol: symbol, metric: .lastTrade, price: 98, volume: 100, asOf: now.addingTimeInterval(-5)),
                 SnapshotInsert(symbol: symbol, metric: .prevClose, price: 100, volume: 100, asOf: now.addingTimeInterval(-80_000)),
             ], on: db, logger: logger)

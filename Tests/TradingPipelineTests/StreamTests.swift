@@ -27,7 +27,7 @@ import TradingPipeline
                 #expect(try await farm.client.withConnection { try await MarketStreamStore.coveredSymbols(on: $0, logger: logger) } == ["iex": ["SPY"]])
                 // The tick leaves streamed symbols to the stream.
                 let configs = try await farm.client.withConnection { db in
-                    try await TradingStore.userConfig(Farm.uid, on: db, logger: logger)
+                    try await UserConfigStore.userConfig(Farm.uid, on: db, logger: logger)
                 }.map { try $0.effective.get() }
                 let plan = TickPlanner.plan(configs: configs.map { [$0] } ?? [], bucket: 1, intervalSeconds: 1, batchSize: 100,
                                             streamed: ["iex": ["SPY"]])

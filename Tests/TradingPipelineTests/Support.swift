@@ -9,10 +9,10 @@ let logger = TestDatabase.logger
 /// close at `at`: their evaluation at `at` plus a few seconds asks.
 func seedFiringUser(_ client: PostgresClient, uid: String, at t0: Date) async throws {
     try await client.withConnection { conn in
-        try await TradingStore.upsertUser(uid, displayName: nil, on: conn, logger: logger)
-        try await TradingStore.upsertUserConfig(uid, templateName: "default_paper_watchlist", override: .object([:]),
+        try await UserConfigStore.upsertUser(uid, displayName: nil, on: conn, logger: logger)
+        try await UserConfigStore.upsertUserConfig(uid, templateName: "default_paper_watchlist", override: .object([:]),
                                                 enabled: true, on: conn, logger: logger)
-        try await TradingStore.insertSnapshots([
+        try await SnapshotStore.insertSnapshots([
             SnapshotInsert(symbol: "SPY", metric: .lastTrade, price: 126.5, volume: 1, asOf: t0),
             SnapshotInsert(symbol: "SPY", metric: .prevClose, price: 128.56, volume: 1, asOf: t0.addingTimeInterval(-80_000)),
         ], on: conn, logger: logger)

@@ -3,10 +3,11 @@ import Logging
 import PostgresNIO
 import TradingCore
 
-/// What `evaluate-user` reads and writes, for many users per statement: a burst of crossings
-/// (a market-wide drop) evaluates hundreds of users at once, and the cost that counts then is
+/// `user_trading_state`: each user's trading context (cooldowns, open questions by rule), the
+/// row every stage locks for that user. Batched reads and writes serve `evaluate-user`: a
+/// burst of crossings evaluates hundreds of users at once, and the cost that counts then is
 /// statements, not rows.
-extension TradingStore {
+public enum TradingStateStore {
     /// One user's config documents as stored (text, so callers can cache what they parse), the
     /// trading context, and how many open questions are past their expiry.
     public struct EvaluationView: Sendable {
@@ -83,8 +84,33 @@ extension TradingStore {
         for try await _ in rows {}
     }
 
-    static func decodeContext(_ text: String?) throws -> TradingContext {
-        try text.map { try contextDecoder.decode(TradingContext.self, from: Data($0.utf8)) } ?? TradingContext()
+    /// The trading context, row-locked (`FOR UPDATE`) for the rest of the transaction;
+    /// creates the state row when missing.
+    public static func lockTradingContext(_ uid: String, on db: PostgresConnection, logger: Logger) async throws -> TradingContext {
+        try await db.query("""
+            INSERT INTO user_trading_state (firebase_uid) VALUES (\(uid)) ON CONFLICT (firebase_uid) DO NOTHING
+            """, logger: logger)
+        let rows = try await db.query("""
+            SELECT context -> 'trading' FROM user_trading_state WHERE firebase_uid = \(uid) FOR UPDATE
+            """, logger: logger)
+        for try await text in rows.decode(String?.self) {
+            guard let text else { return TradingContext() }
+            return try contextDecoder.decode(TradingContext.self, from: Data(text.utf8))
+        }
+        return TradingContext()
+    }
+
+    /// Writes the trading context; `evaluatedAt` nil keeps `last_eval_at` (a change that was
+    /// not an evaluation, such as a config change closing a rule's question).
+    public static func saveTradingContext(_ uid: String, _ context: TradingContext, evaluatedAt: Date?,
+                                          on db: PostgresConnection, logger: Logger) async throws {
+        let text = String(decoding: try contextEncoder.encode(context), as: UTF8.self)
+        try await db.query("""
+            UPDATE user_trading_state
+               SET context = jsonb_set(context, '{trading}', \(text)::jsonb), last_eval_at = coalesce(\(evaluatedAt), last_eval_at),
+                   updated_at = now()
+             WHERE firebase_uid = \(uid)
+            """, logger: logger)
     }
 
     /// Saves each user's trading context and the evaluation instant.
@@ -100,76 +126,20 @@ extension TradingStore {
             """, logger: logger)
     }
 
-    /// Inserts questions whose ids the caller chose (the cooldown records the id before the row exists).
-    public static func insertQuestions(_ questions: [(id: UUID, question: NewQuestion)], on db: PostgresConnection, logger: Logger) async throws {
-        guard !questions.isEmpty else { return }
-        let rows = questions.map(\.question)
-        try await db.query("""
-            INSERT INTO questions (id, firebase_uid, question_text, source_tag, pipeline_key, pipeline_step,
-                                   correct_answer, metadata, expires_at)
-            SELECT id, uid, text, tag, key, step, answer::numeric, metadata::jsonb, now() + make_interval(secs => ttl)
-            FROM unnest(\(questions.map(\.id)), \(rows.map(\.firebaseUID)), \(rows.map(\.text)), \(rows.map(\.sourceTag)),
-                        \(rows.map(\.pipelineKey)), \(rows.map(\.pipelineStep)), \(rows.map { "\($0.correctAnswer)" }),
-                        \(rows.map { $0.metadata.canonicalString() }), \(rows.map(\.expiresInSeconds)))
-                 AS q(id, uid, text, tag, key, step, answer, metadata, ttl)
-            """, logger: logger)
-    }
-}
-
-extension QuestionStore {
-    /// Closes the given users' open questions whose time ran out; returns them.
-    public static func expireDue(of uids: [String], on db: PostgresConnection, logger: Logger) async throws -> [StoredQuestion] {
-        var binds = PostgresBindings()
-        binds.append(uids)
-        let sql = """
-            UPDATE questions SET status = 'expired'
-            WHERE firebase_uid = ANY($1) AND status = 'open' AND expires_at <= now()
-            RETURNING \(columns)
-            """
-        return try await decode(db.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger))
+    static func decodeContext(_ text: String?) throws -> TradingContext {
+        try text.map { try contextDecoder.decode(TradingContext.self, from: Data($0.utf8)) } ?? TradingContext()
     }
 
-    /// Each user's open trading questions that have not run out (one past `expires_at` awaits
-    /// `expireDue` and no longer counts against `max_open_questions`); absent users have none.
-    public static func countOpen(of uids: [String], on db: PostgresConnection, logger: Logger) async throws -> [String: Int] {
-        let rows = try await db.query("""
-            SELECT firebase_uid, count(*)::int FROM questions
-            WHERE firebase_uid = ANY(\(uids)) AND status = 'open' AND pipeline_key = 'trading'
-              AND (expires_at IS NULL OR expires_at > now())
-            GROUP BY firebase_uid
-            """, logger: logger)
-        var counts: [String: Int] = [:]
-        for try await (uid, count) in rows.decode((String, Int).self) { counts[uid] = count }
-        return counts
-    }
-}
+    static let contextEncoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = .sortedKeys
+        return encoder
+    }()
 
-extension OrderStore {
-    /// `countedOrders` for several users at once; absent users have none.
-    public static func countedOrders(of uids: [String], around now: Date, excluding: UUID? = nil, on db: PostgresConnection,
-                                     logger: Logger) async throws -> [String: [PlacedOrder]] {
-        // What happened counts: an order still open (or not yet sent) at its full size; an
-        // ended one by what was filled (a partial fill counts its filled part; a rejection, a
-        // cancel or an unsent order with nothing filled does not count at all).
-        let rows = try await db.query("""
-            SELECT firebase_uid, decided_at,
-                   CASE WHEN status = 'filled' AND filled_qty IS NULL
-                             THEN coalesce(notional_usd, qty * reference_price)
-                        WHEN status IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')
-                             THEN coalesce(filled_qty * coalesce(filled_avg_price, reference_price), notional_usd)
-                        ELSE coalesce(notional_usd, qty * reference_price) END
-            FROM trade_orders
-            WHERE firebase_uid = ANY(\(uids)) AND decided_at > \(now.addingTimeInterval(-26 * 3600))
-              AND (status NOT IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')
-                   OR status = 'filled' OR coalesce(filled_qty, 0) > 0)
-              AND id IS DISTINCT FROM \(excluding)
-            """, logger: logger)
-        var result: [String: [PlacedOrder]] = [:]
-        for try await (uid, decided, notional) in rows.decode((String, Date, Decimal?).self) {
-            // An order with no size or price to value it by (not one this server writes) fails
-            // closed: it counts as NaN, which the guardrails refuse.
-            result[uid, default: []].append(PlacedOrder(createdAt: decided, notionalUSD: notional ?? .nan))
-        }
-        return result
-    }
+    static let contextDecoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
 }
