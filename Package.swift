@@ -93,7 +93,7 @@ let package = Package(
         .target(
             name: "AlpacaClient",
             dependencies: [
-                "AlpacaModels", "HybridSettings",
+                "AlpacaModels", "HybridSettings", "TradingCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -223,7 +223,7 @@ let package = Package(
         .executableTarget(
             name: "ChaosRunner",
             dependencies: [
-                "HybridHubApp", "HybridStore", "SeededRandom",
+                "HybridHubApp", "HybridStore", "SeededRandom", "JobEngine", "TradingCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -236,7 +236,7 @@ let package = Package(
             name: "HybridTestSupport",
             dependencies: [
                 "HybridStore", "HybridSettings", "AlpacaSimulator", "MarketReplay", "TradingPipeline", "TradingJobs", "JobEngine",
-                "AlpacaClient", "AlpacaModels", "TradingCore",
+                "AlpacaClient", "AlpacaModels", "TradingCore", "HybridHubApp",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -273,7 +273,7 @@ let package = Package(
             name: "TradingPipelineTests",
             dependencies: [
                 "TradingPipeline", "TradingJobs", "JobEngine", "HybridStore", "HybridTestSupport", "HybridSettings",
-                "AlpacaClient", "AlpacaModels", "AlpacaSimulator", "TradingCore", "SeededRandom",
+                "AlpacaClient", "AlpacaModels", "AlpacaSimulator", "TradingCore", "SeededRandom", "HybridHubApp",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

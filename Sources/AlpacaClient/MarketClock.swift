@@ -1,19 +1,9 @@
+import AlpacaModels
 import AsyncHTTPClient
 import Foundation
 import NIOCore
 import Synchronization
-import AlpacaModels
-
-/// "Now" for trading decisions (rule staleness, guardrail windows, cooldowns). Leases and
-/// schedules use the database's clock instead; this is the injected one.
-public protocol MarketClock: Sendable {
-    func now() async throws -> Date
-}
-
-public struct SystemMarketClock: MarketClock {
-    public init() {}
-    public func now() async throws -> Date { Date() }
-}
+import TradingCore
 
 /// The simulator's replayed instant (`GET /_sim/clock`), so that a replay of 2011 data is
 /// judged in 2011. Read at most every `refreshSeconds` and extrapolated by the replay speed.

@@ -1,6 +1,8 @@
 import Foundation
+import JobEngine
 import Logging
 import PostgresNIO
+import TradingCore
 
 /// The end of a run: what the database and the simulator's ledger say, the assertions, the
 /// figures, as Markdown (for ops/chaos/results) and JSON (for the test suite).
@@ -61,8 +63,8 @@ struct ChaosChecks: Sendable {
         }
     }
 
-    static let terminalJobs = "('completed', 'discarded', 'cancelled')"
-    static let terminalOrders = "('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')"
+    static let terminalJobs = JobState.sqlList(JobState.terminal)
+    static let terminalOrders = OrderStatus.sqlList(OrderStatus.terminal)
 
     func nonTerminalJobs() async throws -> Int {
         try await int("SELECT count(*)::int FROM jobs WHERE state NOT IN \(Self.terminalJobs)")
@@ -101,7 +103,7 @@ struct ChaosChecks: Sendable {
             var result: [(String, String, Bool)] = []
             for try await row in try await db.query("""
                 SELECT client_order_id, status,
-                       status IN ('blocked', 'failed', 'canceled', 'expired') AND alpaca_order_id IS NULL
+                       status IN \(unescaped: OrderStatus.sqlList(OrderStatus.unsentEnd)) AND alpaca_order_id IS NULL
                 FROM trade_orders
                 """, logger: logger).decode((String, String, Bool).self) { result.append(row) }
             return result
@@ -125,13 +127,13 @@ struct ChaosChecks: Sendable {
                 WITH o AS (
                   SELECT t.firebase_uid, t.decided_at,
                          CASE WHEN t.status = 'filled' AND t.filled_qty IS NULL THEN coalesce(t.notional_usd, t.qty * t.reference_price, 0)
-                              WHEN t.status IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')
+                              WHEN t.status IN \(unescaped: OrderStatus.sqlList(OrderStatus.terminal))
                               THEN coalesce(t.filled_qty * coalesce(t.filled_avg_price, t.reference_price), t.notional_usd, 0)
                               ELSE coalesce(t.notional_usd, t.qty * t.reference_price, 0) END AS notional,
                          coalesce((c.config->'guardrails'->>'max_orders_per_day')::int, 3) AS per_day,
                          coalesce((c.config->'guardrails'->>'max_notional_usd_per_4h')::numeric, 100) AS per_4h
                   FROM trade_orders t JOIN user_trading_config c USING (firebase_uid)
-                  WHERE t.status NOT IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')
+                  WHERE t.status NOT IN \(unescaped: OrderStatus.sqlList(OrderStatus.terminal))
                      OR t.status = 'filled' OR coalesce(t.filled_qty, 0) > 0)
                 SELECT
                   (SELECT count(*)::int FROM (SELECT 1 FROM o GROUP BY firebase_uid, (decided_at AT TIME ZONE 'America/New_York')::date

@@ -16,19 +16,24 @@ import TradingPipeline
 /// approval page. Stateless: any number run side by side (negotiate and its WebSocket must
 /// reach the same process: sticky sessions, or clients that skip negotiation).
 public struct APIServer: Sendable {
-    public let pipeline: TradingPipeline
+    let client: PostgresClient
+    let answers: AnswerService
+    /// `TRADING_ENABLED` of this process (shown by `/ready`).
+    let tradingEnabled: Bool
     public let verifier: any TokenVerifier
     public let hubSettings: HubSettings
     let hub: Hub
     let logger: Logger
 
-    public init(pipeline: TradingPipeline, verifier: any TokenVerifier, hubSettings: HubSettings = HubSettings(),
-                logger: Logger) {
-        self.pipeline = pipeline
+    public init(client: PostgresClient, answers: AnswerService, tradingEnabled: Bool, verifier: any TokenVerifier,
+                hubSettings: HubSettings = HubSettings(), logger: Logger) {
+        self.client = client
+        self.answers = answers
+        self.tradingEnabled = tradingEnabled
         self.verifier = verifier
         self.hubSettings = hubSettings
         self.logger = logger
-        hub = Hub(settings: hubSettings, verifier: verifier, pipeline: pipeline, logger: logger)
+        hub = Hub(settings: hubSettings, verifier: verifier, client: client, answers: answers, logger: logger)
     }
 
     /// The HTTP + WebSocket application on `host:port` (0: any free port, reported to `onRunning`).
@@ -42,7 +47,7 @@ public struct APIServer: Sendable {
 
     /// The services an API process runs besides the HTTP server (the hub's fan-out).
     public func backgroundServices() -> [any Service] {
-        [HubFanout(hub: hub, client: pipeline.client, logger: logger)]
+        [HubFanout(hub: hub, client: client, logger: logger)]
     }
 
     public var connectedClients: Int { hub.registry.count }
@@ -55,7 +60,7 @@ public struct APIServer: Sendable {
         router.get("/metrics") { _, _ in ProcessMetrics.response() }
         router.get(RouterPath(OpenAPIDocument.path)) { _, _ in OpenAPIDocument.response() }
         let me = router.group("/v1/me").add(middleware: AuthMiddleware(verifier: verifier))
-        MeRoutes(pipeline: pipeline).add(to: me)
+        MeRoutes(client: client, answers: answers, logger: logger).add(to: me)
         let hubGroup = router.group(RouterPath(hubSettings.path))
         hubGroup.group("negotiate").add(middleware: AuthMiddleware(verifier: verifier)).post { request, context in
             hub.negotiate(request, uid: try context.user())
@@ -90,11 +95,11 @@ public struct APIServer: Sendable {
         do {
             // Ready to serve either way; the halt is shown so that an operator (and a load
             // balancer's dashboard) sees at once that trading is stopped, by whom and why.
-            let halt = try await pipeline.client.withConnection { db in
+            let halt = try await client.withConnection { db in
                 _ = try await db.query("SELECT 1 FROM schema_migrations LIMIT 1", logger: logger)
                 return try await HaltStore.current(on: db, logger: logger)
             }
-            var trading: [String: Any] = ["halted": halt.halted, "enabled": pipeline.settings.tradingEnabled]
+            var trading: [String: Any] = ["halted": halt.halted, "enabled": tradingEnabled]
             if halt.halted {
                 trading["reason"] = halt.reason ?? NSNull()
                 trading["set_by"] = halt.setBy ?? NSNull()

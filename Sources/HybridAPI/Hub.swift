@@ -4,6 +4,7 @@ import HTTPTypes
 import HybridStore
 import Hummingbird
 import Logging
+import PostgresNIO
 import TradingPipeline
 
 /// The SignalR hub at `/hubs/questions` (see ../shared/reference/signalr.md): negotiate v0 and
@@ -26,13 +27,15 @@ final class Hub: Sendable {
     let settings: HubSettings
     let registry = HubRegistry()
     let verifier: any TokenVerifier
-    let pipeline: TradingPipeline
+    let client: PostgresClient
+    let answers: AnswerService
     let logger: Logger
 
-    init(settings: HubSettings, verifier: any TokenVerifier, pipeline: TradingPipeline, logger: Logger) {
+    init(settings: HubSettings, verifier: any TokenVerifier, client: PostgresClient, answers: AnswerService, logger: Logger) {
         self.settings = settings
         self.verifier = verifier
-        self.pipeline = pipeline
+        self.client = client
+        self.answers = answers
         var logger = logger
         logger[metadataKey: "component"] = "hub"
         self.logger = logger
@@ -126,7 +129,7 @@ final class Hub: Sendable {
     /// Every open question of `uid`, again (a phone that was offline loses none).
     func resendOpenQuestions(to connection: HubConnection) async {
         do {
-            let open = try await pipeline.client.withConnection {
+            let open = try await client.withConnection {
                 try await QuestionStore.openQuestions(of: connection.uid, on: $0, logger: logger)
             }
             for question in open {

@@ -22,8 +22,8 @@ final class HubFanout: Service, Sendable {
     func run() async throws {
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
-                group.addTask { await self.listen(PipelineChannels.questions, concurrently: true) { try await self.question($0) } }
-                group.addTask { await self.listen(PipelineChannels.tradeUpdates, concurrently: false) { try await self.tradeUpdate($0) } }
+                group.addTask { await self.listen(NotifyChannels.questions, concurrently: true) { try await self.question($0) } }
+                group.addTask { await self.listen(NotifyChannels.tradeUpdates, concurrently: false) { try await self.tradeUpdate($0) } }
             }
         }
     }

@@ -181,7 +181,7 @@ struct HubSession {
                 return
             }
             do {
-                let result = try await hub.pipeline.answer(questionID: questionID, firebaseUID: connection.uid, value: value)
+                let result = try await hub.answers.answer(questionID: questionID, firebaseUID: connection.uid, value: value)
                 reply(MeRoutes.answerBody(result, camelCase: true))
             } catch let error as AnswerError {
                 fail("An unexpected error occurred invoking 'SubmitAnswer' on the server. HubException: \(error)")

@@ -8,9 +8,9 @@ import TradingPipeline
 
 /// Plan §13 and the app's question routes, all under `/v1/me` (the signed-in user only).
 struct MeRoutes: Sendable {
-    let pipeline: TradingPipeline
-    var client: PostgresClient { pipeline.client }
-    var logger: Logger { pipeline.logger }
+    let client: PostgresClient
+    let answers: AnswerService
+    let logger: Logger
 
     func add(to group: RouterGroup<APIContext>) {
         group.get("trading/config") { _, context in try await getConfig(try context.user()) }
@@ -77,7 +77,7 @@ struct MeRoutes: Sendable {
             case .failure(let error):
                 throw APIError.unprocessable("the config is invalid", issues: Self.issues(error))
             case .success(let config):
-                try await pipeline.saveUserConfig(uid, templateName: templateName, override: override, config: config, on: db, logger: logger)
+                try await UserConfigChange.saveUserConfig(uid, templateName: templateName, override: override, config: config, on: db, logger: logger)
                 return JSONBody.response([
                     "config": Presentation.json(config.jsonValue), "override": Presentation.json(override),
                     "template_name": templateName ?? NSNull(), "enabled": config.enabled,
@@ -164,12 +164,12 @@ struct MeRoutes: Sendable {
             throw APIError.badRequest("send {\"value\": <number from -10 to 10>}")
         }
         guard let value = AnswerValue.parse(raw) else { throw APIError.unprocessable("value must be a number from -10 to 10") }
-        return try await Self.answerResponse(pipeline: pipeline, uid: uid, id: id, value: value)
+        return try await Self.answerResponse(answers: answers, uid: uid, id: id, value: value)
     }
 
-    static func answerResponse(pipeline: TradingPipeline, uid: String, id: UUID, value: JSONValue) async throws -> Response {
+    static func answerResponse(answers: AnswerService, uid: String, id: UUID, value: JSONValue) async throws -> Response {
         do {
-            return JSONBody.response(answerBody(try await pipeline.answer(questionID: id, firebaseUID: uid, value: value)))
+            return JSONBody.response(answerBody(try await answers.answer(questionID: id, firebaseUID: uid, value: value)))
         } catch let error as AnswerError {
             switch error {
             case .notFound: throw APIError.notFound("question not found")

@@ -27,14 +27,9 @@ public enum TradingComposition {
                                hardMaxOrderNotionalUSD: settings.trading.hardMaxOrderNotionalUSD)
     }
 
-    public static func pipeline(settings: Settings, client: PostgresClient, logger: Logger,
-                                environment: [String: String] = ProcessInfo.processInfo.environment) -> TradingPipeline {
-        let dataURL = endpoints(settings).data
-        let credentials = AlpacaCredentials(keyID: settings.alpaca.keyID, secretKey: settings.alpaca.secretKey)
-        let timeout = Double(settings.alpaca.timeoutSeconds)
-        let clock: any MarketClock = settings.worker.testMode
-            ? SimulatorMarketClock(simulatorURL: settings.alpaca.simulatorURL) : SystemMarketClock()
-        let pipelineSettings = PipelineSettings(
+    /// The pipeline's knobs from the settings (`SettingsCatalog`).
+    public static func pipelineSettings(_ settings: Settings) -> PipelineSettings {
+        PipelineSettings(
             gate: gate(settings), questionTTLSeconds: settings.trading.questionTTLSeconds,
             approvalMaxDriftPct: settings.trading.approvalMaxDriftPct, ingestBatchSymbols: settings.trading.ingestBatchSymbols,
             evaluateDelaySeconds: Double(settings.trading.evaluateDelaySeconds),
@@ -42,15 +37,43 @@ public enum TradingComposition {
             preflightCacheSeconds: Double(settings.trading.preflightCacheSeconds), tradingEnabled: settings.trading.enabled,
             approvalMaxAgeSeconds: settings.trading.approvalMaxAgeSeconds,
             reconcileGraceSeconds: Double(settings.trading.reconcileGraceSeconds))
+    }
+
+    /// The trading clock: the simulator's replayed instant in test mode, the system's otherwise.
+    public static func clock(_ settings: Settings) -> any MarketClock {
+        settings.worker.testMode ? SimulatorMarketClock(simulatorURL: settings.alpaca.simulatorURL) : SystemMarketClock()
+    }
+
+    /// The pipeline of every process and of the tests' `Farm`: Alpaca's clients (or the
+    /// simulator in test mode, or the doubles in `overrides`) behind the farm's rate budget,
+    /// the trading clock, the settings' knobs, failpoints from the environment.
+    public static func pipeline(settings: Settings, client: PostgresClient, logger: Logger, overrides: Overrides = Overrides(),
+                                environment: [String: String] = ProcessInfo.processInfo.environment) -> TradingPipeline {
+        let marketData = overrides.marketData ?? marketDataClient(settings, logger: logger)
+        let trading = overrides.trading ?? tradingClient(settings, logger: logger)
         let budget = RateBudget(client: client, shape: RateBudgetShape(perMinute: Double(settings.alpaca.ratePerMinute),
                                                                        burst: Double(settings.alpaca.rateBurst)), logger: logger)
         let keyID = settings.alpaca.keyID.reveal()
         return TradingPipeline(
-            client: client,
-            marketData: BudgetedMarketData(AlpacaMarketDataClient(baseURL: dataURL, credentials: credentials, timeoutSeconds: timeout, logger: logger),
-                                           budget: budget, keyID: keyID),
-            trading: BudgetedTrading(tradingClient(settings, logger: logger), budget: budget, keyID: keyID),
-            clock: clock, settings: pipelineSettings, failpoints: Failpoints(environment: environment), logger: logger)
+            client: client, marketData: BudgetedMarketData(marketData, budget: budget, keyID: keyID),
+            trading: BudgetedTrading(trading, budget: budget, keyID: keyID), clock: overrides.clock ?? clock(settings),
+            settings: overrides.pipelineSettings ?? pipelineSettings(settings),
+            failpoints: overrides.failpoints ?? Failpoints(environment: environment), logger: logger)
+    }
+
+    /// What the API role needs of the pipeline: the answer service (the database and the
+    /// trading clock; no Alpaca client is built).
+    public static func answers(settings: Settings, client: PostgresClient, logger: Logger,
+                               overrides: Overrides = Overrides()) -> AnswerService {
+        AnswerService(client: client, clock: overrides.clock ?? clock(settings),
+                      settings: overrides.pipelineSettings ?? pipelineSettings(settings), logger: logger)
+    }
+
+    /// The market-data client without the farm's budget.
+    public static func marketDataClient(_ settings: Settings, logger: Logger) -> AlpacaMarketDataClient {
+        AlpacaMarketDataClient(baseURL: endpoints(settings).data,
+                               credentials: AlpacaCredentials(keyID: settings.alpaca.keyID, secretKey: settings.alpaca.secretKey),
+                               timeoutSeconds: Double(settings.alpaca.timeoutSeconds), logger: logger)
     }
 
     /// The trading client without the farm's budget (the start-up check runs before the
@@ -107,7 +130,7 @@ public enum TradingComposition {
 
     public static func streams(settings: Settings, pipeline: TradingPipeline, holderID: String,
                                leaseSeconds: Double = 5, renewSeconds: Double = 1, logger: Logger) -> StreamsService {
-        StreamsService(pipeline: pipeline, options: streamOptions(settings), holderID: holderID,
+        StreamsService(parts: pipeline.streams, options: streamOptions(settings), holderID: holderID,
                        leaseSeconds: leaseSeconds, renewSeconds: renewSeconds, logger: logger)
     }
 
@@ -125,7 +148,7 @@ public enum TradingComposition {
         let elector = LeaderElector(name: "trading-scheduler", holderID: holderID, leaseSeconds: leaseSeconds, renewSeconds: renewSeconds)
         var schedules: [PeriodicSchedule] = []
         if settings.trading.enabled && settings.worker.enabled {
-            schedules.append(pipeline.tickSchedule(intervalSeconds: settings.worker.intervalSeconds))
+            schedules.append(pipeline.tick.schedule(intervalSeconds: settings.worker.intervalSeconds))
         } else {
             logger.notice("trading tick off: TRADING_ENABLED and QUESTION_WORKER_ENABLED must both be true",
                           metadata: ["trading.enabled": "\(settings.trading.enabled)", "worker.enabled": "\(settings.worker.enabled)"])
@@ -133,7 +156,7 @@ public enum TradingComposition {
         // The books against the broker, always (orders already placed still settle, and a
         // halt or TRADING_ENABLED=false is exactly when the books must keep following).
         if settings.trading.reconcileIntervalSeconds > 0 {
-            schedules.append(pipeline.reconcileSchedule(intervalSeconds: settings.trading.reconcileIntervalSeconds))
+            schedules.append(ReconcileOrdersHandler.schedule(intervalSeconds: settings.trading.reconcileIntervalSeconds))
         } else {
             logger.notice("order reconciliation not scheduled: TRADING_RECONCILE_INTERVAL_SECONDS is 0",
                           metadata: ["reconcile.interval_seconds": "\(settings.trading.reconcileIntervalSeconds)"])
@@ -152,6 +175,25 @@ public enum TradingComposition {
         configured += services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) }
         let group = ServiceGroup(configuration: .init(services: configured, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+}
+
+/// Doubles and adjustments a test or a benchmark passes to the composition root; nil keeps
+/// the real wiring. The budget wrappers wrap whatever is passed, as in production.
+public struct Overrides: Sendable {
+    public var marketData: (any MarketDataAPI)?
+    public var trading: (any TradingAPI)?
+    public var clock: (any MarketClock)?
+    public var pipelineSettings: PipelineSettings?
+    public var failpoints: Failpoints?
+
+    public init(marketData: (any MarketDataAPI)? = nil, trading: (any TradingAPI)? = nil, clock: (any MarketClock)? = nil,
+                pipelineSettings: PipelineSettings? = nil, failpoints: Failpoints? = nil) {
+        self.marketData = marketData
+        self.trading = trading
+        self.clock = clock
+        self.pipelineSettings = pipelineSettings
+        self.failpoints = failpoints
     }
 }
 

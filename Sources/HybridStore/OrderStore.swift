@@ -32,14 +32,7 @@ public struct StoredOrder: Sendable, Equatable {
     public var cancelRequestedAt: Date?
     public var cancelReason: String?
 
-    /// Statuses after which nothing more happens to the order.
-    public static let terminalStatuses: Set<String> = ["filled", "canceled", "expired", "rejected", "replaced", "blocked", "failed"]
-    /// The statuses an order Alpaca never took can end with (`alpaca_order_id` stays NULL):
-    /// a guardrail (`blocked`), Alpaca's refusal (`failed`), a switch or an operator
-    /// (`canceled`), the approval's age or the price's drift (`expired`).
-    public static let unsentEndStatuses: Set<String> = ["blocked", "failed", "canceled", "expired"]
-
-    public var isTerminal: Bool { Self.terminalStatuses.contains(status) }
+    public var isTerminal: Bool { OrderStatus.isTerminal(status) }
     /// Ended without ever reaching Alpaca.
     public var endedUnsent: Bool { isTerminal && alpacaOrderID == nil }
 }
@@ -189,9 +182,9 @@ public enum OrderStore {
                    filled_qty = \(update.filledQty), filled_avg_price = \(update.filledAvgPrice),
                    raw = \(update.raw)::jsonb, updated_at = now()
              WHERE id = \(id)
-               AND (status NOT IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')
+               AND (status NOT IN \(unescaped: OrderStatus.sqlList(OrderStatus.terminal))
                     -- Ended unsent, yet the broker has it (a POST that landed late): Alpaca is the truth.
-                    OR (alpaca_order_id IS NULL AND status IN ('blocked', 'failed', 'canceled', 'expired')))
+                    OR (alpaca_order_id IS NULL AND status IN \(unescaped: OrderStatus.sqlList(OrderStatus.unsentEnd))))
                AND coalesce(filled_qty, 0) <= coalesce(\(update.filledQty), 0)
             RETURNING id
             """, logger: logger)
@@ -199,11 +192,11 @@ public enum OrderStore {
         return false
     }
 
-    /// Ends an order that Alpaca does not have (see `StoredOrder.unsentEndStatuses`). Callers
+    /// Ends an order that Alpaca does not have (see `OrderStatus.unsentEnd`). Callers
     /// have asked Alpaca first: nothing is marked unsent that Alpaca might hold.
     @discardableResult
     public static func markNotSent(_ id: UUID, status: String, reason: String, on db: PostgresConnection, logger: Logger) async throws -> Bool {
-        precondition(StoredOrder.unsentEndStatuses.contains(status))
+        precondition(OrderStatus.unsentEnd.contains(status))
         let rows = try await db.query("""
             UPDATE trade_orders SET status = \(status), status_reason = \(reason), updated_at = now()
              WHERE id = \(id) AND status = 'pending_submit'
@@ -253,12 +246,12 @@ extension OrderStore {
             SELECT firebase_uid, decided_at,
                    CASE WHEN status = 'filled' AND filled_qty IS NULL
                              THEN coalesce(notional_usd, qty * reference_price)
-                        WHEN status IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')
+                        WHEN status IN \(unescaped: OrderStatus.sqlList(OrderStatus.terminal))
                              THEN coalesce(filled_qty * coalesce(filled_avg_price, reference_price), notional_usd)
                         ELSE coalesce(notional_usd, qty * reference_price) END
             FROM trade_orders
             WHERE firebase_uid = ANY(\(uids)) AND decided_at > \(now.addingTimeInterval(-26 * 3600))
-              AND (status NOT IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')
+              AND (status NOT IN \(unescaped: OrderStatus.sqlList(OrderStatus.terminal))
                    OR status = 'filled' OR coalesce(filled_qty, 0) > 0)
               AND id IS DISTINCT FROM \(excluding)
             """, logger: logger)
@@ -269,5 +262,67 @@ extension OrderStore {
             result[uid, default: []].append(PlacedOrder(createdAt: decided, notionalUSD: notional ?? .nan))
         }
         return result
+    }
+
+    /// Publishes the order's current state on the trade-updates channel (sent at commit).
+    public static func publishUpdate(_ order: StoredOrder, on db: PostgresConnection, logger: Logger) async throws {
+        var fields: [String: JSONValue] = [
+            "firebase_uid": .string(order.firebaseUID), "trade_order_id": .string(order.id.uuidString.lowercased()),
+            "client_order_id": .string(order.clientOrderID), "status": .string(order.status), "symbol": .string(order.symbol),
+            "side": .string(order.side),
+        ]
+        if let value = order.notionalUSD { fields["notional_usd"] = .number(value) }
+        if let value = order.qty { fields["qty"] = .number(value) }
+        if let value = order.filledQty { fields["filled_qty"] = .number(value) }
+        if let value = order.filledAvgPrice { fields["filled_avg_price"] = .number(value) }
+        if let value = order.statusReason { fields["status_reason"] = .string(String(value.prefix(500))) }
+        if let value = order.alpacaOrderID { fields["alpaca_order_id"] = .string(value) }
+        try await db.query("SELECT pg_notify(\(NotifyChannels.tradeUpdates), \(JSONValue.object(fields).canonicalString()))",
+                           logger: logger)
+    }
+
+    /// Approved orders still `pending_submit` with no change for `quietSeconds`, oldest first:
+    /// the candidates the tick checks for a lost `submit-order` job.
+    public static func quietPendingSubmissions(quietSeconds: Int, limit: Int, on db: PostgresConnection,
+                                               logger: Logger) async throws -> [(id: UUID, clientOrderID: String)] {
+        let rows = try await db.query("""
+            SELECT id, client_order_id FROM trade_orders
+            WHERE status = \(OrderStatus.pendingSubmit) AND updated_at < now() - make_interval(secs => \(quietSeconds))
+            ORDER BY updated_at LIMIT \(limit)
+            """, logger: logger)
+        var result: [(id: UUID, clientOrderID: String)] = []
+        for try await (id, clientOrderID) in rows.decode((UUID, String).self) { result.append((id, clientOrderID)) }
+        return result
+    }
+
+    /// Orders the broker has and that are not terminal, with no change for `quietSeconds`,
+    /// oldest first: the tick's safety-net polls.
+    public static func quietOpenOrders(quietSeconds: Int, limit: Int, on db: PostgresConnection,
+                                       logger: Logger) async throws -> [(id: UUID, clientOrderID: String)] {
+        let rows = try await db.query("""
+            SELECT id, client_order_id FROM trade_orders
+            WHERE status NOT IN \(unescaped: OrderStatus.sqlList(OrderStatus.terminal + [OrderStatus.pendingSubmit]))
+              AND updated_at < now() - make_interval(secs => \(quietSeconds))
+            ORDER BY updated_at LIMIT \(limit)
+            """, logger: logger)
+        var result: [(id: UUID, clientOrderID: String)] = []
+        for try await (id, clientOrderID) in rows.decode((UUID, String).self) { result.append((id, clientOrderID)) }
+        return result
+    }
+
+    /// `requestCancel` for many orders at once (the tick, for orders whose submit job an
+    /// operator cancelled); returns the ids marked.
+    @discardableResult
+    public static func requestCancel(_ ids: [UUID], reason: String, on db: PostgresConnection, logger: Logger) async throws -> [UUID] {
+        guard !ids.isEmpty else { return [] }
+        let rows = try await db.query("""
+            UPDATE trade_orders SET cancel_requested_at = coalesce(cancel_requested_at, now()),
+                   cancel_reason = coalesce(cancel_reason, \(reason)), updated_at = now()
+             WHERE id = ANY(\(ids)) AND status = \(OrderStatus.pendingSubmit)
+            RETURNING id
+            """, logger: logger)
+        var marked: [UUID] = []
+        for try await id in rows.decode(UUID.self) { marked.append(id) }
+        return marked
     }
 }

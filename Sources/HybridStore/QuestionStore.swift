@@ -128,7 +128,7 @@ public enum QuestionStore {
     /// Closes open questions that no longer propose anything (`cancelled`, the reason kept in
     /// their metadata as `withdrawn_reason`), and tells the user's phones through the
     /// questions channel; in the caller's transaction. Returns the ids withdrawn.
-    public static func withdraw(_ reasons: [UUID: String], of uid: String, channel: String,
+    public static func withdraw(_ reasons: [UUID: String], of uid: String,
                                 on db: PostgresConnection, logger: Logger) async throws -> [UUID] {
         guard !reasons.isEmpty else { return [] }
         let ids = reasons.keys.sorted { $0.uuidString < $1.uuidString }
@@ -141,7 +141,7 @@ public enum QuestionStore {
                        FROM given g
                       WHERE q.id = g.id AND q.firebase_uid = \(uid) AND q.status = 'open'
                      RETURNING q.id, g.reason)
-            SELECT id, pg_notify(\(channel), json_build_object('question_id', id, 'firebase_uid', \(uid)::text,
+            SELECT id, pg_notify(\(NotifyChannels.questions), json_build_object('question_id', id, 'firebase_uid', \(uid)::text,
                                                                'withdrawn', true, 'reason', reason)::text)::text
             FROM closed
             """, logger: logger)
@@ -221,5 +221,28 @@ extension QuestionStore {
         var counts: [String: Int] = [:]
         for try await (uid, count) in rows.decode((String, Int).self) { counts[uid] = count }
         return counts
+    }
+
+    /// Marks an open question delivered and publishes it on the questions channel, in one
+    /// statement: the mark and the NOTIFY commit together, and a question no longer open is
+    /// left alone (nil). `first` is false when it had been delivered before (publishing again
+    /// is harmless: clients dedupe by question id).
+    public static func markDelivered(_ id: UUID, on db: PostgresConnection,
+                                     logger: Logger) async throws -> (first: Bool, firebaseUID: String)? {
+        let rows = try await db.query("""
+            WITH delivered AS (
+                UPDATE questions SET delivered_at = coalesce(delivered_at, now())
+                WHERE id = \(id) AND status = 'open'
+                RETURNING id, firebase_uid, expires_at, delivered_at = now() AS first
+            )
+            SELECT d.first, d.firebase_uid
+            FROM delivered d
+            CROSS JOIN LATERAL (
+                SELECT pg_notify(\(NotifyChannels.questions), json_build_object(
+                    'question_id', d.id, 'firebase_uid', d.firebase_uid, 'expires_at', d.expires_at)::text)
+            ) AS published
+            """, logger: logger)
+        for try await (first, uid) in rows.decode((Bool, String).self) { return (first, uid) }
+        return nil
     }
 }

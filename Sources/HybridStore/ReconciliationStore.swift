@@ -26,7 +26,7 @@ public enum ReconciliationStore {
     public static func earliestOpenOrder(on db: PostgresConnection, logger: Logger) async throws -> Date? {
         let rows = try await db.query("""
             SELECT min(coalesce(submitted_at, decided_at)) FROM trade_orders
-            WHERE status NOT IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')
+            WHERE status NOT IN \(unescaped: OrderStatus.sqlList(OrderStatus.terminal))
             """, logger: logger)
         for try await earliest in rows.decode(Date?.self) { return earliest }
         return nil
@@ -43,7 +43,7 @@ public enum ReconciliationStore {
             FROM trade_orders
             WHERE client_order_id = ANY(\(clientOrderIDs))
                OR coalesce(submitted_at, decided_at) > \(after)
-               OR status NOT IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed')
+               OR status NOT IN \(unescaped: OrderStatus.sqlList(OrderStatus.terminal))
             """, logger: logger)
         var result: [OrderReconciliation.BookOrder] = []
         for try await row in rows.decode((UUID, String, String?, String, Decimal?, Decimal?, Date, Bool).self) {

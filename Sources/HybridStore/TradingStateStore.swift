@@ -31,6 +31,10 @@ public enum TradingStateStore {
             self.hasStateRow = hasStateRow
         }
 
+        public var documents: ConfigDocuments {
+            ConfigDocuments(templateName: templateName, templateText: templateText, overrideText: overrideText, enabled: enabled)
+        }
+
         /// The same stored config documents (the context may differ).
         public func sameDocuments(as other: EvaluationView) -> Bool {
             templateName == other.templateName && templateText == other.templateText && overrideText == other.overrideText

@@ -26,6 +26,22 @@ public struct StoredUserConfig: Sendable {
     }
 }
 
+/// A user's config documents as stored: text, so that callers can cache what they parse by
+/// the exact documents it came from.
+public struct ConfigDocuments: Sendable, Hashable {
+    public var templateName: String?
+    public var templateText: String?
+    public var overrideText: String
+    public var enabled: Bool
+
+    public init(templateName: String?, templateText: String?, overrideText: String, enabled: Bool) {
+        self.templateName = templateName
+        self.templateText = templateText
+        self.overrideText = overrideText
+        self.enabled = enabled
+    }
+}
+
 /// `users`, `user_trading_config` and `trading_config_templates`: who trades, and the config
 /// documents as stored.
 public enum UserConfigStore {
@@ -73,6 +89,22 @@ public enum UserConfigStore {
         var result: [(String, JSONValue)] = []
         let rows = try await db.query("SELECT name, config::text FROM trading_config_templates ORDER BY name", logger: logger)
         for try await (name, text) in rows.decode((String, String).self) { result.append((name, try JSONValue.parse(text))) }
+        return result
+    }
+
+    /// Every enabled user's documents, by uid order (the tick plans from them).
+    public static func enabledConfigDocuments(on db: PostgresConnection,
+                                              logger: Logger) async throws -> [(uid: String, documents: ConfigDocuments)] {
+        let rows = try await db.query("""
+            SELECT c.firebase_uid, c.template_name, t.config::text, c.config::text
+            FROM user_trading_config c LEFT JOIN trading_config_templates t ON t.name = c.template_name
+            WHERE c.enabled ORDER BY c.firebase_uid
+            """, logger: logger)
+        var result: [(uid: String, documents: ConfigDocuments)] = []
+        for try await (uid, templateName, templateText, overrideText) in rows.decode((String, String?, String?, String).self) {
+            result.append((uid, ConfigDocuments(templateName: templateName, templateText: templateText, overrideText: overrideText,
+                                                enabled: true)))
+        }
         return result
     }
 }

@@ -3,6 +3,7 @@ import AlpacaModels
 import AsyncHTTPClient
 import AlpacaSimulator
 import Foundation
+import HybridHubApp
 import HybridSettings
 import HybridStore
 import JobEngine
@@ -15,13 +16,19 @@ import TradingPipeline
 
 private let logger = TestDatabase.logger
 
-/// A migrated database, the simulator on a real socket, the pipeline with the real Alpaca
-/// clients pointed at it, and (optionally) an in-process worker running the five kinds.
+/// A migrated database, the simulator on a real socket, the pipeline as every process builds
+/// it (`TradingComposition`: the real Alpaca clients pointed at the simulator, behind the
+/// farm's rate budget), and (optionally) an in-process worker running every kind.
 public struct Farm: Sendable {
     public let db: DatabaseSettings
     public let client: PostgresClient
     public let sim: RunningSimulator
     public let pipeline: TradingPipeline
+    /// The trading clock the pipeline reads (the simulator's replayed instant).
+    public let clock: any MarketClock
+    /// The simulator's APIs without the budget, for the tests' own look at the broker.
+    public let trading: any TradingAPI
+    public let marketData: any MarketDataAPI
     public var keyID = RunningSimulator.keyID
     public var secret = RunningSimulator.secret
 
@@ -45,30 +52,62 @@ public struct Farm: Sendable {
             database.poolSize = 12
             return try await PostgresClientFactory.withClient(database, logger: logger) { client in
                 try await RunningSimulator.run(start: start, keys: [.init(keyID: keys.id, secret: keys.secret)]) { sim in
-                    let pipeline = Self.pipeline(client: client, sim: sim, keys: keys, settings: settings ?? Self.settings, logger: logger)
-                    let farm = Farm(db: db, client: client, sim: sim, pipeline: pipeline, keyID: keys.id, secret: keys.secret)
+                    let farm = try Farm(db: db, client: client, sim: sim, keys: keys, settings: settings ?? Self.settings, logger: logger)
                     guard worker else { return try await body(farm) }
                     let configuration = WorkerConfiguration(
                         workerID: "test-worker", queues: ["market": 4, "evaluate": 4, "delivery": 4, "orders": 4],
                         leaseSeconds: 5, heartbeatSeconds: 1, pollSeconds: 0.2, maintenanceSeconds: 0.5)
-                    let jobWorker = JobWorker(client: client, registry: pipeline.registry(), configuration: configuration, logger: logger)
+                    let jobWorker = JobWorker(client: client, registry: farm.pipeline.registry(), configuration: configuration, logger: logger)
                     return try await withRunningServices([jobWorker], logger: logger) { try await body(farm) }
                 }
             }
         }
     }
 
-    /// The pipeline with the real Alpaca clients pointed at `sim` (the one `run` gives its farm).
-    public static func pipeline(client: PostgresClient, sim: RunningSimulator,
-                                keys: (id: String, secret: String) = (RunningSimulator.keyID, RunningSimulator.secret),
-                                settings: PipelineSettings = Farm.settings, logger: Logger = TestDatabase.logger) -> TradingPipeline {
-        let credentials = AlpacaCredentials(keyID: Secret(keys.id), secretKey: Secret(keys.secret))
-        return TradingPipeline(
-            client: client,
-            marketData: AlpacaMarketDataClient(baseURL: sim.url, credentials: credentials, timeoutSeconds: 2, logger: logger),
-            trading: AlpacaTradingClient(baseURL: sim.url, credentials: credentials, timeoutSeconds: 2, logger: logger),
-            clock: SimulatorMarketClock(simulatorURL: sim.url, refreshSeconds: 0),
-            settings: settings, logger: logger)
+    /// The farm over `client` and `sim`, wired by the composition root; `overrides` pass
+    /// doubles (a counting trading client, say) in place of the simulator's clients.
+    public init(db: DatabaseSettings, client: PostgresClient, sim: RunningSimulator,
+                keys: (id: String, secret: String) = (RunningSimulator.keyID, RunningSimulator.secret),
+                settings: PipelineSettings = Farm.settings, overrides: Overrides = Overrides(),
+                logger: Logger = TestDatabase.logger) throws {
+        let processSettings = try Self.processSettings(db: db, sim: sim, keys: keys)
+        let clock = overrides.clock ?? SimulatorMarketClock(simulatorURL: sim.url, refreshSeconds: 0)
+        var overrides = overrides
+        overrides.clock = clock
+        overrides.pipelineSettings = overrides.pipelineSettings ?? settings
+        overrides.failpoints = overrides.failpoints ?? Failpoints()
+        self.db = db
+        self.client = client
+        self.sim = sim
+        self.clock = clock
+        self.trading = TradingComposition.tradingClient(processSettings, logger: logger)
+        self.marketData = TradingComposition.marketDataClient(processSettings, logger: logger)
+        self.pipeline = TradingComposition.pipeline(settings: processSettings, client: client, logger: logger, overrides: overrides)
+        self.keyID = keys.id
+        self.secret = keys.secret
+    }
+
+    /// The settings a `hybridhub` process of this farm reads (test mode, this simulator, its
+    /// keys), from the environment variables, as a process reads them. The rate budget is
+    /// wide: tests count their calls themselves.
+    public static func processSettings(db: DatabaseSettings, sim: RunningSimulator,
+                                       keys: (id: String, secret: String) = (RunningSimulator.keyID, RunningSimulator.secret))
+        throws -> Settings {
+        let password = db.password.map { ":\($0.reveal())" } ?? ""
+        var settings = try Settings.load(environment: [
+            "DATABASE_URL": "postgres://\(db.user)\(password)@\(db.host):\(db.port)/\(db.database)",
+            "TRADING_ENABLED": "true", "QUESTION_PIPELINE_TEST_MODE": "true", "ALPACA_SIMULATOR_URL": sim.url.absoluteString,
+            "ALPACA_API_KEY_ID": keys.id, "ALPACA_API_SECRET_KEY": keys.secret, "ALPACA_HTTP_TIMEOUT_SECONDS": "2",
+            "ALPACA_RATE_LIMIT_PER_MINUTE": "1000000", "ALPACA_RATE_BURST": "100000",
+        ])
+        settings.database = db
+        return settings
+    }
+
+    /// The pipeline of this farm again, with other knobs or doubles (the composition root's wiring).
+    public func pipeline(settings: PipelineSettings = Farm.settings, overrides: Overrides = Overrides(),
+                         logger: Logger = TestDatabase.logger) throws -> TradingPipeline {
+        try Farm(db: db, client: client, sim: sim, keys: (keyID, secret), settings: settings, overrides: overrides, logger: logger).pipeline
     }
 
     public static let settings = PipelineSettings(
@@ -96,7 +135,7 @@ public struct Farm: Sendable {
             switch TradingConfigDecoder.decode(merged) {
             case .failure(let error): throw FarmError("the new config is invalid: \(error)")
             case .success(let config):
-                return try await pipeline.saveUserConfig(uid, templateName: templateName, override: override, config: config,
+                return try await UserConfigChange.saveUserConfig(uid, templateName: templateName, override: override, config: config,
                                                          on: db, logger: logger)
             }
         }
@@ -133,10 +172,10 @@ public struct Farm: Sendable {
     public func drain(seconds: Double = 20) async throws {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while ContinuousClock.now < deadline {
-            if try await int("SELECT count(*)::int FROM jobs WHERE state NOT IN ('completed', 'discarded', 'cancelled')") == 0 { return }
+            if try await int("SELECT count(*)::int FROM jobs WHERE state NOT IN \(JobState.sqlList(JobState.terminal))") == 0 { return }
             try await Task.sleep(for: .milliseconds(50))
         }
-        let left = try await rows("SELECT kind || ':' || state || ':' || errors::text FROM jobs WHERE state NOT IN ('completed', 'discarded', 'cancelled')")
+        let left = try await rows("SELECT kind || ':' || state || ':' || errors::text FROM jobs WHERE state NOT IN \(JobState.sqlList(JobState.terminal))")
         throw FarmError("jobs still pending after \(seconds) s: \(left)")
     }
 
@@ -200,7 +239,7 @@ extension Farm {
     /// `n` open dip questions for the §17 user (as evaluate-user words them), with a fresh
     /// SPY price at the simulator's instant so approvals see no drift.
     public func openDipQuestions(_ n: Int) async throws -> [UUID] {
-        let now = try await pipeline.clock.now()
+        let now = try await clock.now()
         return try await client.transaction(logger: logger) { db in
             try await SnapshotStore.insertSnapshots([
                 SnapshotInsert(symbol: "SPY", metric: .lastTrade, price: Decimal(string: "126.56"), volume: 100, asOf: now.addingTimeInterval(-5)),

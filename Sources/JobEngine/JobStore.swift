@@ -65,7 +65,22 @@ public struct ClaimedJob: Sendable {
 /// Every transition out of `running` names the lease epoch it expects.
 public enum JobStore {
     public static let channel = "hybridhub_jobs"
-    static let uniqueStates = "('available', 'scheduled', 'running', 'retryable', 'completed')"
+    static let uniqueStates = JobState.sqlList(JobState.holdingUniqueKey)
+
+    // MARK: Questions other modules ask
+
+    /// The states of the jobs holding each of `keys` (a key never enqueued is absent): is
+    /// there a live job for this key, was it cancelled.
+    public static func states(ofUniqueKeys keys: [String], on db: PostgresConnection,
+                              logger: Logger) async throws -> [String: Set<JobState>] {
+        guard !keys.isEmpty else { return [:] }
+        let rows = try await db.query("SELECT unique_key, state FROM jobs WHERE unique_key = ANY(\(keys))", logger: logger)
+        var result: [String: Set<JobState>] = [:]
+        for try await (key, state) in rows.decode((String, String).self) {
+            if let state = JobState(rawValue: state) { result[key, default: []].insert(state) }
+        }
+        return result
+    }
 
     // MARK: Enqueue
 

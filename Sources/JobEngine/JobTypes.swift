@@ -7,6 +7,17 @@ public enum JobState: String, Sendable, CaseIterable, Codable {
     case available, scheduled, running, retryable, completed, discarded, cancelled
 
     public var isTerminal: Bool { self == .completed || self == .discarded || self == .cancelled }
+
+    /// States in which a job will still run (or is running).
+    public static let live: [JobState] = [.available, .scheduled, .running, .retryable]
+    public static let terminal: [JobState] = [.completed, .discarded, .cancelled]
+    /// The states a unique key is held in (a completed job keeps its key: no rerun of done work).
+    public static let holdingUniqueKey: [JobState] = live + [.completed]
+
+    /// `('a', 'b')`: a literal list for SQL (partial indexes match literal lists only).
+    public static func sqlList(_ states: [JobState]) -> String {
+        "(" + states.map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"
+    }
 }
 
 /// A typed job payload: its kind name travels with the type (swift-jobs' `JobParameters`).

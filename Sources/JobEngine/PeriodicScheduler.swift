@@ -172,7 +172,7 @@ public final class SchedulerService: Service, Sendable {
         try await client.withConnection { db in
             let rows = try await db.query("""
                 SELECT queue, state, count(*)::int, coalesce(extract(epoch FROM now() - min(run_at)), 0)::float8
-                FROM jobs WHERE state IN ('available', 'scheduled', 'running', 'retryable')
+                FROM jobs WHERE state IN \(unescaped: JobState.sqlList(JobState.live))
                 GROUP BY queue, state
                 """, logger: logger)
             for try await (queue, state, count, age) in rows.decode((String, String, Int, Double).self) {

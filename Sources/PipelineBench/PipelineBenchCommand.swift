@@ -47,7 +47,7 @@ struct PipelineBenchCommand: AsyncParsableCommand {
                 let (tickAt, enqueued) = try await client.transaction(logger: logger) { db -> (Date, Int) in
                     var at = Date()
                     for try await now in try await db.query("SELECT now()", logger: logger).decode(Date.self) { at = now }
-                    let jobs = try await pipeline.tickSchedule(intervalSeconds: settings.worker.intervalSeconds).makeJobs(bucket, db, logger)
+                    let jobs = try await pipeline.tick.schedule(intervalSeconds: settings.worker.intervalSeconds).makeJobs(bucket, db, logger)
                     _ = try await JobStore.enqueue(jobs, on: db, logger: logger)
                     return (at, jobs.count)
                 }
@@ -87,7 +87,7 @@ struct PipelineBenchCommand: AsyncParsableCommand {
             for (n, (id, uid)) in open.enumerated() {
                 let due = start + .seconds(Double(n) / approvalRate)
                 if due > ContinuousClock.now { try await Task.sleep(until: due, clock: .continuous) }
-                if case .ordered = try await pipeline.answer(questionID: id, firebaseUID: uid, value: .number(10)).outcome { ordered += 1 }
+                if case .ordered = try await pipeline.answers.answer(questionID: id, firebaseUID: uid, value: .number(10)).outcome { ordered += 1 }
             }
             var latencies: [Double] = []
             let waitUntil = ContinuousClock.now + .seconds(60)

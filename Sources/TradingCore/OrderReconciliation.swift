@@ -6,10 +6,10 @@ import Foundation
 /// Pure: the handler does the IO (listing, reads, the repairs' transactions).
 public enum OrderReconciliation {
     /// Alpaca's terminal statuses: nothing more happens to such an order at the broker.
-    public static let brokerTerminalStatuses: Set<String> = ["filled", "canceled", "expired", "rejected", "replaced"]
+    public static let brokerTerminalStatuses = Set(OrderStatus.brokerTerminal)
     /// Book statuses after which the pipeline does nothing more (Alpaca's, plus the two for
     /// orders Alpaca never took).
-    public static let bookTerminalStatuses: Set<String> = brokerTerminalStatuses.union(["blocked", "failed"])
+    public static let bookTerminalStatuses = Set(OrderStatus.terminal)
     /// The book's status of an approved order not yet at the broker.
     public static let pendingSubmit = "pending_submit"
     /// The listing starts this far before the watermark (instants pass through `Date` and a

@@ -118,7 +118,10 @@ extension TradeOrderJob {
     public var tradeOrderID: UUID { order.tradeOrderID }
     public var clientOrderID: String { order.clientOrderID }
 
-    public var uniqueKey: String { "\(Self.kind):\(clientOrderID)" }
+    public var uniqueKey: String { Self.uniqueKey(clientOrderID: clientOrderID) }
+
+    /// The key of this kind's job for an order (the tick asks whether one is live).
+    public static func uniqueKey(clientOrderID: String) -> String { "\(Self.kind):\(clientOrderID)" }
 
     public init(from decoder: any Decoder) throws {
         self.init(try TradeOrderRef(from: decoder))

@@ -70,7 +70,21 @@ public enum AnswerError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-extension TradingPipeline {
+/// The answers of the app and the hub. Needs the database and the trading clock, nothing of
+/// Alpaca: an approval writes the order row and its `submit-order` job, the worker posts it.
+public struct AnswerService: Sendable {
+    let client: PostgresClient
+    let clock: any MarketClock
+    let settings: PipelineSettings
+    let logger: Logger
+
+    public init(client: PostgresClient, clock: any MarketClock, settings: PipelineSettings, logger: Logger) {
+        self.client = client
+        self.clock = clock
+        self.settings = settings
+        self.logger = logger
+    }
+
     /// Plan §8.2 for one answer, in one transaction. Locks the user's trading state first (the
     /// same order as `evaluate-user`, so the two never deadlock), then the question; on
     /// approval re-checks every guardrail under that lock, so concurrent approvals in any
@@ -110,7 +124,7 @@ extension TradingPipeline {
             guard let number = parsed.value else { throw AnswerError.invalidValue("answer must be a number") }
             // Read once, under the lock: the cooldown and the decision judge by the same config.
             let config: Result<TradingConfig, any Error>
-            do { config = .success(try await effectiveConfig(uid, on: db).config) } catch { config = .failure(error) }
+            do { config = .success(try await UserConfigs.effective(uid, on: db, logger: logger).config) } catch { config = .failure(error) }
             if question.isPastExpiry {
                 try await QuestionStore.setStatus(questionID, "expired", on: db, logger: logger)
                 closeCooldown(question, config: try? config.get(), state: &state, now: now)
@@ -235,7 +249,7 @@ extension TradingPipeline {
         var metadata: [String: JSONValue] = [:]
         if case .object(let fields) = question.metadata { metadata = fields }
         for (key, value) in extra { metadata[key] = value }
-        let id = try await askQuestion(NewQuestion(
+        let id = try await Questions.ask(NewQuestion(
             firebaseUID: uid, text: text, sourceTag: "trading:rule:\(rule.id)", pipelineKey: "trading",
             pipelineStep: "\(rule.id):await_confirm", correctAnswer: 10, metadata: .object(metadata),
             expiresInSeconds: settings.questionTTLSeconds), on: db, logger: logger)

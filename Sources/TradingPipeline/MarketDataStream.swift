@@ -62,7 +62,7 @@ final class MarketDataStreamSession: Sendable {
     }
 
     static let maxPendingRows = 50_000
-    let pipeline: TradingPipeline
+    let parts: StreamParts
     let options: StreamOptions
     let holderID: String
     let logger: Logger
@@ -71,8 +71,8 @@ final class MarketDataStreamSession: Sendable {
     /// REST backfills run beside the stream; they end with the session.
     let backfills = Mutex<[Task<Void, Never>]>([])
 
-    init(pipeline: TradingPipeline, options: StreamOptions, holderID: String, logger: Logger) {
-        self.pipeline = pipeline
+    init(parts: StreamParts, options: StreamOptions, holderID: String, logger: Logger) {
+        self.parts = parts
         self.options = options
         self.holderID = holderID
         self.logger = logger
@@ -192,12 +192,12 @@ final class MarketDataStreamSession: Sendable {
         let waitingDue = state.withLock { $0.throttle.hasDue(now: clockSeconds) }
         guard !rows.isEmpty || reportDue || waitingDue else { return }
         do {
-            try await pipeline.client.transaction(logger: logger) { db in
+            try await parts.client.transaction(logger: logger) { db in
                 let fresh = try await SnapshotStore.insertNewSnapshots(rows, on: db, logger: logger)
                 let users = state.withLock { s -> [String] in
                     let triggered = Self.trigger(fresh, state: &s)
                     // TRADING_ENABLED / TRADING_WORKER_EVAL_ENABLED off here: store trades, evaluate nothing.
-                    guard options.evaluateSeconds > 0, pipeline.settings.tradingEnabled, pipeline.settings.evaluateEnabled else { return [] }
+                    guard options.evaluateSeconds > 0, parts.settings.tradingEnabled, parts.settings.evaluateEnabled else { return [] }
                     let touched = s.throttle.touched(triggered, now: clockSeconds)
                     return Array(Set(touched + s.throttle.due(now: clockSeconds))).sorted()
                 }
@@ -306,12 +306,12 @@ final class MarketDataStreamSession: Sendable {
     /// or reconnect, and meanwhile the rows' age keeps rules from firing on them.
     func backfill(_ symbols: [String], reason: String) async {
         guard !symbols.isEmpty else { return }
-        let batch = max(1, pipeline.settings.ingestBatchSymbols)
+        let batch = max(1, parts.settings.ingestBatchSymbols)
         for start in stride(from: 0, to: symbols.count, by: batch) {
             let chunk = Array(symbols[start..<min(start + batch, symbols.count)])
             for attempt in 1...5 {
                 do {
-                    let snapshots = try await pipeline.marketData.snapshots(symbols: chunk, feed: options.feed)
+                    let snapshots = try await parts.marketData.snapshots(symbols: chunk, feed: options.feed)
                     var rows: [SnapshotInsert] = []
                     for symbol in chunk {
                         guard let snapshot = snapshots[symbol] else { continue }
@@ -339,8 +339,8 @@ final class MarketDataStreamSession: Sendable {
 
     /// The plan, and the streamed symbols' newest reference rows from Postgres.
     func loadPlan() async throws -> (StreamPlan, [String: [Metric: Decimal]]) {
-        try await pipeline.client.withConnection { db in
-            let configs = try await pipeline.enabledConfigs(on: db, logger: logger)
+        try await parts.client.withConnection { db in
+            let configs = try await parts.tick.enabledConfigs(on: db, logger: logger)
             let plan = StreamPlan.make(configs: configs, feed: options.feed, maxSymbols: options.maxSymbols)
             var references: [String: [Metric: Decimal]] = [:]
             for row in try await SnapshotStore.latestSnapshots(symbols: plan.streamed, feed: options.feed, on: db, logger: logger)

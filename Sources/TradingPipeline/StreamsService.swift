@@ -12,18 +12,37 @@ import ServiceLifecycle
 /// leader connects, the others stand by and take over within about `lease + renew` seconds of
 /// its death. Each stream reconnects with exponential backoff and jitter for as long as the
 /// process leads; losing the lease closes both at once.
+/// What the streams use: the database, the market-data API (REST backfill), the pipeline's
+/// switches, the users' configs (which symbols to stream) and the order recorder (trade updates).
+public struct StreamParts: Sendable {
+    public var client: PostgresClient
+    public var marketData: any MarketDataAPI
+    public var settings: PipelineSettings
+    public var tick: TradingTick
+    public var orders: OrderRecorder
+
+    public init(client: PostgresClient, marketData: any MarketDataAPI, settings: PipelineSettings, tick: TradingTick,
+                orders: OrderRecorder) {
+        self.client = client
+        self.marketData = marketData
+        self.settings = settings
+        self.tick = tick
+        self.orders = orders
+    }
+}
+
 public final class StreamsService: Service, Sendable {
     public static let leadershipName = "alpaca-streams"
 
-    let pipeline: TradingPipeline
+    let parts: StreamParts
     let options: StreamOptions
     public let elector: LeaderElector
     let tradeUpdates: Bool
     let logger: Logger
 
-    public init(pipeline: TradingPipeline, options: StreamOptions, holderID: String, leaseSeconds: Double = 5,
+    public init(parts: StreamParts, options: StreamOptions, holderID: String, leaseSeconds: Double = 5,
                 renewSeconds: Double = 1, tradeUpdates: Bool = true, logger: Logger) {
-        self.pipeline = pipeline
+        self.parts = parts
         self.options = options
         self.elector = LeaderElector(name: Self.leadershipName, holderID: holderID, leaseSeconds: leaseSeconds, renewSeconds: renewSeconds)
         self.tradeUpdates = tradeUpdates
@@ -35,7 +54,7 @@ public final class StreamsService: Service, Sendable {
     public func run() async throws {
         await cancelWhenGracefulShutdown { await self.contend() }
         // Step down at once so a standby connects without waiting for the lease to lapse.
-        try? await pipeline.client.withConnection { db in
+        try? await parts.client.withConnection { db in
             try await MarketStreamStore.lapse(feed: self.options.feed, holder: self.elector.holderID, on: db, logger: self.logger)
             try await self.elector.resign(on: db, logger: self.logger)
         }
@@ -45,10 +64,10 @@ public final class StreamsService: Service, Sendable {
     /// Tries for the leadership every `renewSeconds`; leads while it holds.
     func contend() async {
         while !Task.isCancelled {
-            let leadership = try? await pipeline.client.withConnection { try await self.elector.refresh(on: $0, logger: self.logger) }
+            let leadership = try? await parts.client.withConnection { try await self.elector.refresh(on: $0, logger: self.logger) }
             if let leadership {
                 await lead(leadership)
-                try? await pipeline.client.withConnection { db in
+                try? await parts.client.withConnection { db in
                     try await MarketStreamStore.lapse(feed: self.options.feed, holder: self.elector.holderID, on: db, logger: self.logger)
                 }
             }
@@ -62,7 +81,7 @@ public final class StreamsService: Service, Sendable {
         logger.notice("leading the Alpaca streams", metadata: ["leader.epoch": "\(leadership.epoch)"])
         // TRADING_ENABLED=false or TRADING_WORKER_INGEST_ENABLED=false: no market data from this
         // role (the tick polls nothing either); order tracking goes on, the books need it.
-        let ingest = pipeline.settings.tradingEnabled && pipeline.settings.ingestEnabled
+        let ingest = parts.settings.tradingEnabled && parts.settings.ingestEnabled
         if !ingest {
             logger.notice("market-data stream off: TRADING_ENABLED and TRADING_WORKER_INGEST_ENABLED must both be true")
         }
@@ -70,7 +89,7 @@ public final class StreamsService: Service, Sendable {
             if ingest {
                 group.addTask {
                     await self.keepConnected("market_data", url: self.options.marketDataURL) { channel in
-                        try await MarketDataStreamSession(pipeline: self.pipeline, options: self.options,
+                        try await MarketDataStreamSession(parts: self.parts, options: self.options,
                                                           holderID: self.elector.holderID, logger: self.logger).run(channel)
                     }
                 }
@@ -78,7 +97,7 @@ public final class StreamsService: Service, Sendable {
             if tradeUpdates {
                 group.addTask {
                     await self.keepConnected("trade_updates", url: self.options.tradeUpdatesURL) { channel in
-                        try await TradeUpdateStreamSession(pipeline: self.pipeline, options: self.options, logger: self.logger).run(channel)
+                        try await TradeUpdateStreamSession(orders: self.parts.orders, options: self.options, logger: self.logger).run(channel)
                     }
                 }
             }
@@ -86,7 +105,7 @@ public final class StreamsService: Service, Sendable {
                 // The lease: renewed every `renewSeconds`; any doubt ends the leadership here.
                 while !Task.isCancelled {
                     guard (try? await Task.sleep(for: .seconds(self.elector.renewSeconds))) != nil else { return }
-                    let now = try? await self.pipeline.client.withConnection { try await self.elector.refresh(on: $0, logger: self.logger) }
+                    let now = try? await self.parts.client.withConnection { try await self.elector.refresh(on: $0, logger: self.logger) }
                     if now?.epoch != leadership.epoch {
                         self.logger.warning("lost the streams' leadership; closing the streams")
                         return
@@ -124,7 +143,7 @@ public final class StreamsService: Service, Sendable {
             StreamMetrics.reconnect(stream: stream, reason: reason)
             if stream == "market_data" {
                 // Polling covers the symbols again from the next tick until the stream is back.
-                try? await pipeline.client.withConnection { db in
+                try? await parts.client.withConnection { db in
                     try await MarketStreamStore.lapse(feed: self.options.feed, holder: self.elector.holderID, on: db, logger: self.logger)
                 }
             }

@@ -57,11 +57,21 @@ public enum TickPlanner {
     }
 }
 
-extension TradingPipeline {
-    /// The scheduler's schedule: every `intervalSeconds`, the tick's jobs, in the scheduler's
-    /// transaction (unique keys per tick bucket: a failover neither skips nor doubles a tick).
-    /// Orders left non-terminal for a minute get a `poll-order-status` as a safety net.
-    public func tickSchedule(intervalSeconds: Int) -> PeriodicSchedule {
+/// The scheduler's trading tick: what each tick enqueues, planned from every enabled user's
+/// config (`TickPlanner`), plus the safety nets for orders (polls of quiet open orders, a new
+/// `submit-order` for an approval whose job was lost).
+public struct TradingTick: Sendable {
+    let settings: PipelineSettings
+    let configCache: ConfigCache
+
+    public init(settings: PipelineSettings, configCache: ConfigCache) {
+        self.settings = settings
+        self.configCache = configCache
+    }
+
+    /// Every `intervalSeconds`, the tick's jobs, in the scheduler's transaction (unique keys per
+    /// tick bucket: a failover neither skips nor doubles a tick).
+    public func schedule(intervalSeconds: Int) -> PeriodicSchedule {
         PeriodicSchedule(name: "trading-tick", intervalSeconds: intervalSeconds, maxCatchUp: 1) { bucket, db, logger in
             let configs = try await enabledConfigs(on: db, logger: logger)
             let streamed = try await MarketStreamStore.coveredSymbols(on: db, logger: logger)
@@ -85,19 +95,13 @@ extension TradingPipeline {
     /// Every enabled user's effective config; invalid ones are logged and left out. Parsed
     /// documents are cached by their text (`ConfigCache`), so a steady tick re-parses only the
     /// documents that changed.
-    func enabledConfigs(on db: PostgresConnection, logger: Logger) async throws -> [EffectiveTradingConfig] {
-        let rows = try await db.query("""
-            SELECT c.firebase_uid, c.template_name, t.config::text, c.config::text
-            FROM user_trading_config c LEFT JOIN trading_config_templates t ON t.name = c.template_name
-            WHERE c.enabled ORDER BY c.firebase_uid
-            """, logger: logger)
+    public func enabledConfigs(on db: PostgresConnection, logger: Logger) async throws -> [EffectiveTradingConfig] {
         var result: [EffectiveTradingConfig] = []
-        for try await (uid, templateName, templateText, overrideText) in rows.decode((String, String?, String?, String).self) {
-            let view = TradingStateStore.EvaluationView(templateName: templateName, templateText: templateText, overrideText: overrideText,
-                                                   enabled: true, context: TradingContext(), questionsDueToExpire: 0)
-            switch try configCache.effective(uid: uid, view: view) {
+        for (uid, documents) in try await UserConfigStore.enabledConfigDocuments(on: db, logger: logger) {
+            switch try configCache.effective(uid: uid, documents: documents) {
             case .success(let config):
-                result.append(EffectiveTradingConfig(firebaseUID: uid, templateName: templateName, config: config, enabledColumn: true))
+                result.append(EffectiveTradingConfig(firebaseUID: uid, templateName: documents.templateName, config: config,
+                                                     enabledColumn: true))
             case .failure(let error):
                 logger.warning("user config invalid; user skipped this tick", metadata: ["user.uid": "\(uid)", "error": "\(error)"])
             }
@@ -112,45 +116,27 @@ extension TradingPipeline {
     /// submit attempt enqueued for it asks Alpaca and ends it `canceled` (or records what Alpaca
     /// has), so nothing sends it again.
     func strandedSubmissions(on db: PostgresConnection, logger: Logger) async throws -> [SubmitOrder] {
-        let rows = try await db.query("""
-            WITH stranded AS (
-                SELECT o.id, o.client_order_id,
-                       EXISTS (SELECT 1 FROM jobs j WHERE j.unique_key = 'submit-order:' || o.client_order_id
-                                  AND j.state = 'cancelled') AS operator_cancelled
-                FROM trade_orders o
-                WHERE o.status = 'pending_submit' AND o.updated_at < now() - interval '120 seconds'
-                  AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.unique_key = 'submit-order:' || o.client_order_id
-                                     AND j.state IN ('available', 'scheduled', 'running', 'retryable'))
-                ORDER BY o.updated_at LIMIT 500),
-            marked AS (
-                UPDATE trade_orders o
-                   SET cancel_requested_at = coalesce(o.cancel_requested_at, now()),
-                       cancel_reason = coalesce(o.cancel_reason, 'its submit-order job was cancelled by an operator'),
-                       updated_at = now()
-                  FROM stranded s WHERE o.id = s.id AND s.operator_cancelled AND o.status = 'pending_submit'
-                RETURNING o.id)
-            SELECT id, client_order_id, operator_cancelled FROM stranded
-            """, logger: logger)
-        var result: [SubmitOrder] = []
-        for try await (id, clientOrderID, cancelled) in rows.decode((UUID, String, Bool).self) {
-            result.append(SubmitOrder(tradeOrderID: id, clientOrderID: clientOrderID))
-            logger.warning(cancelled ? "order's submit-order job was cancelled; ending the order unsent" : "order stranded in pending_submit; submitting again",
-                           metadata: ["order.client_order_id": "\(clientOrderID)"])
+        let quiet = try await OrderStore.quietPendingSubmissions(quietSeconds: 120, limit: 5000, on: db, logger: logger)
+        let keys = quiet.map { SubmitOrder.uniqueKey(clientOrderID: $0.clientOrderID) }
+        let jobs = try await JobStore.states(ofUniqueKeys: keys, on: db, logger: logger)
+        var stranded: [(order: SubmitOrder, operatorCancelled: Bool)] = []
+        for (order, key) in zip(quiet, keys) where stranded.count < 500 {
+            let states = jobs[key] ?? []
+            guard states.isDisjoint(with: JobState.live) else { continue }
+            stranded.append((SubmitOrder(tradeOrderID: order.id, clientOrderID: order.clientOrderID), states.contains(.cancelled)))
         }
-        return result
+        try await OrderStore.requestCancel(stranded.filter(\.operatorCancelled).map(\.order.tradeOrderID),
+                                           reason: "its submit-order job was cancelled by an operator", on: db, logger: logger)
+        for (order, cancelled) in stranded {
+            logger.warning(cancelled ? "order's submit-order job was cancelled; ending the order unsent" : "order stranded in pending_submit; submitting again",
+                           metadata: ["order.client_order_id": "\(order.clientOrderID)"])
+        }
+        return stranded.map(\.order)
     }
 
+    /// Orders left non-terminal at the broker for a minute: a `poll-order-status` as a safety net.
     func staleOpenOrders(on db: PostgresConnection, logger: Logger) async throws -> [PollOrderStatus] {
-        let rows = try await db.query("""
-            SELECT id, client_order_id FROM trade_orders
-            WHERE status NOT IN ('filled', 'canceled', 'expired', 'rejected', 'replaced', 'blocked', 'failed', 'pending_submit')
-              AND updated_at < now() - interval '60 seconds'
-            ORDER BY updated_at LIMIT 500
-            """, logger: logger)
-        var result: [PollOrderStatus] = []
-        for try await (id, clientOrderID) in rows.decode((UUID, String).self) {
-            result.append(PollOrderStatus(tradeOrderID: id, clientOrderID: clientOrderID))
-        }
-        return result
+        try await OrderStore.quietOpenOrders(quietSeconds: 60, limit: 500, on: db, logger: logger)
+            .map { PollOrderStatus(tradeOrderID: $0.id, clientOrderID: $0.clientOrderID) }
     }
 }

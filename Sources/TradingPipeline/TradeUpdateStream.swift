@@ -5,27 +5,10 @@ import HybridStore
 import Logging
 import PostgresNIO
 
-extension TradingPipeline {
-    /// A `trade_updates` event: the order as Alpaca sees it now → `trade_orders` (and the
-    /// user's `ReceiveTradeUpdate`), through the same recorder as `poll-order-status`, so the
-    /// row ends the same whichever of the two reports a fill first. False when the order is
-    /// not one of ours (placed by hand on the account, say).
-    @discardableResult
-    public func applyTradeUpdate(_ placed: AlpacaOrder, logger: Logger? = nil) async throws -> Bool {
-        let logger = logger ?? self.logger
-        guard let stored = try await client.withConnection({
-            try await OrderStore.order(clientOrderID: placed.clientOrderID, on: $0, logger: logger)
-        }) else { return false }
-        if stored.isTerminal && !stored.endedUnsent { return true }
-        try await record(stored, placed, logger: logger, enqueuePoll: false)
-        return true
-    }
-}
-
 /// One connection of the trading stream (`/stream`): authenticate, listen to
 /// `trade_updates`, apply each order event. `poll-order-status` stays the safety net.
 struct TradeUpdateStreamSession: Sendable {
-    let pipeline: TradingPipeline
+    let orders: OrderRecorder
     let options: StreamOptions
     let logger: Logger
 
@@ -53,7 +36,7 @@ struct TradeUpdateStreamSession: Sendable {
             case .tradeUpdate(let event, let order):
                 StreamMetrics.tradeUpdate(event: event)
                 do {
-                    let ours = try await pipeline.applyTradeUpdate(order, logger: logger)
+                    let ours = try await orders.applyTradeUpdate(order, logger: logger)
                     logger.info("trade update", metadata: [
                         "order.client_order_id": "\(order.clientOrderID)", "order.event": "\(event)",
                         "order.status": "\(order.status)", "order.ours": "\(ours)",

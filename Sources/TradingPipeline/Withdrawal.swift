@@ -4,12 +4,13 @@ import Logging
 import PostgresNIO
 import TradingCore
 
-extension TradingPipeline {
+/// A user's config change, as the API's PUT and the tests make it.
+public enum UserConfigChange {
     /// Stores a user's validated config, in the caller's transaction: under the user's state
     /// lock (an order POST in flight for this user finishes first, and none starts on the old
     /// config after this commits), then the open questions it no longer proposes are withdrawn.
     @discardableResult
-    public func saveUserConfig(_ uid: String, templateName: String?, override: JSONValue, config: TradingConfig,
+    public static func saveUserConfig(_ uid: String, templateName: String?, override: JSONValue, config: TradingConfig,
                                on db: PostgresConnection, logger: Logger) async throws -> [UUID] {
         try await UserConfigStore.ensureUser(uid, on: db, logger: logger)
         var state = try await TradingStateStore.lockTradingContext(uid, on: db, logger: logger)
@@ -32,7 +33,7 @@ extension TradingPipeline {
     /// lock): every open question whose order the config no longer proposes (the user switched
     /// trading off; its rule was switched off, removed or changed) is withdrawn, and the phone
     /// is told. An approval of it would trade nothing anyway; this takes it off the screen.
-    public func withdrawStaleQuestions(of uid: String, config: TradingConfig, on db: PostgresConnection,
+    public static func withdrawStaleQuestions(of uid: String, config: TradingConfig, on db: PostgresConnection,
                                        logger: Logger) async throws -> [(ruleID: String?, questionID: UUID)] {
         let open = try await QuestionStore.openQuestions(of: uid, on: db, logger: logger)
         var reasons: [UUID: String] = [:]
@@ -49,7 +50,7 @@ extension TradingPipeline {
             }
             if let stop { reasons[question.id] = stop.description }
         }
-        let withdrawn = try await QuestionStore.withdraw(reasons, of: uid, channel: PipelineChannels.questions, on: db, logger: logger)
+        let withdrawn = try await QuestionStore.withdraw(reasons, of: uid, on: db, logger: logger)
         if !withdrawn.isEmpty {
             PipelineMetrics.questionsWithdrawn(withdrawn.count)
             logger.info("questions withdrawn after a config change", metadata: ["user.uid": "\(uid)", "questions": "\(withdrawn.count)"])

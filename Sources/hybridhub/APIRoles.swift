@@ -21,10 +21,11 @@ struct APIRole: AsyncParsableCommand {
         let settings = runtime.settings
         let logger = runtime.logger
         let client = PostgresClientFactory.make(settings.database, logger: logger)
-        let pipeline = TradingComposition.pipeline(settings: settings, client: client, logger: logger)
+        let answers = TradingComposition.answers(settings: settings, client: client, logger: logger)
         let verifier = FirebaseTokenVerifier(projectID: settings.api.firebaseProjectID,
                                              jwksURL: settings.api.firebaseJWKSURL.absoluteString, logger: logger)
-        let server = APIServer(pipeline: pipeline, verifier: verifier, logger: logger)
+        let server = APIServer(client: client, answers: answers, tradingEnabled: settings.trading.enabled, verifier: verifier,
+                               logger: logger)
         let host = self.host ?? settings.api.host
         let app = server.application(host: host, port: port ?? settings.api.port) { port in
             // Unbuffered: scripts and tests read the port from this line.

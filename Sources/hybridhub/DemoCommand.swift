@@ -66,7 +66,7 @@ struct DemoCommand: AsyncParsableCommand {
                     while ContinuousClock.now < deadline, try await answered() == nil { try await Task.sleep(for: .milliseconds(200)) }
                 }
                 // Answering again only replays the first answer: after a person's, this reports theirs.
-                let answer = try await pipeline.answer(questionID: question.id, firebaseUID: Self.uid, value: .number(10))
+                let answer = try await pipeline.answers.answer(questionID: question.id, firebaseUID: Self.uid, value: .number(10))
                 print(answer.repeated ? "demo: answered on the approval page → \(answer.outcome.name): \(answer.detail)"
                                       : "demo: answered +10 → \(answer.outcome.name): \(answer.detail)")
                 switch answer.outcome {

@@ -152,9 +152,9 @@ struct AnswerCommand: AsyncParsableCommand {
         let parsed: JSONValue = Decimal(string: value, locale: Locale(identifier: "en_US_POSIX")).map { .number($0) } ?? .string(value)
         let user = self.user
         let result = try await PostgresClientFactory.withClient(runtime.settings.database, logger: runtime.logger) { client in
-            let pipeline = TradingComposition.pipeline(settings: runtime.settings, client: client, logger: runtime.logger)
+            let answers = TradingComposition.answers(settings: runtime.settings, client: client, logger: runtime.logger)
             do {
-                return try await pipeline.answer(questionID: questionID, firebaseUID: user, value: parsed)
+                return try await answers.answer(questionID: questionID, firebaseUID: user, value: parsed)
             } catch let error as AnswerError {
                 throw CommandFailure("answer: \(error)")
             }

@@ -47,7 +47,8 @@ struct APIFarm: Sendable {
                 for await value in issuerPorts { port = value; break }
                 let issuerURL = "http://127.0.0.1:\(port)"
                 let verifier = FirebaseTokenVerifier(projectID: projectID, jwksURL: issuerURL + "/jwks.json", logger: logger)
-                let server = APIServer(pipeline: farm.pipeline, verifier: verifier, hubSettings: hub, logger: logger)
+                let server = APIServer(client: farm.client, answers: farm.pipeline.answers, tradingEnabled: true, verifier: verifier,
+                                       hubSettings: hub, logger: logger)
                 let app = server.application(port: 0) { apiPort.yield($0) }
                 let apiGroup = ServiceGroup(configuration: .init(services: [app] + server.backgroundServices(), logger: logger))
                 tasks.addTask { try await apiGroup.run() }

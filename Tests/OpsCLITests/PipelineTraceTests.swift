@@ -21,9 +21,9 @@ import TradingPipeline
         try await TestDatabase.withMigrated { db in
             try await withClient(db, poolSize: 4) { client in
                 try await RunningSimulator.run(start: Self.dipInstant) { sim in
-                    let pipeline = Farm.pipeline(client: client, sim: sim, settings: PipelineSettings(
+                    let pipeline = try Farm(db: db, client: client, sim: sim, settings: PipelineSettings(
                         gate: LiveTradingGate(allowLive: false, tradingURLIsLive: false, hardMaxOrderNotionalUSD: 250),
-                        questionTTLSeconds: 900, approvalMaxDriftPct: 1, ingestBatchSymbols: 100, evaluateDelaySeconds: 0), logger: logger)
+                        questionTTLSeconds: 900, approvalMaxDriftPct: 1, ingestBatchSymbols: 100, evaluateDelaySeconds: 0), logger: logger).pipeline
                     let worker = JobWorker(client: client, registry: pipeline.registry(), configuration: WorkerConfiguration(
                         workerID: "trace-worker", queues: ["market": 2, "evaluate": 2, "delivery": 2, "orders": 2],
                         leaseSeconds: 5, heartbeatSeconds: 1, pollSeconds: 0.2, maintenanceSeconds: 0.5), logger: logger)
@@ -63,7 +63,7 @@ import TradingPipeline
         #expect(try await eventually(within: 10) {
             try await client.int("SELECT count(*)::int FROM questions WHERE delivered_at IS NOT NULL") == 1
         } != nil)
-        let answer = try await pipeline.answer(questionID: question.id, firebaseUID: Self.uid, value: .number(10))
+        let answer = try await pipeline.answers.answer(questionID: question.id, firebaseUID: Self.uid, value: .number(10))
         guard case .ordered(_, let clientOrderID) = answer.outcome else { throw OpsTestError("the approval did not order: \(answer)") }
         #expect(try await eventually(within: 20) {
             try await client.int("SELECT count(*)::int FROM trade_orders WHERE status = 'filled'") == 1

@@ -32,7 +32,7 @@ import TradingPipeline
         try await Farm.run(worker: false) { farm in
             try await farm.seedUser()
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let answer = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+            let answer = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let orderID, let clientOrderID) = answer.outcome else {
                 Issue.record("expected an order, got \(answer)")
                 return

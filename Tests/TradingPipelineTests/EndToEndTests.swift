@@ -31,7 +31,7 @@ import TradingPipeline
             #expect(question.deliveredAt != nil, "deliver-question marks it delivered")
             #expect(try await farm.rows("SELECT source_tag FROM questions") == ["trading:rule:dip_confirm"])
 
-            let answer = try await farm.pipeline.answer(questionID: question.id, firebaseUID: Farm.uid, value: .number(10))
+            let answer = try await farm.pipeline.answers.answer(questionID: question.id, firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let orderID, let clientOrderID) = answer.outcome else {
                 Issue.record("approval did not order: \(answer)")
                 return
@@ -47,7 +47,7 @@ import TradingPipeline
             #expect(ledger.count == 1 && ledger.first?.order.id == order.alpacaOrderID)
 
             // Answering again is idempotent: same order, nothing new.
-            let again = try await farm.pipeline.answer(questionID: question.id, firebaseUID: Farm.uid, value: .number(10))
+            let again = try await farm.pipeline.answers.answer(questionID: question.id, firebaseUID: Farm.uid, value: .number(10))
             #expect(again.repeated && again.outcome == answer.outcome)
             // The next tick does not re-fire (cooldown after the answer).
             try await farm.enqueue(TradingJobCatalog.evaluateUser, EvaluateUser(firebaseUID: Farm.uid, bucket: 2))
@@ -61,7 +61,7 @@ import TradingPipeline
     @Test func skipRecordsTheAnswerAndOrdersNothing() async throws {
         try await Farm.run { farm in
             let question = try await farm.askedQuestion()
-            let answer = try await farm.pipeline.answer(questionID: question.id, firebaseUID: Farm.uid, value: .number(-10))
+            let answer = try await farm.pipeline.answers.answer(questionID: question.id, firebaseUID: Farm.uid, value: .number(-10))
             #expect(answer.outcome == .skipped)
             try await farm.drain()
             #expect(try await farm.int("SELECT count(*)::int FROM trade_orders") == 0)
@@ -73,7 +73,7 @@ import TradingPipeline
     @Test func anAmbiguousAnswerAsksAFollowUp() async throws {
         try await Farm.run { farm in
             let question = try await farm.askedQuestion()
-            let answer = try await farm.pipeline.answer(questionID: question.id, firebaseUID: Farm.uid, value: .string("3"))
+            let answer = try await farm.pipeline.answers.answer(questionID: question.id, firebaseUID: Farm.uid, value: .string("3"))
             guard case .followUp(let next) = answer.outcome else {
                 Issue.record("expected a follow-up, got \(answer)")
                 return
@@ -83,7 +83,7 @@ import TradingPipeline
             #expect(open.first?.text.hasPrefix("Your answer was unclear.") == true)
             #expect(open.first?.metadata["follows_question_id"] == .string(question.id.uuidString.lowercased()))
             // Approving the follow-up orders.
-            let approved = try await farm.pipeline.answer(questionID: next, firebaseUID: Farm.uid, value: .number(9))
+            let approved = try await farm.pipeline.answers.answer(questionID: next, firebaseUID: Farm.uid, value: .number(9))
             guard case .ordered = approved.outcome else {
                 Issue.record("expected an order, got \(approved)")
                 return
@@ -116,7 +116,7 @@ import TradingPipeline
                 try await SnapshotStore.insertSnapshots([SnapshotInsert(symbol: "SPY", metric: .lastTrade, price: Decimal(string: "124.03"),
                                                                        volume: 100, asOf: now)], on: db, logger: logger)
             }
-            let answer = try await farm.pipeline.answer(questionID: question.id, firebaseUID: Farm.uid, value: .number(10))
+            let answer = try await farm.pipeline.answers.answer(questionID: question.id, firebaseUID: Farm.uid, value: .number(10))
             guard case .askedAgain(let next) = answer.outcome else {
                 Issue.record("expected to be asked again, got \(answer)")
                 return
@@ -133,7 +133,7 @@ import TradingPipeline
             _ = try await farm.client.withConnection { db in
                 try await db.query("UPDATE questions SET expires_at = now() - interval '1 second' WHERE id = \(question.id)", logger: logger)
             }
-            let answer = try await farm.pipeline.answer(questionID: question.id, firebaseUID: Farm.uid, value: .number(10))
+            let answer = try await farm.pipeline.answers.answer(questionID: question.id, firebaseUID: Farm.uid, value: .number(10))
             #expect(answer.outcome == .expired)
             #expect(try await farm.int("SELECT count(*)::int FROM trade_orders") == 0)
             #expect(try await farm.rows("SELECT status FROM questions") == ["expired"])
@@ -145,10 +145,10 @@ import TradingPipeline
             let question = try await farm.askedQuestion(drain: false)
             try await farm.seedUser("someone-else")
             await #expect(throws: AnswerError.notFound) {
-                try await farm.pipeline.answer(questionID: question.id, firebaseUID: "someone-else", value: .number(10))
+                try await farm.pipeline.answers.answer(questionID: question.id, firebaseUID: "someone-else", value: .number(10))
             }
             await #expect(throws: AnswerError.self) {
-                try await farm.pipeline.answer(questionID: question.id, firebaseUID: Farm.uid, value: .number(11))
+                try await farm.pipeline.answers.answer(questionID: question.id, firebaseUID: Farm.uid, value: .number(11))
             }
         }
     }
@@ -165,10 +165,10 @@ extension Farm {
             try await enqueue(TradingJobCatalog.evaluateUser, EvaluateUser(firebaseUID: Farm.uid, bucket: 1))
             try await self.drain()
         } else {
-            let snapshots = try await pipeline.marketData.snapshots(symbols: ["SPY"], feed: "iex")
+            let snapshots = try await marketData.snapshots(symbols: ["SPY"], feed: "iex")
             let rows = SnapshotMapping.rows(symbol: "SPY", snapshot: try #require(snapshots["SPY"]), feed: "iex", metrics: [.lastTrade, .prevClose])
             _ = try await client.withConnection { try await SnapshotStore.insertSnapshots(rows, on: $0, logger: logger) }
-            _ = try await pipeline.evaluate(firebaseUID: Farm.uid, now: Farm.dipInstant)
+            _ = try await pipeline.evaluation.evaluate(firebaseUID: Farm.uid, now: Farm.dipInstant)
         }
         let open = try await openQuestions()
         guard open.count == 1 else { throw FarmError("expected one open question, found \(open.count)") }

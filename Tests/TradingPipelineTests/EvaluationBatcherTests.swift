@@ -92,9 +92,9 @@ import Testing
                         """, logger: logger)
                 }
                 await #expect(throws: (any Error).self) {
-                    _ = try await farm.pipeline.evaluate(users: users, now: t0.addingTimeInterval(5), logger: logger)
+                    _ = try await farm.pipeline.evaluation.evaluate(users: users, now: t0.addingTimeInterval(5), logger: logger)
                 }
-                let outcomes = try await farm.pipeline.evaluateIsolatingFailures(users, now: t0.addingTimeInterval(5), logger: logger)
+                let outcomes = try await farm.pipeline.evaluation.evaluateIsolatingFailures(users, now: t0.addingTimeInterval(5), logger: logger)
                 #expect(try outcomes["user-a"]?.get().asked.count == 1)
                 #expect(try outcomes["user-c"]?.get().asked.count == 1)
                 if case .success = outcomes["user-x"] { Issue.record("user-x's unreadable state was evaluated") }

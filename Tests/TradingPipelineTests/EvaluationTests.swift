@@ -20,7 +20,7 @@ import TradingPipeline
             do {
                 let client = farm.client
                 try await seedFiringUser(client)
-                let evaluator = farm.pipeline
+                let evaluator = farm.pipeline.evaluation
                 let first = try await evaluator.evaluate(firebaseUID: "user-a", now: t0.addingTimeInterval(5))
                 let asked = try #require(first.asked.first)
                 #expect(first.asked.count == 1)
@@ -54,7 +54,7 @@ import TradingPipeline
             do {
                 let client = farm.client
                 try await seedFiringUser(client)
-                let evaluator = farm.pipeline
+                let evaluator = farm.pipeline.evaluation
                 let askedCounts = try await withThrowingTaskGroup(of: Int.self) { group in
                     for i in 0..<12 {
                         group.addTask { try await evaluator.evaluate(firebaseUID: "user-a", now: t0.addingTimeInterval(Double(i))).asked.count }
@@ -83,7 +83,7 @@ import TradingPipeline
                                                             enabled: true, on: conn, logger: logger)
                 }
                 do {
-                    _ = try await farm.pipeline.evaluate(firebaseUID: "user-b", now: t0)
+                    _ = try await farm.pipeline.evaluation.evaluate(firebaseUID: "user-b", now: t0)
                     Issue.record("an invalid config was evaluated")
                 } catch let error as PipelineError {
                     #expect(error.description.contains("rules[0].threshold_pct: must be negative"))
@@ -107,7 +107,7 @@ import TradingPipeline
                     try await UserConfigStore.upsertUserConfig("user-b", templateName: "default_paper_watchlist", override: override,
                                                             enabled: true, on: conn, logger: logger)
                 }
-                let outcomes = try await farm.pipeline.evaluate(users: ["user-c", "user-a", "user-b", "ghost", "user-a"],
+                let outcomes = try await farm.pipeline.evaluation.evaluate(users: ["user-c", "user-a", "user-b", "ghost", "user-a"],
                                                                 now: t0.addingTimeInterval(5), logger: logger)
                 #expect(outcomes.count == 4)
                 #expect(try outcomes["user-a"]?.get().asked.count == 1)
@@ -142,7 +142,7 @@ import TradingPipeline
             do {
                 let users = ["user-e", "user-f", "user-g", "user-h"]
                 for uid in users { try await seedFiringUser(farm.client, uid: uid) }
-                let evaluator = farm.pipeline
+                let evaluator = farm.pipeline.evaluation
                 let asked = try await withThrowingTaskGroup(of: Int.self) { group in
                     for i in 0..<10 {
                         let batch = i % 2 == 0 ? users : users.reversed()

@@ -49,7 +49,7 @@ import TradingPipeline
             let pipeline = farm.pipeline
             let outcomes = try await withThrowingTaskGroup(of: AnswerOutcome.self) { group in
                 for question in questions {
-                    group.addTask { try await pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10)).outcome }
+                    group.addTask { try await pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10)).outcome }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
@@ -66,7 +66,7 @@ import TradingPipeline
             // Hold the orders queue while the config changes.
             try await farm.pauseOrders()
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let answer = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+            let answer = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let orderID, _) = answer.outcome else {
                 Issue.record("expected an order, got \(answer)")
                 return
@@ -86,7 +86,7 @@ import TradingPipeline
             #expect(try await farm.openQuestions().contains { $0.pipelineStep == "dip_confirm:order_blocked" && $0.text.contains("blocklist") })
             // And a new approval for a blocked symbol is refused at once.
             let next = try #require(try await farm.openDipQuestions(1).first)
-            let refused = try await farm.pipeline.answer(questionID: next, firebaseUID: Farm.uid, value: .number(10))
+            let refused = try await farm.pipeline.answers.answer(questionID: next, firebaseUID: Farm.uid, value: .number(10))
             #expect(refused.outcome == .refused && refused.detail.contains("symbols_blocklist"))
         }
     }
@@ -101,7 +101,7 @@ import TradingPipeline
                                                   environment: farm.processEnvironment(["HYBRIDHUB_FAILPOINTS": "submit-order.after-post=hang"]))
             defer { doomed.stop() }
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let answer = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+            let answer = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let orderID, let clientOrderID) = answer.outcome else {
                 Issue.record("expected an order, got \(answer)")
                 return
@@ -147,7 +147,7 @@ import TradingPipeline
             try await farm.seedUser()
             try await farm.fault(fault)
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let answer = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+            let answer = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let orderID, let clientOrderID) = answer.outcome else {
                 Issue.record("expected an order, got \(answer)")
                 return []

@@ -54,7 +54,7 @@ import TradingPipeline
             #expect(shown.text.contains("Approving places a market order (day) to buy $10.00 of SPY"), "\(shown.text)")
             let withdrawn = try await farm.reconfigure(override: change.override)
             #expect(withdrawn == (change.withdraws ? [question] : []), "\(change)")
-            let answer = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+            let answer = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
             try await farm.drain()
             let ledger = farm.sim.simulator.exchange.ledger().orders.map(\.order)
             switch change {
@@ -93,13 +93,13 @@ import TradingPipeline
                        SET config = jsonb_set(config, '{rules,0,on_answer_match}', '{"notional_usd": 50}')
                     """, logger: logger)
             }
-            let answer = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+            let answer = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
             #expect(answer.outcome == .withdrawn && answer.detail.contains("changed"), "\(answer)")
             try await farm.drain()
             #expect(farm.sim.simulator.exchange.ledger().orders.isEmpty)
             // The new proposal is asked for at the next evaluation (the dip still holds).
-            let now = try await farm.pipeline.clock.now()
-            let result = try await farm.pipeline.evaluate(firebaseUID: Farm.uid, now: now)
+            let now = try await farm.clock.now()
+            let result = try await farm.pipeline.evaluation.evaluate(firebaseUID: Farm.uid, now: now)
             let asked = try #require(result.asked.first)
             #expect(asked.questionText.contains("buy $50.00 of SPY"), "\(asked.questionText)")
         }
@@ -114,7 +114,7 @@ import TradingPipeline
             try await farm.seedUser()
             try await farm.pauseOrders()
             let questions = try await farm.openDipQuestions(2)
-            let approved = try await farm.pipeline.answer(questionID: questions[0], firebaseUID: Farm.uid, value: .number(10))
+            let approved = try await farm.pipeline.answers.answer(questionID: questions[0], firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let pendingID, let clientOrderID) = approved.outcome else {
                 Issue.record("expected an order, got \(approved)")
                 return
@@ -122,12 +122,12 @@ import TradingPipeline
             try await farm.halt(reason: "incident 42")
             // Evaluation: the dip fires, nothing is asked.
             _ = try await farm.client.withConnection { try await $0.query("UPDATE questions SET status = 'expired' WHERE id = \(questions[1])", logger: logger) }
-            let now = try await farm.pipeline.clock.now()
-            let evaluated = try await farm.pipeline.evaluate(firebaseUID: Farm.uid, now: now)
+            let now = try await farm.clock.now()
+            let evaluated = try await farm.pipeline.evaluation.evaluate(firebaseUID: Farm.uid, now: now)
             #expect(evaluated.asked.isEmpty && evaluated.heldBack.contains { $0.reason.contains("halted") }, "\(evaluated.heldBack)")
             // Approval.
             let next = try #require(try await farm.openDipQuestions(1).first)
-            let refused = try await farm.pipeline.answer(questionID: next, firebaseUID: Farm.uid, value: .number(10))
+            let refused = try await farm.pipeline.answers.answer(questionID: next, firebaseUID: Farm.uid, value: .number(10))
             #expect(refused.outcome == .withdrawn && refused.detail.contains("incident 42"), "\(refused)")
             // Submission.
             try await farm.resumeOrders()
@@ -139,7 +139,7 @@ import TradingPipeline
             // Resume: trading goes on.
             try await farm.halt(false)
             let after = try #require(try await farm.openDipQuestions(1).first)
-            let ordered = try await farm.pipeline.answer(questionID: after, firebaseUID: Farm.uid, value: .number(10))
+            let ordered = try await farm.pipeline.answers.answer(questionID: after, firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let id, _) = ordered.outcome else {
                 Issue.record("expected an order after resume, got \(ordered)")
                 return
@@ -156,7 +156,7 @@ import TradingPipeline
             try await farm.seedUser()
             try await farm.fault(#"{"route": "POST /v2/orders", "kind": "latency", "latency_ms": 1500, "count": 1}"#)
             let questions = try await farm.openDipQuestions(2)
-            let first = try await farm.pipeline.answer(questionID: questions[0], firebaseUID: Farm.uid, value: .number(10))
+            let first = try await farm.pipeline.answers.answer(questionID: questions[0], firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let firstID, let firstClientID) = first.outcome else {
                 Issue.record("expected an order, got \(first)")
                 return
@@ -172,7 +172,7 @@ import TradingPipeline
             #expect(waited > .milliseconds(300), "the halt did not wait for the POST in flight (\(waited))")
             #expect(farm.sim.orders(clientOrderID: firstClientID) == 1)
             #expect(try await farm.order(firstID)?.status != "pending_submit", "recorded in the same transaction as the POST")
-            let second = try await farm.pipeline.answer(questionID: questions[1], firebaseUID: Farm.uid, value: .number(10))
+            let second = try await farm.pipeline.answers.answer(questionID: questions[1], firebaseUID: Farm.uid, value: .number(10))
             #expect(second.outcome == .withdrawn)
             #expect(farm.sim.simulator.exchange.ledger().orders.count == 1)
         }
@@ -186,22 +186,22 @@ import TradingPipeline
             try await farm.seedUser()
             try await farm.pauseOrders()
             let questions = try await farm.openDipQuestions(2)
-            let approved = try await farm.pipeline.answer(questionID: questions[0], firebaseUID: Farm.uid, value: .number(10))
+            let approved = try await farm.pipeline.answers.answer(questionID: questions[0], firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let orderID, let clientOrderID) = approved.outcome else {
                 Issue.record("expected an order, got \(approved)")
                 return
             }
             let withdrawn = try await farm.reconfigure(override: change.override)
             #expect(withdrawn == [questions[1]])
-            let late = try await farm.pipeline.answer(questionID: questions[1], firebaseUID: Farm.uid, value: .number(10))
+            let late = try await farm.pipeline.answers.answer(questionID: questions[1], firebaseUID: Farm.uid, value: .number(10))
             #expect(late.outcome == .withdrawn, "\(late)")
             try await farm.resumeOrders()
             let order = try await farm.settled(orderID)
             #expect(order.status == "canceled" && order.alpacaOrderID == nil, "\(change): \(order.status) \(order.statusReason ?? "")")
             #expect(farm.sim.orders(clientOrderID: clientOrderID) == 0)
             // Nothing is asked while it is off.
-            let now = try await farm.pipeline.clock.now()
-            #expect(try await farm.pipeline.evaluate(firebaseUID: Farm.uid, now: now).asked.isEmpty)
+            let now = try await farm.clock.now()
+            #expect(try await farm.pipeline.evaluation.evaluate(firebaseUID: Farm.uid, now: now).asked.isEmpty)
         }
     }
 
@@ -211,13 +211,13 @@ import TradingPipeline
         try await Farm.run(worker: false) { farm in
             try await farm.seedUser()
             _ = try await farm.openDipQuestions(0)   // fresh SPY rows at the simulator's instant
-            let now = try await farm.pipeline.clock.now()
-            let first = try await farm.pipeline.evaluate(firebaseUID: Farm.uid, now: now)
+            let now = try await farm.clock.now()
+            let first = try await farm.pipeline.evaluation.evaluate(firebaseUID: Farm.uid, now: now)
             let asked = try #require(first.asked.first)
             #expect(try await farm.reconfigure(override: Change.ruleDisabled.override) == [asked.questionID])
-            #expect(try await farm.pipeline.evaluate(firebaseUID: Farm.uid, now: now.addingTimeInterval(1)).asked.isEmpty)
+            #expect(try await farm.pipeline.evaluation.evaluate(firebaseUID: Farm.uid, now: now.addingTimeInterval(1)).asked.isEmpty)
             try await farm.reconfigure(override: Change.nothing.override)
-            let again = try await farm.pipeline.evaluate(firebaseUID: Farm.uid, now: now.addingTimeInterval(2))
+            let again = try await farm.pipeline.evaluation.evaluate(firebaseUID: Farm.uid, now: now.addingTimeInterval(2))
             #expect(again.asked.count == 1, "\(again.evaluations.map(\.outcome))")
         }
     }
@@ -233,7 +233,7 @@ import TradingPipeline
             try await farm.enqueue(TradingJobCatalog.evaluateUser, EvaluateUser(firebaseUID: Farm.uid, bucket: 1))
             try await farm.drain()
             #expect(try await farm.openQuestions().count == 1, "the evaluation asked nothing")
-            let answer = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+            let answer = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
             #expect(answer.outcome == .withdrawn && answer.detail.contains("TRADING_ENABLED"), "\(answer)")
             // An order approved elsewhere reaches this process's submit: not sent.
             let id = try await insertApprovedOrder(farm)
@@ -250,7 +250,7 @@ import TradingPipeline
             try await farm.seedUser()
             try await farm.pauseOrders()
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let approved = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+            let approved = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let orderID, let clientOrderID) = approved.outcome else {
                 Issue.record("expected an order, got \(approved)")
                 return
@@ -275,7 +275,7 @@ import TradingPipeline
             try await farm.seedUser()
             try await farm.fault(#"{"route": "POST /v2/orders", "kind": "status", "status": 503, "count": 2}"#)
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let approved = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+            let approved = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let orderID, let clientOrderID) = approved.outcome else {
                 Issue.record("expected an order, got \(approved)")
                 return
@@ -285,7 +285,7 @@ import TradingPipeline
                 try await farm.int("SELECT coalesce(jsonb_array_length(errors), 0)::int FROM jobs WHERE kind = 'submit-order'") >= 2
             }
             #expect(failedTwice != nil)
-            let now = try await farm.pipeline.clock.now()
+            let now = try await farm.clock.now()
             try await farm.setClock(now.addingTimeInterval(Double(Farm.settings.approvalMaxAgeSeconds) + 30))
             let order = try await farm.settled(orderID, seconds: 60)
             #expect(order.status == "expired" && order.alpacaOrderID == nil && order.statusReason?.contains("approval is") == true,
@@ -301,12 +301,12 @@ import TradingPipeline
             try await farm.seedUser()
             try await farm.pauseOrders()
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let approved = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+            let approved = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let orderID, let clientOrderID) = approved.outcome else {
                 Issue.record("expected an order, got \(approved)")
                 return
             }
-            let now = try await farm.pipeline.clock.now()
+            let now = try await farm.clock.now()
             _ = try await farm.client.withConnection { db in
                 try await SnapshotStore.insertSnapshots([
                     SnapshotInsert(symbol: "SPY", metric: .lastTrade, price: Decimal(string: "122.00"), volume: 100, asOf: now.addingTimeInterval(-1)),
@@ -329,7 +329,7 @@ import TradingPipeline
             try await farm.fault(#"{"route": "POST /v2/orders", "kind": "timeout_after_accept", "latency_ms": 3000, "count": 1}"#)
             try await farm.fault(#"{"route": "GET /v2/orders:by_client_order_id", "kind": "status", "status": 404, "count": 3}"#)
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let approved = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+            let approved = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let orderID, let clientOrderID) = approved.outcome else {
                 Issue.record("expected an order, got \(approved)")
                 return
@@ -353,7 +353,7 @@ import TradingPipeline
             try await farm.seedUser()
             try await farm.fault(#"{"route": "POST /v2/orders", "kind": "garbled_after_accept", "count": 1}"#)
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let approved = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+            let approved = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let orderID, let clientOrderID) = approved.outcome else {
                 Issue.record("expected an order, got \(approved)")
                 return
@@ -377,7 +377,7 @@ import TradingPipeline
                                                   environment: farm.processEnvironment(["HYBRIDHUB_FAILPOINTS": "submit-order.after-post=hang"]))
             defer { doomed.stop() }
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let answer = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+            let answer = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let orderID, let clientOrderID) = answer.outcome else {
                 Issue.record("expected an order, got \(answer)")
                 return
@@ -393,7 +393,7 @@ import TradingPipeline
             #expect(order.status == "filled" && order.alpacaOrderID == farm.sim.simulator.exchange.ledger().orders.first?.order.id,
                     "\(order.status): \(order.statusReason ?? "")")
             #expect(farm.sim.orders(clientOrderID: clientOrderID) == 1)
-            let now = try await farm.pipeline.clock.now()
+            let now = try await farm.clock.now()
             let counted = try await farm.client.withConnection { try await OrderStore.countedOrders(of: Farm.uid, around: now, on: $0, logger: logger) }
             #expect(counted.count == 1, "it happened, so it counts")
             rescuer.signal(SIGTERM)
@@ -408,12 +408,12 @@ import TradingPipeline
         try await Farm.run(worker: false) { farm in
             try await farm.seedUser()
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let approved = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+            let approved = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let orderID, let clientOrderID) = approved.outcome else {
                 Issue.record("expected an order, got \(approved)")
                 return
             }
-            let placed = try await farm.pipeline.trading.submit(OrderSubmission(symbol: "SPY", side: "buy", notional: 10, qty: nil,
+            let placed = try await farm.trading.submit(OrderSubmission(symbol: "SPY", side: "buy", notional: 10, qty: nil,
                                                                                 clientOrderID: clientOrderID))
             var partial = placed
             partial.status = "partially_filled"
@@ -422,13 +422,13 @@ import TradingPipeline
             partial.filledAt = nil
             var cancelled = partial
             cancelled.status = "canceled"
-            try await farm.pipeline.applyTradeUpdate(partial)
-            try await farm.pipeline.applyTradeUpdate(cancelled)
+            try await farm.pipeline.orders.applyTradeUpdate(partial)
+            try await farm.pipeline.orders.applyTradeUpdate(cancelled)
             let order = try #require(try await farm.order(orderID))
             #expect(order.status == "canceled" && order.filledQty == Decimal(string: "0.04") && order.alpacaOrderID == placed.id)
             let told = try await farm.rows("SELECT question_text FROM questions WHERE pipeline_step = 'dip_confirm:order_canceled'")
             #expect(told.count == 1 && told.first?.contains("was partly filled (0.04 shares at $126.50)") == true, "\(told)")
-            let now = try await farm.pipeline.clock.now()
+            let now = try await farm.clock.now()
             let counted = try await farm.client.withConnection { try await OrderStore.countedOrders(of: Farm.uid, around: now, on: $0, logger: logger) }
             #expect(counted.count == 1 && counted.first?.notionalUSD == Decimal(string: "5.06"), "0.04 × 126.50: \(counted)")
         }
@@ -441,7 +441,7 @@ import TradingPipeline
         try await Farm.run(worker: false) { farm in
             try await farm.seedUser()
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let approved = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+            let approved = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let orderID, let clientOrderID) = approved.outcome else {
                 Issue.record("expected an order, got \(approved)")
                 return
@@ -449,13 +449,13 @@ import TradingPipeline
             _ = try await farm.client.withConnection {
                 try await OrderStore.markNotSent(orderID, status: "expired", reason: "the approval is too old", on: $0, logger: logger)
             }
-            let placed = try await farm.pipeline.trading.submit(OrderSubmission(symbol: "SPY", side: "buy", notional: 10, qty: nil,
+            let placed = try await farm.trading.submit(OrderSubmission(symbol: "SPY", side: "buy", notional: 10, qty: nil,
                                                                                 clientOrderID: clientOrderID))
             var filled = placed
             filled.status = "filled"
             filled.filledQty = "0.079"
             filled.filledAvgPrice = "126.5"
-            #expect(try await farm.pipeline.applyTradeUpdate(filled))
+            #expect(try await farm.pipeline.orders.applyTradeUpdate(filled))
             let order = try #require(try await farm.order(orderID))
             #expect(order.status == "filled" && order.alpacaOrderID == placed.id && order.filledQty == Decimal(string: "0.079"))
         }
@@ -499,14 +499,14 @@ import TradingPipeline
         try await Farm.run(worker: false) { farm in
             try await farm.seedUser()
             _ = try await farm.openDipQuestions(0)
-            let now = try await farm.pipeline.clock.now()
+            let now = try await farm.clock.now()
             let pipeline = farm.pipeline
             // The state row exists (so the evaluation's only wait is the row lock).
             _ = try await farm.client.transaction(logger: logger) { try await TradingStateStore.lockTradingContext(Farm.uid, on: $0, logger: logger) }
             try await farm.client.withConnection { db in
                 try await db.query("BEGIN", logger: logger)
                 _ = try await TradingStateStore.lockTradingContext(Farm.uid, on: db, logger: logger)
-                let evaluation = Task { try await pipeline.evaluate(firebaseUID: Farm.uid, now: now) }
+                let evaluation = Task { try await pipeline.evaluation.evaluate(firebaseUID: Farm.uid, now: now) }
                 let waiting = try await eventually(within: 10) {
                     try await farm.int("SELECT count(*)::int FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'") > 0
                 }
@@ -525,7 +525,7 @@ import TradingPipeline
     @Test func theCapsCountWhatHappened() async throws {
         try await Farm.run(worker: false) { farm in
             try await farm.seedUser()
-            let now = try await farm.pipeline.clock.now()
+            let now = try await farm.clock.now()
             let rows: [(status: String, notional: String?, qty: String?, filled: String?, avg: String?, alpaca: Bool)] = [
                 ("pending_submit", "10", nil, nil, nil, false),     // counts 10
                 ("new", nil, "2", nil, nil, true),                  // counts 2 × 100 (reference)
@@ -560,7 +560,7 @@ import TradingPipeline
 
     /// A `pending_submit` order as an approval in another process would have left it.
     func insertApprovedOrder(_ farm: Farm) async throws -> (UUID, String) {
-        let now = try await farm.pipeline.clock.now()
+        let now = try await farm.clock.now()
         let question = try #require(try await farm.openDipQuestions(1).first)
         let id = UUID()
         let clientOrderID = ClientOrderID.make(firebaseUID: Farm.uid, ruleID: "dip_confirm", questionID: question.uuidString.lowercased())

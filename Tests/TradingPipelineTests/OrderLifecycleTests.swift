@@ -17,7 +17,7 @@ import TradingPipeline
             try await farm.seedUser()
             try await farm.fault(#"{"route": "POST /v2/orders", "kind": "reject_order", "count": 1}"#)
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let answer = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+            let answer = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let orderID, _) = answer.outcome else {
                 Issue.record("expected an order, got \(answer)")
                 return
@@ -29,7 +29,7 @@ import TradingPipeline
             #expect(explaining.count == 1)
             #expect(explaining.first?.text.contains("did not go through") == true && explaining.first?.deliveredAt != nil)
             // Dismissing it is just noted.
-            let dismissed = try await farm.pipeline.answer(questionID: try #require(explaining.first?.id), firebaseUID: Farm.uid, value: .number(10))
+            let dismissed = try await farm.pipeline.answers.answer(questionID: try #require(explaining.first?.id), firebaseUID: Farm.uid, value: .number(10))
             #expect(dismissed.outcome == .acknowledged)
         }
     }
@@ -40,7 +40,7 @@ import TradingPipeline
             try await farm.seedUser()
             try await farm.fault(#"{"route": "POST /v2/orders", "kind": "status", "status": 403, "count": 5}"#)
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let answer = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+            let answer = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let orderID, _) = answer.outcome else {
                 Issue.record("expected an order, got \(answer)")
                 return
@@ -62,7 +62,7 @@ import TradingPipeline
         try await Farm.run(settings: live) { farm in
             try await farm.seedUser()
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let answer = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+            let answer = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
             #expect(answer.outcome == .refused && answer.detail.contains("live_trading"))
 
             // An order approved earlier (inserted as the answer service would) is blocked at submit.
@@ -85,7 +85,7 @@ import TradingPipeline
         try await Farm.run(worker: false) { farm in
             try await farm.seedUser()
             _ = try await farm.openDipQuestions(3)
-            let result = try await farm.pipeline.evaluate(firebaseUID: Farm.uid, now: Farm.dipInstant)
+            let result = try await farm.pipeline.evaluation.evaluate(firebaseUID: Farm.uid, now: Farm.dipInstant)
             #expect(result.asked.isEmpty && result.heldBack.first?.reason.contains("max_open_questions") == true)
             #expect(try await farm.openQuestions().count == 3)
         }
@@ -100,7 +100,7 @@ import TradingPipeline
             _ = try await farm.client.withConnection { db in
                 try await db.query("UPDATE user_trading_config SET enabled = false WHERE firebase_uid = 'disabled'", logger: logger)
             }
-            let schedule = farm.pipeline.tickSchedule(intervalSeconds: 60)
+            let schedule = farm.pipeline.tick.schedule(intervalSeconds: 60)
             for _ in 0..<2 {
                 try await farm.client.transaction(logger: logger) { db in
                     let jobs = try await schedule.makeJobs(100, db, logger)
@@ -121,7 +121,7 @@ import TradingPipeline
             try await farm.seedUser()
             try await farm.pauseOrders()
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let answer = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+            let answer = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let orderID, let clientOrderID) = answer.outcome else {
                 Issue.record("expected an order, got \(answer)")
                 return
@@ -131,7 +131,7 @@ import TradingPipeline
                 try await db.query("UPDATE trade_orders SET updated_at = now() - interval '5 minutes'", logger: logger)
                 try await db.query("UPDATE job_queues SET paused_at = NULL WHERE name = 'orders'", logger: logger)
             }
-            let schedule = farm.pipeline.tickSchedule(intervalSeconds: 60)
+            let schedule = farm.pipeline.tick.schedule(intervalSeconds: 60)
             for bucket in [200, 201, 202] as [Int64] {
                 try await farm.client.transaction(logger: logger) { db in
                     _ = try await JobStore.enqueue(try await schedule.makeJobs(bucket, db, logger), on: db, logger: logger)
@@ -156,7 +156,7 @@ import TradingPipeline
             try await farm.seedUser()
             try await farm.pauseOrders()
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let answer = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+            let answer = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
             guard case .ordered(let orderID, let clientOrderID) = answer.outcome else {
                 Issue.record("expected an order, got \(answer)")
                 return
@@ -166,7 +166,7 @@ import TradingPipeline
                 try await db.query("UPDATE trade_orders SET updated_at = now() - interval '5 minutes'", logger: logger)
                 try await db.query("UPDATE job_queues SET paused_at = NULL WHERE name = 'orders'", logger: logger)
             }
-            let schedule = farm.pipeline.tickSchedule(intervalSeconds: 60)
+            let schedule = farm.pipeline.tick.schedule(intervalSeconds: 60)
             for bucket in [200, 201] as [Int64] {
                 try await farm.client.transaction(logger: logger) { db in
                     _ = try await JobStore.enqueue(try await schedule.makeJobs(bucket, db, logger), on: db, logger: logger)

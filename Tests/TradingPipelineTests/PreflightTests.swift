@@ -2,6 +2,7 @@ import AlpacaClient
 import AlpacaModels
 import Synchronization
 import Foundation
+import HybridHubApp
 import HybridStore
 import HybridTestSupport
 import Testing
@@ -28,7 +29,7 @@ import TradingPipeline
 
     /// A fresh price 2 % under the previous close, at the simulator's instant.
     static func dip(_ farm: Farm, symbol: String) async throws -> Date {
-        let now = try await farm.pipeline.clock.now()
+        let now = try await farm.clock.now()
         _ = try await farm.client.withConnection { db in
             try await SnapshotStore.insertSnapshots([
                 SnapshotInsert(symbol: symbol, metric: .lastTrade, price: 98, volume: 100, asOf: now.addingTimeInterval(-5)),
@@ -55,7 +56,7 @@ import TradingPipeline
         try await Farm.run(worker: false) { farm in
             try await farm.seedUser(override: Self.override(symbol: "HALTED", order: .object(["side": .string("buy"), "qty": .number(1), "notional_usd": .null])))
             let now = try await Self.dip(farm, symbol: "HALTED")
-            let result = try await farm.pipeline.evaluate(firebaseUID: Farm.uid, now: now)
+            let result = try await farm.pipeline.evaluation.evaluate(firebaseUID: Farm.uid, now: now)
             #expect(result.asked.isEmpty && result.refused.count == 1)
             let question = try #require(try await farm.openQuestions().first)
             #expect(question.pipelineStep == "dip_confirm:preflight_refused")
@@ -63,11 +64,11 @@ import TradingPipeline
             #expect(question.text.contains("none is proposed"))
             #expect(Self.refusalCodes(question) == ["not_tradable"])
             // Answering it places nothing: it is only acknowledged.
-            let answer = try await farm.pipeline.answer(questionID: question.id, firebaseUID: Farm.uid, value: .number(10))
+            let answer = try await farm.pipeline.answers.answer(questionID: question.id, firebaseUID: Farm.uid, value: .number(10))
             #expect(answer.outcome == .acknowledged)
             #expect(try await farm.int("SELECT count(*)::int FROM trade_orders") == 0)
             // The cooldown holds: the next evaluation asks nothing again.
-            let again = try await farm.pipeline.evaluate(firebaseUID: Farm.uid, now: now.addingTimeInterval(1))
+            let again = try await farm.pipeline.evaluation.evaluate(firebaseUID: Farm.uid, now: now.addingTimeInterval(1))
             #expect(again.asked.isEmpty && again.refused.isEmpty)
         }
     }
@@ -76,7 +77,7 @@ import TradingPipeline
         try await Farm.run(worker: false) { farm in
             try await farm.seedUser(override: Self.override(symbol: "NOFRAC"))   // the template's $10 notional buy
             let now = try await Self.dip(farm, symbol: "NOFRAC")
-            let refused = try await farm.pipeline.evaluate(firebaseUID: Farm.uid, now: now)
+            let refused = try await farm.pipeline.evaluation.evaluate(firebaseUID: Farm.uid, now: now)
             #expect(refused.refused.first?.refusals == [.notFractionable("NOFRAC")])
             let question = try #require(try await farm.openQuestions().first)
             #expect(question.text.contains("cannot be bought in fractions"))
@@ -85,7 +86,7 @@ import TradingPipeline
         try await Farm.run(worker: false) { farm in
             try await farm.seedUser(override: Self.override(symbol: "NOFRAC", order: .object(["side": .string("buy"), "qty": .number(1), "notional_usd": .null])))
             let now = try await Self.dip(farm, symbol: "NOFRAC")
-            let asked = try await farm.pipeline.evaluate(firebaseUID: Farm.uid, now: now)
+            let asked = try await farm.pipeline.evaluation.evaluate(firebaseUID: Farm.uid, now: now)
             #expect(asked.asked.count == 1 && asked.refused.isEmpty, "one whole share is an order the broker takes")
             let question = try #require(try await farm.openQuestions().first)
             #expect(question.pipelineStep == "dip_confirm:await_confirm")
@@ -99,29 +100,29 @@ import TradingPipeline
         try await Farm.run(worker: false) { farm in
             try await farm.seedUser(override: Self.override(symbol: "SPY", policy: "wait"))
             // Spend the paper account's cash but $5 (the rule buys $10).
-            let account = try await farm.pipeline.trading.account()
+            let account = try await farm.trading.account()
             let cash = try #require(account.cash.flatMap { Decimal(string: $0) })
-            _ = try await farm.pipeline.trading.submit(OrderSubmission(symbol: "SPY", side: "buy", notional: cash - 5, qty: nil,
+            _ = try await farm.trading.submit(OrderSubmission(symbol: "SPY", side: "buy", notional: cash - 5, qty: nil,
                                                                        clientOrderID: "drain-\(UUID().uuidString.prefix(8))"))
             let now = try await Self.dip(farm, symbol: "SPY")
-            let waited = try await farm.pipeline.evaluate(firebaseUID: Farm.uid, now: now)
+            let waited = try await farm.pipeline.evaluation.evaluate(firebaseUID: Farm.uid, now: now)
             #expect(waited.asked.isEmpty && waited.refused.isEmpty)
             #expect(waited.heldBack.first?.reason.contains("buying power") == true, "\(waited.heldBack)")
             #expect(try await farm.openQuestions().isEmpty)
             // Once it would go through, the rule (no cooldown started) asks.
-            _ = try await farm.pipeline.trading.submit(OrderSubmission(symbol: "SPY", side: "sell", notional: 100, qty: nil,
+            _ = try await farm.trading.submit(OrderSubmission(symbol: "SPY", side: "sell", notional: 100, qty: nil,
                                                                        clientOrderID: "refill-\(UUID().uuidString.prefix(8))"))
-            let asked = try await farm.pipeline.evaluate(firebaseUID: Farm.uid, now: now.addingTimeInterval(1))
+            let asked = try await farm.pipeline.evaluation.evaluate(firebaseUID: Farm.uid, now: now.addingTimeInterval(1))
             #expect(asked.asked.count == 1)
         }
         try await Farm.run(worker: false) { farm in
             try await farm.seedUser(override: Self.override(symbol: "SPY"))
-            let account = try await farm.pipeline.trading.account()
+            let account = try await farm.trading.account()
             let cash = try #require(account.cash.flatMap { Decimal(string: $0) })
-            _ = try await farm.pipeline.trading.submit(OrderSubmission(symbol: "SPY", side: "buy", notional: cash - 5, qty: nil,
+            _ = try await farm.trading.submit(OrderSubmission(symbol: "SPY", side: "buy", notional: cash - 5, qty: nil,
                                                                        clientOrderID: "drain-\(UUID().uuidString.prefix(8))"))
             let now = try await Self.dip(farm, symbol: "SPY")
-            let explained = try await farm.pipeline.evaluate(firebaseUID: Farm.uid, now: now)
+            let explained = try await farm.pipeline.evaluation.evaluate(firebaseUID: Farm.uid, now: now)
             #expect(explained.refused.count == 1)
             let question = try #require(try await farm.openQuestions().first)
             #expect(Self.refusalCodes(question) == ["insufficient_buying_power"])
@@ -136,7 +137,7 @@ import TradingPipeline
         try await Farm.run(start: evening, worker: false) { farm in
             try await farm.seedUser()
             let now = try await Self.dip(farm, symbol: "SPY")
-            let result = try await farm.pipeline.evaluate(firebaseUID: Farm.uid, now: now)
+            let result = try await farm.pipeline.evaluation.evaluate(firebaseUID: Farm.uid, now: now)
             #expect(result.asked.count == 1)
             let question = try #require(try await farm.openQuestions().first)
             #expect(question.pipelineStep == "dip_confirm:await_confirm")
@@ -177,13 +178,12 @@ extension PreflightTests {
             let users = (0..<20).map { "burst-user-\($0)" }
             for uid in users { try await farm.seedUser(uid, override: Self.override(symbol: "SPY")) }
             let now = try await Self.dip(farm, symbol: "SPY")
-            let counting = CountingTrading(farm.pipeline.trading)
+            let counting = CountingTrading(farm.trading)
             var settings = Farm.settings
             settings.preflightCacheSeconds = 5
-            let pipeline = TradingPipeline(client: farm.client, marketData: farm.pipeline.marketData, trading: counting,
-                                           clock: farm.pipeline.clock, settings: settings, logger: logger)
+            let pipeline = try farm.pipeline(settings: settings, overrides: Overrides(trading: counting))
             let asked = try await withThrowingTaskGroup(of: Int.self) { group in
-                for uid in users { group.addTask { try await pipeline.evaluate(firebaseUID: uid, now: now).asked.count } }
+                for uid in users { group.addTask { try await pipeline.evaluation.evaluate(firebaseUID: uid, now: now).asked.count } }
                 return try await group.reduce(0, +)
             }
             #expect(asked == 20)

@@ -87,7 +87,7 @@ import TradingPipeline
             let placed = try await Self.placeAtSimulator(farm, clientOrderID: ghost)
             _ = try await Self.placeAtSimulator(farm, clientOrderID: "manual-\(UUID().uuidString.prefix(8))")
 
-            let summary = try await farm.pipeline.reconcileOrders(apply: true, logger: logger)
+            let summary = try await farm.pipeline.reconciliation.reconcileOrders(apply: true, logger: logger)
             #expect(summary.counts.brokerOrders == 2 && summary.counts.ours == 1 && summary.repaired == 0)
             #expect(summary.findings.map(\.kind) == [.unknownOrder])
             #expect(summary.findings.first?.clientOrderID == ghost && summary.findings.first?.alpacaOrderID == placed.id)
@@ -134,7 +134,7 @@ import TradingPipeline
             }
             let before = try await farm.rows("SELECT t::text FROM trade_orders t ORDER BY client_order_id")
 
-            let summary = try await farm.pipeline.reconcileOrders(apply: true, logger: logger)
+            let summary = try await farm.pipeline.reconciliation.reconcileOrders(apply: true, logger: logger)
             let found = Dictionary(summary.findings.map { ($0.clientOrderID ?? "", $0.kind) }, uniquingKeysWith: { a, _ in a })
             #expect(found == [gone: .missingAtBroker, stuck: .stuckPendingSubmit], "\(summary.findings)")
             #expect(summary.findings.first { $0.kind == .missingAtBroker }?.alpacaOrderID != nil)
@@ -162,7 +162,7 @@ import TradingPipeline
                     ours.append(id)
                 }
             }
-            let first = try await farm.pipeline.reconcileOrders(apply: true, logger: logger)
+            let first = try await farm.pipeline.reconciliation.reconcileOrders(apply: true, logger: logger)
             #expect(first.counts.brokerOrders == 13 && first.counts.ours == 12 && !first.truncated)
             #expect(first.pages >= 3, "13 orders at 5 a page")
             let unknown = first.findings.filter { $0.kind == .unknownOrder }.compactMap(\.clientOrderID)
@@ -170,14 +170,14 @@ import TradingPipeline
             let last = Farm.dipInstant.addingTimeInterval(3)
             #expect(first.watermark == last, "every order is terminal and reported: the watermark passes the last")
 
-            let second = try await farm.pipeline.reconcileOrders(apply: true, logger: logger)
+            let second = try await farm.pipeline.reconciliation.reconcileOrders(apply: true, logger: logger)
             #expect(second.findings.isEmpty, "the overlap lists the last instant again; it was reported already")
             #expect(second.pages == 1 && second.counts.brokerOrders == 3 && second.watermark == nil)
 
             try await farm.setClock(Farm.dipInstant.addingTimeInterval(4))
             let newcomer = ClientOrderID.make(firebaseUID: "ghost", ruleID: "paging", questionID: "late")
             _ = try await Self.placeAtSimulator(farm, clientOrderID: newcomer, notional: "1")
-            let third = try await farm.pipeline.reconcileOrders(apply: true, logger: logger)
+            let third = try await farm.pipeline.reconciliation.reconcileOrders(apply: true, logger: logger)
             #expect(third.findings.compactMap(\.clientOrderID) == [newcomer])
             #expect(try await farm.client.withConnection { try await ReconciliationStore.watermark(on: $0, logger: logger) }
                     == Farm.dipInstant.addingTimeInterval(4))
@@ -188,7 +188,7 @@ import TradingPipeline
     /// submissions in the orders queue.
     @Test func theScheduleEnqueuesOneApplyRunPerBucket() async throws {
         try await Farm.run(worker: false) { farm in
-            let schedule = farm.pipeline.reconcileSchedule(intervalSeconds: 60)
+            let schedule = ReconcileOrdersHandler.schedule(intervalSeconds: 60)
             #expect(schedule.name == "reconcile-orders" && schedule.intervalSeconds == 60)
             let jobs = try await farm.client.withConnection { try await schedule.makeJobs(42, $0, logger) }
             #expect(jobs.count == 1)
@@ -205,7 +205,7 @@ import TradingPipeline
     static func placeFilledOrder(_ farm: Farm) async throws -> (UUID, String) {
         try await farm.seedUser()
         let question = try #require(try await farm.openDipQuestions(1).first)
-        let answer = try await farm.pipeline.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
+        let answer = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
         guard case .ordered(let orderID, let clientOrderID) = answer.outcome else { throw FarmError("expected an order, got \(answer)") }
         let order = try await farm.settled(orderID)
         #expect(order.status == "filled")
@@ -259,7 +259,7 @@ import TradingPipeline
         let (ready, signal) = AsyncStream.makeStream(of: Void.self)
         let listener = Task {
             try await farm.client.withConnection { db in
-                try await db.listen(on: PipelineChannels.tradeUpdates) { notifications in
+                try await db.listen(on: NotifyChannels.tradeUpdates) { notifications in
                     signal.yield()
                     for try await notification in notifications { heard.withLock { $0.append(notification.payload) } }
                 }

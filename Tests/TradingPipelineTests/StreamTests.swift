@@ -65,8 +65,8 @@ import TradingPipeline
                 try await farm.drain()
                 #expect(try await farm.int("SELECT count(*)::int FROM questions") == 0, "a halt asks nothing")
                 try await farm.halt(false)
-                let now = try await farm.pipeline.clock.now()
-                #expect(try await farm.pipeline.evaluate(firebaseUID: Farm.uid, now: now).asked.count == 1, "resumed: the tick asks")
+                let now = try await farm.clock.now()
+                #expect(try await farm.pipeline.evaluation.evaluate(firebaseUID: Farm.uid, now: now).asked.count == 1, "resumed: the tick asks")
             }
         }
     }
@@ -180,7 +180,7 @@ import TradingPipeline
             try await Self.withStreams(farm) { _ in
                 let listening = try await Self.waitForListener(farm)
                 #expect(listening)
-                _ = try await farm.pipeline.trading.submit(OrderSubmission(symbol: "SPY", side: "buy", notional: 25, qty: nil,
+                _ = try await farm.trading.submit(OrderSubmission(symbol: "SPY", side: "buy", notional: 25, qty: nil,
                                                                            clientOrderID: order.clientOrderID))
                 let filled = try await Self.waitForStatus(farm, order.id, "filled")
                 #expect(filled, "the stream recorded the fill")
@@ -198,7 +198,7 @@ import TradingPipeline
             let first = try await Self.placedOrder(farm)
             let second = try await Self.placedOrder(farm, notional: 30)
             for (order, streamFirst) in [(first, true), (second, false)] {
-                _ = try await farm.pipeline.trading.submit(OrderSubmission(symbol: "SPY", side: "buy", notional: order.notionalUSD, qty: nil,
+                _ = try await farm.trading.submit(OrderSubmission(symbol: "SPY", side: "buy", notional: order.notionalUSD, qty: nil,
                                                                            clientOrderID: order.clientOrderID))
                 let filled = try await Self.brokerOrder(farm, order.clientOrderID, status: "filled")
                 var accepted = filled
@@ -208,14 +208,14 @@ import TradingPipeline
                 accepted.filledAt = nil
                 let poll = PollOrderStatus(tradeOrderID: order.id, clientOrderID: order.clientOrderID)
                 if streamFirst {
-                    try await farm.pipeline.applyTradeUpdate(accepted)
-                    try await farm.pipeline.applyTradeUpdate(filled)
+                    try await farm.pipeline.orders.applyTradeUpdate(accepted)
+                    try await farm.pipeline.orders.applyTradeUpdate(filled)
                     try await farm.enqueue(TradingJobCatalog.pollOrderStatus, poll)
                 } else {
                     try await farm.enqueue(TradingJobCatalog.pollOrderStatus, poll)
                     try await Self.runJobs(farm)
-                    try await farm.pipeline.applyTradeUpdate(accepted)   // late and stale
-                    try await farm.pipeline.applyTradeUpdate(filled)
+                    try await farm.pipeline.orders.applyTradeUpdate(accepted)   // late and stale
+                    try await farm.pipeline.orders.applyTradeUpdate(filled)
                 }
                 try await Self.runJobs(farm)
                 // Either way the row is the broker's final word.
@@ -230,7 +230,7 @@ import TradingPipeline
             // A partial fill is not terminal: a stale report (nothing filled yet) arriving after
             // it must not move the row back.
             let third = try await Self.placedOrder(farm, notional: 20)
-            _ = try await farm.pipeline.trading.submit(OrderSubmission(symbol: "SPY", side: "buy", notional: 20, qty: nil,
+            _ = try await farm.trading.submit(OrderSubmission(symbol: "SPY", side: "buy", notional: 20, qty: nil,
                                                                        clientOrderID: third.clientOrderID))
             let filled = try await Self.brokerOrder(farm, third.clientOrderID, status: "filled")
             let full = try #require(Decimal(string: filled.filledQty))
@@ -243,11 +243,11 @@ import TradingPipeline
             stale.filledQty = "0"
             stale.filledAvgPrice = nil
             stale.filledAt = nil
-            try await farm.pipeline.applyTradeUpdate(partial)
-            try await farm.pipeline.applyTradeUpdate(stale)
+            try await farm.pipeline.orders.applyTradeUpdate(partial)
+            try await farm.pipeline.orders.applyTradeUpdate(stale)
             let afterStale = try #require(try await farm.order(third.id))
             #expect(afterStale.status == "partially_filled" && afterStale.filledQty == full / 2)
-            try await farm.pipeline.applyTradeUpdate(filled)
+            try await farm.pipeline.orders.applyTradeUpdate(filled)
             #expect(try await farm.order(third.id)?.status == "filled")
             #expect(try await farm.order(third.id)?.filledQty == full)
         }
@@ -275,7 +275,7 @@ import TradingPipeline
     static func brokerOrder(_ farm: Farm, _ clientOrderID: String, status: String) async throws -> AlpacaOrder {
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
-            if let order = try await farm.pipeline.trading.order(clientOrderID: clientOrderID), order.status == status { return order }
+            if let order = try await farm.trading.order(clientOrderID: clientOrderID), order.status == status { return order }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw FarmError("order \(clientOrderID) never reached \(status) at the simulator")
@@ -291,7 +291,7 @@ import TradingPipeline
             credentials: AlpacaCredentials(keyID: Secret(farm.keyID), secretKey: Secret(farm.secret)),
             silenceSeconds: silence, followSeconds: 1, refreshSeconds: 900, evaluateSeconds: 0.2, backoffMaxSeconds: 1,
             flushMilliseconds: 50)
-        let service = StreamsService(pipeline: farm.pipeline, options: options, holderID: "streams-test", leaseSeconds: 3,
+        let service = StreamsService(parts: farm.pipeline.streams, options: options, holderID: "streams-test", leaseSeconds: 3,
                                      renewSeconds: 0.5, logger: logger)
         return try await withRunningServices([service], logger: logger) { try await body(service) }
     }

@@ -1,3 +1,4 @@
+import AlpacaClient
 import Foundation
 import HybridStore
 import JobEngine
@@ -58,18 +59,43 @@ struct UserDecision {
     var afterCommit: [@Sendable () -> Void] = []
 }
 
-extension TradingPipeline {
-    /// `evaluate-user`: effective config → latest snapshots → rule engine → guardrail
-    /// pre-check → in one transaction under a row lock on the user's trading state: expired
-    /// questions closed, the question, the cooldown and the `deliver-question` job. Runs of
-    /// this process that overlap are evaluated together (`EvaluationBatcher`).
-    func evaluate(_ job: EvaluateUser, _ context: JobContext) async throws -> JobOutcome {
+/// `evaluate-user`: effective config → latest snapshots → rule engine → guardrail
+/// pre-check → in one transaction under a row lock on the user's trading state: expired
+/// questions closed, the question, the cooldown and the `deliver-question` job. Runs of
+/// this process that overlap are evaluated together (`EvaluationBatcher`). The streams and
+/// the tests evaluate users through the same functions.
+public struct EvaluateUserHandler: TradingJobHandler {
+    public static let spec = TradingJobCatalog.evaluateUser
+    let client: PostgresClient
+    /// The broker's pre-flight reads the account, positions, assets and the market clock.
+    let trading: any TradingAPI
+    let clock: any MarketClock
+    let settings: PipelineSettings
+    let configCache: ConfigCache
+    let batcher = EvaluationBatcher()
+    let brokerFacts: BrokerFactsCache
+    let logger: Logger
+
+    public init(client: PostgresClient, trading: any TradingAPI, clock: any MarketClock, settings: PipelineSettings,
+                configCache: ConfigCache, logger: Logger) {
+        self.client = client
+        self.trading = trading
+        self.clock = clock
+        self.settings = settings
+        self.configCache = configCache
+        self.logger = logger
+        let caching = settings.preflightCacheSeconds > 0
+        self.brokerFacts = BrokerFactsCache(accountSeconds: settings.preflightCacheSeconds, referenceSeconds: caching ? 60 : 0,
+                                            assetListSeconds: caching ? 3600 : 0, logger: logger)
+    }
+
+    public func handle(_ job: EvaluateUser, _ context: JobContext) async throws -> JobOutcome {
         // TRADING_WORKER_EVAL_ENABLED=false or TRADING_ENABLED=false in this process: nothing is asked here.
         guard settings.evaluateEnabled && settings.tradingEnabled else {
             context.logger.debug("evaluation off in this process", metadata: ["user.uid": "\(job.firebaseUID)"])
             return .complete
         }
-        let outcome = await evaluationBatcher.evaluate(job.firebaseUID) { uids in
+        let outcome = await batcher.evaluate(job.firebaseUID) { uids in
             try await self.evaluateIsolatingFailures(uids, now: try await self.clock.now(), logger: self.logger)
         }
         let result = try outcome.get()
@@ -249,111 +275,9 @@ extension TradingPipeline {
         return outcomes
     }
 
-    /// One user's decision under the lock, from what the transaction read: expired questions
-    /// close their rules' cooldowns; each rule that fires asks (or explains a broker refusal)
-    /// unless the open-question cap, the guardrails or a pending pre-flight hold it back.
-    func decide(_ uid: String, config: TradingConfig, halt: TradingHalt = .running, state: TradingContext, expired: [StoredQuestion], openQuestions: Int,
-                prior: [PlacedOrder], snapshots: [SnapshotRow], preflights: [String: PreflightResult], now: Date,
-                logger: Logger) -> UserDecision {
-        var decision = UserDecision(state: state)
-        for question in expired {
-            decision.result.expired.append(question.id)
-            if let ruleID = question.ruleID, let rule = config.rule(id: ruleID) {
-                decision.state[rule: ruleID] = Cooldown.questionClosed(decision.state[rule: ruleID], questionID: question.id.uuidString.lowercased(),
-                                                                        at: now, cooldownSeconds: rule.cooldownSeconds)
-            }
-        }
-        let expiredCount = decision.result.expired.count
-        decision.afterCommit.append { PipelineMetrics.questionsExpired(expiredCount) }
-        var openQuestions = openQuestions
-        let switchedOff: IntentStop? = halt.halted ? .halted(reason: halt.reason ?? "no reason given", by: halt.setBy ?? "an operator")
-            : !settings.tradingEnabled ? .serverOff : !config.enabled ? .userOff : nil
-        func ask(_ rule: Rule, _ question: NewQuestion) -> UUID {
-            let id = UUID()
-            decision.questions.append((id, question))
-            decision.state[rule: rule.id] = Cooldown.fired(decision.state[rule: rule.id], questionID: id.uuidString.lowercased(),
-                                                           at: now, cooldownSeconds: rule.cooldownSeconds)
-            openQuestions += 1
-            let step = question.pipelineStep
-            decision.afterCommit.append { PipelineMetrics.questionCreated(step: step) }
-            return id
-        }
-        for rule in config.rules {
-            let evaluation = RuleEngine.evaluate(rule: rule, snapshots: snapshots, now: now, cooldown: decision.state[rule: rule.id])
-            decision.result.evaluations.append(evaluation)
-            decision.afterCommit.append { RuleMetrics.evaluated(evaluation) }
-            guard evaluation.fired, let values = evaluation.templateValues else { continue }
-            // Off means off: a halt, this server's switch or the user's asks nothing.
-            if let stop = switchedOff {
-                decision.result.heldBack.append(.init(ruleID: rule.id, reason: stop.description))
-                decision.afterCommit.append { PipelineMetrics.intentStopped(stage: "evaluation", stop) }
-                continue
-            }
-            guard openQuestions < config.guardrails.maxOpenQuestions else {
-                decision.result.heldBack.append(.init(ruleID: rule.id, reason: "\(openQuestions) open questions (max_open_questions \(config.guardrails.maxOpenQuestions))"))
-                continue
-            }
-            // Pre-check: never ask for an order the guardrails would refuse anyway.
-            let proposal = OrderProposal(rule: rule, referencePrice: evaluation.price)
-            let check = GuardrailPolicy.check(proposal: proposal, config: config, gate: settings.gate, priorOrders: prior,
-                                              questionApproved: true, now: now)
-            guard check.allowed else {
-                decision.result.heldBack.append(.init(ruleID: rule.id, reason: check.refusals.map(\.description).joined(separator: "; ")))
-                continue
-            }
-            // It fired only now (the data moved since the read): pre-flight it next time.
-            guard let preflight = preflights[rule.id] else {
-                decision.result.heldBack.append(.init(ruleID: rule.id, reason: "the broker's pre-flight is pending"))
-                continue
-            }
-            let ruleText = QuestionTemplate.render(rule.questionTemplate, values: values)
-            // The order this question proposes, frozen: an approval executes it or nothing.
-            let intent = OrderIntent(rule: rule, evaluation: evaluation, feed: Self.evaluationFeed, now: now)
-            var metadata = Self.questionMetadata(evaluation, proposal: proposal, now: now)
-            metadata = ConfigMerge.merge(template: metadata, override: .object(["order": intent.jsonValue]))
-            metadata = ConfigMerge.merge(template: metadata, override: Self.preflightMetadata(preflight))
-            if !preflight.allowed {
-                let refusals = preflight.refusals
-                decision.afterCommit.append { PipelineMetrics.preflightRefused(refusals) }
-                let reason = preflight.refusals.map(\.description).joined(separator: "; ")
-                guard config.guardrails.onBrokerRefusal == .explain else {
-                    decision.result.heldBack.append(.init(ruleID: rule.id, reason: "the broker would refuse the order: \(reason)"))
-                    continue
-                }
-                let id = ask(rule, NewQuestion(
-                    firebaseUID: uid, text: String(preflight.refusalText(explanation: evaluation.explanation, proposal: proposal).prefix(600)),
-                    sourceTag: "trading:rule:\(rule.id)", pipelineKey: "trading", pipelineStep: "\(rule.id):preflight_refused",
-                    correctAnswer: 10, metadata: metadata, expiresInSeconds: settings.questionTTLSeconds))
-                decision.result.refused.append(.init(ruleID: rule.id, questionID: id, refusals: preflight.refusals))
-                let ruleID = rule.id
-                decision.afterCommit.append {
-                    logger.info("rule fired; the broker would refuse the order", metadata: [
-                        "user.uid": "\(uid)", "rule.id": "\(ruleID)", "question.id": "\(id)", "reason": "\(reason)",
-                    ])
-                }
-                continue
-            }
-            let text = [ruleText, preflight.closedMarketNote, intent.summary].compactMap { $0 }.joined(separator: " ")
-            let id = ask(rule, NewQuestion(
-                firebaseUID: uid, text: text, sourceTag: "trading:rule:\(rule.id)", pipelineKey: "trading",
-                pipelineStep: "\(rule.id):await_confirm", correctAnswer: 10, metadata: metadata,
-                expiresInSeconds: settings.questionTTLSeconds))
-            decision.result.asked.append(.init(evaluation: evaluation, questionID: id, questionText: text))
-            let ruleID = rule.id
-            decision.afterCommit.append { logger.info("rule fired", metadata: ["user.uid": "\(uid)", "rule.id": "\(ruleID)", "question.id": "\(id)"]) }
-        }
-        let heldBack = decision.result.heldBack
-        decision.afterCommit.append {
-            for held in heldBack {
-                logger.info("rule fired but no question asked", metadata: ["user.uid": "\(uid)", "rule.id": "\(held.ruleID)", "reason": "\(held.reason)"])
-            }
-        }
-        return decision
-    }
-
     /// The effective config of stored documents, parsed once per worker (`ConfigCache`).
     func effectiveConfig(_ uid: String, view: TradingStateStore.EvaluationView) throws -> TradingConfig {
-        switch try configCache.effective(uid: uid, view: view) {
+        switch try configCache.effective(uid: uid, documents: view.documents) {
         case .success(let effective): return effective
         case .failure(let error): throw PipelineError.invalidConfig(uid, error)
         }
@@ -363,46 +287,6 @@ extension TradingPipeline {
     /// power, the position for a sell, and the market clock (`BrokerFactsCache`).
     func preflight(_ proposal: OrderProposal, now: Date) async throws -> PreflightResult {
         BrokerPreflight.check(proposal, facts: try await brokerFacts.facts(for: proposal, trading: trading, now: now))
-    }
-
-    static func preflightMetadata(_ preflight: PreflightResult) -> JSONValue {
-        var fields: [String: JSONValue] = ["market_open": .bool(preflight.marketOpen)]
-        if let at = preflight.executesAt { fields["executes_at"] = .string(at.formatted(.iso8601)) }
-        if !preflight.allowed {
-            fields["refusals"] = .array(preflight.refusals.map { .object(["code": .string($0.code), "reason": .string($0.description)]) })
-        }
-        return .object(["preflight": .object(fields)])
-    }
-
-    /// Inserts a question and its `deliver-question` job in the caller's transaction.
-    func askQuestion(_ question: NewQuestion, on db: PostgresConnection, logger: Logger) async throws -> UUID {
-        let id = try await QuestionStore.insertQuestion(question, on: db, logger: logger)
-        _ = try await JobStore.enqueue(try TradingJobCatalog.deliverQuestion.job(DeliverQuestion(questionID: id)), on: db, logger: logger)
-        PipelineMetrics.questionCreated(step: question.pipelineStep)
-        return id
-    }
-
-    /// The feed rules read their snapshots from (`SnapshotStore.latestSnapshots`' default).
-    static let evaluationFeed = "iex"
-
-    /// What the question carries for the app and the audit trail (plan §5.6).
-    static func questionMetadata(_ evaluation: RuleEvaluation, proposal: OrderProposal, now: Date) -> JSONValue {
-        var fields: [String: JSONValue] = [
-            "rule_id": .string(evaluation.ruleID),
-            "symbol": .string(evaluation.symbol),
-            "threshold_pct": .number(evaluation.thresholdPct),
-            "explanation": .string(evaluation.explanation),
-            "side": .string(proposal.side.rawValue),
-            "evaluated_at": .string(now.formatted(.iso8601)),
-        ]
-        if let price = evaluation.price { fields["price"] = .number(price) }
-        if let reference = evaluation.reference { fields["reference"] = .number(reference) }
-        if let pct = evaluation.changePct { fields["pct"] = .number(pct) }
-        if let age = evaluation.priceAgeSeconds { fields["data_age_seconds"] = .number(Decimal(age)) }
-        if let asOf = evaluation.priceAsOf { fields["price_as_of"] = .string(asOf.formatted(.iso8601)) }
-        if let notional = proposal.notionalUSD { fields["notional_usd"] = .number(notional) }
-        if let qty = proposal.qty { fields["qty"] = .number(qty) }
-        return .object(fields)
     }
 }
 

@@ -1,7 +1,9 @@
+import AlpacaClient
 import AlpacaModels
 import Foundation
 import HybridStore
 import JobEngine
+import PostgresNIO
 import TradingCore
 import TradingJobs
 
@@ -44,12 +46,23 @@ public enum SnapshotMapping {
     }
 }
 
-extension TradingPipeline {
-    /// `ingest-symbol-batch`: one snapshots call for the batch → rows, idempotent per
-    /// (symbol, metric, feed, as_of). A symbol Alpaca has no data for is skipped and logged.
-    func ingest(_ job: IngestSymbolBatch, _ context: JobContext) async throws -> JobOutcome {
-        // TRADING_WORKER_INGEST_ENABLED=false or TRADING_ENABLED=false in this process: no call.
-        guard settings.ingestEnabled && settings.tradingEnabled else { return .complete }
+/// `ingest-symbol-batch`: one snapshots call for the batch → rows, idempotent per
+/// (symbol, metric, feed, as_of). A symbol Alpaca has no data for is skipped and logged.
+public struct IngestHandler: TradingJobHandler {
+    public static let spec = TradingJobCatalog.ingestSymbolBatch
+    let client: PostgresClient
+    let marketData: any MarketDataAPI
+    /// False (TRADING_WORKER_INGEST_ENABLED=false or TRADING_ENABLED=false in this process): no call.
+    let enabled: Bool
+
+    public init(client: PostgresClient, marketData: any MarketDataAPI, enabled: Bool) {
+        self.client = client
+        self.marketData = marketData
+        self.enabled = enabled
+    }
+
+    public func handle(_ job: IngestSymbolBatch, _ context: JobContext) async throws -> JobOutcome {
+        guard enabled else { return .complete }
         let metrics = Set(job.metrics.compactMap(Metric.init(rawValue:)))
         let snapshots = try await marketData.snapshots(symbols: job.symbols, feed: job.feed)
         var rows: [SnapshotInsert] = []

@@ -45,20 +45,38 @@ enum ReconcileMetrics {
     }
 }
 
-extension TradingPipeline {
+/// `reconcile-orders`: the books against the broker (see `reconcileOrders`). Also run in-process
+/// by `hybridhub-ops reconcile` and the tests.
+public struct ReconcileOrdersHandler: TradingJobHandler {
+    public static let spec = TradingJobCatalog.reconcileOrders
+    let client: PostgresClient
+    let trading: any TradingAPI
+    /// The broker's time line (the simulator's replayed instant in test mode).
+    let clock: any MarketClock
+    let settings: PipelineSettings
+    let orders: OrderRecorder
+
+    public init(client: PostgresClient, trading: any TradingAPI, clock: any MarketClock, settings: PipelineSettings,
+                orders: OrderRecorder) {
+        self.client = client
+        self.trading = trading
+        self.clock = clock
+        self.settings = settings
+        self.orders = orders
+    }
+
     /// At most this many `GET /v2/orders` pages per run (250,000 orders at 500 a page); a
     /// listing longer than that is treated as truncated and goes on from there next run.
     static let maxReconcilePages = 500
 
     /// The scheduler's schedule: one `reconcile-orders` (apply) per bucket of `intervalSeconds`.
-    public func reconcileSchedule(intervalSeconds: Int) -> PeriodicSchedule {
+    public static func schedule(intervalSeconds: Int) -> PeriodicSchedule {
         PeriodicSchedule(name: "reconcile-orders", intervalSeconds: intervalSeconds, maxCatchUp: 1) { bucket in
             [try TradingJobCatalog.reconcileOrders.job(ReconcileOrders(bucket: bucket, apply: true))]
         }
     }
 
-    /// `reconcile-orders`.
-    func reconcile(_ job: ReconcileOrders, _ context: JobContext) async throws -> JobOutcome {
+    public func handle(_ job: ReconcileOrders, _ context: JobContext) async throws -> JobOutcome {
         _ = try await reconcileOrders(apply: job.apply, requestedBy: job.requestedBy, jobID: context.id,
                                       holdsLease: context.holdsLease, logger: context.logger)
         return .complete
@@ -197,25 +215,18 @@ extension TradingPipeline {
     /// change, follows an open order with a poll, and explains a failure the user never heard
     /// of; in one transaction. False when the row changed meanwhile.
     func applyRepair(_ repair: OrderReconciliation.Repair, _ placed: AlpacaOrder, logger: Logger) async throws -> Bool {
-        let raw = String(decoding: (try? JSONEncoder().encode(placed)) ?? Data("{}".utf8), as: UTF8.self)
-        let update = BrokerOrderUpdate(
-            alpacaOrderID: placed.id, status: placed.status, submittedAt: AlpacaTime.parse(placed.submittedAt),
-            filledAt: placed.filledAt.flatMap(AlpacaTime.parse), filledQty: Decimal(string: placed.filledQty),
-            filledAvgPrice: placed.filledAvgPrice.flatMap { Decimal(string: $0) }, raw: raw)
+        let update = BrokerOrderUpdate(placed)
         let fields = repair.differences.map(\.field).joined(separator: ", ")
         let note = "recorded from the broker by reconciliation: the books said \(repair.book.status) (\(fields) corrected)"
         return try await client.transaction(logger: logger) { db -> Bool in
             guard try await ReconciliationStore.repair(repair.book, update, note: note, on: db, logger: logger),
                   let fresh = try await OrderStore.order(repair.book.id, on: db, logger: logger) else { return false }
-            try await publishTradeUpdate(fresh, on: db)
+            try await OrderStore.publishUpdate(fresh, on: db, logger: logger)
             PipelineMetrics.order(status: placed.status)
-            if !placed.isTerminal {
-                _ = try await JobStore.enqueue(try TradingJobCatalog.pollOrderStatus.job(
-                    PollOrderStatus(tradeOrderID: fresh.id, clientOrderID: fresh.clientOrderID)), on: db, logger: logger)
-            }
+            if !placed.isTerminal { try await orders.followWithPoll(fresh, on: db, logger: logger) }
             // A failure the books never ended: the user was never told (an unsent row was).
-            if !OrderReconciliation.bookTerminalStatuses.contains(repair.book.status) && ["rejected", "canceled", "expired"].contains(placed.status) {
-                try await explain(fresh, why: "the broker reports it \(placed.status)", on: db, logger: logger)
+            if !OrderReconciliation.bookTerminalStatuses.contains(repair.book.status) && OrderStatus.brokerFailures.contains(placed.status) {
+                try await orders.explain(fresh, why: "the broker reports it \(placed.status)", on: db, logger: logger)
             }
             return true
         }
