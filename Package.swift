@@ -155,11 +155,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // What every executable does first and last: settings and logging, migrations, services run.
+        .target(
+            name: "ProcessKit",
+            dependencies: [
+                "HybridMetrics", "HybridSettings", "HybridStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Composition root: the only place that builds clients and services from settings.
         .target(
             name: "HybridHubApp",
             dependencies: [
-                "HybridMetrics",
+                "HybridMetrics", "ProcessKit",
                 "TradingCore", "HybridSettings", "HybridStore", "TradingPipeline", "AlpacaClient", "JobEngine",
                 "TradingJobs",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -171,6 +181,7 @@ let package = Package(
             name: "hybridhub",
             dependencies: [
                 "HybridHubApp", "HybridSettings", "HybridStore", "JobEngine", "TradingPipeline", "TradingCore", "HybridAPI", "FirebaseAuth",
+                "ProcessKit",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -182,7 +193,7 @@ let package = Package(
         .executableTarget(
             name: "JobsLab",
             dependencies: [
-                "JobEngine", "HybridSettings", "HybridStore", "HybridHubApp",
+                "JobEngine", "HybridSettings", "HybridStore", "ProcessKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -193,7 +204,7 @@ let package = Package(
         .executableTarget(
             name: "PipelineBench",
             dependencies: [
-                "HybridHubApp", "HybridStore", "JobEngine", "TradingCore", "TradingPipeline",
+                "HybridHubApp", "HybridStore", "JobEngine", "TradingCore", "TradingPipeline", "ProcessKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -213,7 +224,7 @@ let package = Package(
         .executableTarget(
             name: "OpsCLI",
             dependencies: [
-                "OpsKit", "HybridHubApp", "HybridStore", "TradingCore",
+                "OpsKit", "ProcessKit", "HybridStore", "TradingCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -223,7 +234,7 @@ let package = Package(
         .executableTarget(
             name: "ChaosRunner",
             dependencies: [
-                "HybridHubApp", "HybridStore", "SeededRandom", "JobEngine", "TradingCore",
+                "ProcessKit", "HybridStore", "SeededRandom", "JobEngine", "TradingCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -61,6 +61,19 @@ for target in json.load(open(manifest))["targets"]:
             path = os.path.join(root, name)
             for module in sorted(set(imports.findall(open(path, encoding="utf-8").read())) - system - declared):
                 undeclared.append(f"ops: {os.path.relpath(path, repo)} imports {module}, which target {target['name']} does not declare")
+# docs/architecture.md's module graph is this manifest's (our targets and their targets).
+ours = {target["name"] for target in json.load(open(manifest))["targets"]}
+graph = []
+for target in json.load(open(manifest))["targets"]:
+    if target["type"] == "test":
+        continue
+    deps = sorted(dependency[0] for entry in target["dependencies"] for dependency in entry.values() if dependency[0] in ours)
+    graph.append(f"{target['name']:<18} → {', '.join(deps) if deps else '(none of ours)'}")
+doc = open(os.path.join(repo, "docs/architecture.md"), encoding="utf-8").read()
+block = doc.split("<!-- module-graph -->", 1)[-1].split("<!-- /module-graph -->", 1)[0]
+documented = [line for line in block.splitlines() if "→" in line]
+if documented != graph:
+    undeclared.append("ops: docs/architecture.md's module graph differs from Package.swift; it should read:\n" + "\n".join(graph))
 print("\n".join(undeclared), file=sys.stderr, end="\n" if undeclared else "")
 sys.exit(1 if undeclared else 0)
 PY

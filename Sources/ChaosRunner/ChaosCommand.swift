@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
-import HybridHubApp
 import HybridStore
 import Logging
 import PostgresNIO
+import ProcessKit
 
 /// `hybridhub-chaos`: the chaos runner of issue 8 (ops/chaos/run.sh; shortened in the test
 /// suite). Starts the simulator with faults on, schedulers, workers (some exit right after

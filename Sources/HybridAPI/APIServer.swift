@@ -96,7 +96,7 @@ public struct APIServer: Sendable {
             // Ready to serve either way; the halt is shown so that an operator (and a load
             // balancer's dashboard) sees at once that trading is stopped, by whom and why.
             let halt = try await client.withConnection { db in
-                _ = try await db.query("SELECT 1 FROM schema_migrations LIMIT 1", logger: logger)
+                try await Migrator.checkMigrated(on: db, logger: logger)
                 return try await HaltStore.current(on: db, logger: logger)
             }
             var trading: [String: Any] = ["halted": halt.halted, "enabled": tradingEnabled]

@@ -115,15 +115,10 @@ struct MeRoutes: Sendable {
         guard let symbol, (1...10).contains(symbol.count), symbol.allSatisfy({ ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "." }) else {
             throw APIError.badRequest("symbol is required: 1-10 upper-case letters, digits or '.' (e.g. ?symbol=SPY)")
         }
-        let rows = try await client.withConnection { db in
-            try await db.query("""
-                SELECT metric, feed, price, volume, as_of, created_at FROM market_data_latest WHERE symbol = \(symbol) ORDER BY metric, feed
-                """, logger: logger)
-        }
-        var items: [[String: Any]] = []
-        for try await (metric, feed, price, volume, asOf, created) in rows.decode((String, String, Decimal?, Decimal?, Date, Date).self) {
-            items.append(["metric": metric, "feed": feed, "price": Presentation.decimal(price), "volume": Presentation.decimal(volume),
-                          "as_of": Presentation.iso(asOf), "stored_at": Presentation.iso(created)])
+        let rows = try await client.withConnection { try await SnapshotStore.latestStored(symbol: symbol, on: $0, logger: logger) }
+        let items: [[String: Any]] = rows.map { row in
+            ["metric": row.metric, "feed": row.feed, "price": Presentation.decimal(row.price), "volume": Presentation.decimal(row.volume),
+             "as_of": Presentation.iso(row.asOf), "stored_at": Presentation.iso(row.storedAt)]
         }
         return JSONBody.response(["symbol": symbol, "snapshots": items])
     }
@@ -134,15 +129,9 @@ struct MeRoutes: Sendable {
         try await client.withConnection { db in
             let stored = try await UserConfigStore.userConfig(uid, on: db, logger: logger)
             let effective = try? stored?.effective.get()
-            let rows = try await db.query("""
-                SELECT symbol,
-                       sum(CASE WHEN side = 'buy' THEN filled_qty ELSE -filled_qty END),
-                       sum(CASE WHEN side = 'buy' THEN filled_qty * filled_avg_price ELSE -filled_qty * filled_avg_price END)
-                FROM trade_orders WHERE firebase_uid = \(uid) AND filled_qty > 0 GROUP BY symbol ORDER BY symbol
-                """, logger: logger)
-            var positions: [[String: Any]] = []
-            for try await (symbol, qty, cost) in rows.decode((String, Decimal, Decimal).self) where qty != 0 {
-                positions.append(["symbol": symbol, "qty": Presentation.decimal(qty), "cost_basis_usd": Presentation.decimal(Money.rounded(cost))])
+            let positions: [[String: Any]] = try await OrderStore.netFilledPositions(of: uid, on: db, logger: logger).map { position in
+                ["symbol": position.symbol, "qty": Presentation.decimal(position.qty),
+                 "cost_basis_usd": Presentation.decimal(Money.rounded(position.cost))]
             }
             let recent = try await OrderStore.orders(of: uid, limit: 10, on: db, logger: logger)
             let open = try await QuestionStore.openQuestions(of: uid, on: db, logger: logger)

@@ -6,6 +6,7 @@ import HybridStore
 import JobEngine
 import Logging
 import PostgresNIO
+import ProcessKit
 import ServiceLifecycle
 import TradingCore
 import TradingJobs
@@ -169,13 +170,6 @@ public enum TradingComposition {
         MetricsEndpoint(host: settings.api.metricsHost, port: settings.api.metricsPort, logger: logger).application()
     }
 
-    /// Runs `services` after the Postgres client, with SIGTERM/SIGINT as graceful shutdown.
-    public static func run(client: PostgresClient, services: [any Service], logger: Logger) async throws {
-        var configured = [ServiceGroupConfiguration.ServiceConfiguration(service: client)]
-        configured += services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) }
-        let group = ServiceGroup(configuration: .init(services: configured, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
-    }
 }
 
 /// Doubles and adjustments a test or a benchmark passes to the composition root; nil keeps
@@ -195,10 +189,4 @@ public struct Overrides: Sendable {
         self.pipelineSettings = pipelineSettings
         self.failpoints = failpoints
     }
-}
-
-/// A start-up check that failed: the process exits with this message.
-public struct StartupCheckError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
 }

@@ -173,3 +173,10 @@ public struct Migrator: Sendable {
         return files.filter { applied[$0.name] == nil }
     }
 }
+
+extension Migrator {
+    /// Throws unless the database answers and has the migrations table (readiness).
+    public static func checkMigrated(on db: PostgresConnection, logger: Logger) async throws {
+        _ = try await db.query("SELECT 1 FROM schema_migrations LIMIT 1", logger: logger)
+    }
+}

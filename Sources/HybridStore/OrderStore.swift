@@ -325,4 +325,20 @@ extension OrderStore {
         for try await id in rows.decode(UUID.self) { marked.append(id) }
         return marked
     }
+
+    /// A user's filled orders netted per symbol (quantity and cost), symbols with a position only.
+    public static func netFilledPositions(of uid: String, on db: PostgresConnection,
+                                          logger: Logger) async throws -> [(symbol: String, qty: Decimal, cost: Decimal)] {
+        let rows = try await db.query("""
+            SELECT symbol,
+                   sum(CASE WHEN side = 'buy' THEN filled_qty ELSE -filled_qty END),
+                   sum(CASE WHEN side = 'buy' THEN filled_qty * filled_avg_price ELSE -filled_qty * filled_avg_price END)
+            FROM trade_orders WHERE firebase_uid = \(uid) AND filled_qty > 0 GROUP BY symbol ORDER BY symbol
+            """, logger: logger)
+        var result: [(symbol: String, qty: Decimal, cost: Decimal)] = []
+        for try await (symbol, qty, cost) in rows.decode((String, Decimal, Decimal).self) where qty != 0 {
+            result.append((symbol, qty, cost))
+        }
+        return result
+    }
 }

@@ -100,4 +100,26 @@ public enum SnapshotStore {
         }
         return result
     }
+
+    /// A stored latest row of `market_data_latest` (the API's snapshots route).
+    public struct LatestRow: Sendable {
+        public var metric: String
+        public var feed: String
+        public var price: Decimal?
+        public var volume: Decimal?
+        public var asOf: Date
+        public var storedAt: Date
+    }
+
+    /// The newest stored row per (metric, feed) of one symbol.
+    public static func latestStored(symbol: String, on db: PostgresConnection, logger: Logger) async throws -> [LatestRow] {
+        let rows = try await db.query("""
+            SELECT metric, feed, price, volume, as_of, created_at FROM market_data_latest WHERE symbol = \(symbol) ORDER BY metric, feed
+            """, logger: logger)
+        var result: [LatestRow] = []
+        for try await (metric, feed, price, volume, asOf, created) in rows.decode((String, String, Decimal?, Decimal?, Date, Date).self) {
+            result.append(LatestRow(metric: metric, feed: feed, price: price, volume: volume, asOf: asOf, storedAt: created))
+        }
+        return result
+    }
 }

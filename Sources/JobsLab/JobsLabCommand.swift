@@ -1,11 +1,11 @@
 import ArgumentParser
 import Foundation
-import HybridHubApp
 import HybridSettings
 import HybridStore
 import JobEngine
 import Logging
 import PostgresNIO
+import ProcessKit
 import ServiceLifecycle
 
 /// `hybridhub-jobs-lab`: the job engine on its own, with lab job kinds, for the engine's

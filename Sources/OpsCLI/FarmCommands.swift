@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
-import HybridHubApp
 import HybridStore
 import OpsKit
 import PostgresNIO
+import ProcessKit
 import TradingCore
 
 struct QueuesCommand: AsyncParsableCommand {

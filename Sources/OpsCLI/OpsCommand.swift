@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
-import HybridHubApp
 import Logging
 import OpsKit
 import PostgresNIO
+import ProcessKit
 import TradingCore
 
 /// `hybridhub-ops`: the operator's view of the farm (jobs, queues, workers, leader, traces),

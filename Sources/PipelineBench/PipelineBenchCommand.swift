@@ -6,6 +6,7 @@ import HybridStore
 import JobEngine
 import Logging
 import PostgresNIO
+import ProcessKit
 import TradingCore
 import TradingPipeline
 

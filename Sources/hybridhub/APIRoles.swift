@@ -4,6 +4,7 @@ import Foundation
 import HybridAPI
 import HybridHubApp
 import HybridStore
+import ProcessKit
 import ServiceLifecycle
 
 /// `hybridhub api`: the app's HTTP API, the SignalR hub and the approval page. Any number run
@@ -31,7 +32,7 @@ struct APIRole: AsyncParsableCommand {
             // Unbuffered: scripts and tests read the port from this line.
             FileHandle.standardOutput.write(Data("api listening on http://\(host):\(port) (hub /hubs/questions, approval page /approve)\n".utf8))
         }
-        try await TradingComposition.run(client: client, services: [app] + server.backgroundServices(), logger: logger)
+        try await ProcessServices.run(client: client, services: [app] + server.backgroundServices(), logger: logger)
     }
 }
 

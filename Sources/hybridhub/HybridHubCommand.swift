@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
-import HybridHubApp
 import HybridSettings
 import HybridStore
+import ProcessKit
 import TradingCore
 
 @main

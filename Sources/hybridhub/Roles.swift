@@ -7,6 +7,7 @@ import JobEngine
 import Logging
 import NIOPosix
 import PostgresNIO
+import ProcessKit
 import TradingCore
 import TradingPipeline
 
@@ -58,7 +59,7 @@ struct WorkerRole: AsyncParsableCommand {
             "alpaca.data": "\(TradingComposition.endpoints(runtime.settings).data)",
             "test_mode": "\(runtime.settings.worker.testMode)",
         ])
-        try await TradingComposition.run(client: client, services: [worker, TradingComposition.metricsEndpoint(runtime.settings, logger: logger)],
+        try await ProcessServices.run(client: client, services: [worker, TradingComposition.metricsEndpoint(runtime.settings, logger: logger)],
                                          logger: logger)
         try await group?.shutdownGracefully()
     }
@@ -103,7 +104,7 @@ struct SchedulerRole: AsyncParsableCommand {
         let pipeline = TradingComposition.pipeline(settings: runtime.settings, client: client, logger: runtime.logger)
         let scheduler = TradingComposition.scheduler(settings: runtime.settings, pipeline: pipeline, client: client, holderID: leadership.id,
                                                      leaseSeconds: leadership.lease, renewSeconds: leadership.renew, logger: runtime.logger)
-        try await TradingComposition.run(client: client, services: [scheduler, TradingComposition.metricsEndpoint(runtime.settings, logger: runtime.logger)],
+        try await ProcessServices.run(client: client, services: [scheduler, TradingComposition.metricsEndpoint(runtime.settings, logger: runtime.logger)],
                                          logger: runtime.logger)
     }
 }
@@ -131,7 +132,7 @@ struct StreamsRole: AsyncParsableCommand {
         logger.notice("streams starting", metadata: [
             "stream.market_data": "\(options.marketDataURL)", "stream.trade_updates": "\(options.tradeUpdatesURL)",
         ])
-        try await TradingComposition.run(client: client, services: [streams, TradingComposition.metricsEndpoint(runtime.settings, logger: logger)],
+        try await ProcessServices.run(client: client, services: [streams, TradingComposition.metricsEndpoint(runtime.settings, logger: logger)],
                                          logger: logger)
     }
 }
