@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import TradingCore
 
 /// The request context of the API: Hummingbird's core plus the signed-in user.
 public struct APIContext: RequestContext {
@@ -30,14 +31,14 @@ public struct APIError: Error, HTTPResponseError {
     public let status: HTTPResponse.Status
     public let code: String
     public let message: String
-    public let issues: [[String: String]]?
+    public let issues: [IssueBody]?
     /// The methods the path takes, for a 405's `Allow` header.
     public var allow: String? = nil
 
     public static func unauthorized(_ message: String) -> APIError { APIError(status: .unauthorized, code: "unauthorized", message: message, issues: nil) }
     public static func notFound(_ message: String) -> APIError { APIError(status: .notFound, code: "not_found", message: message, issues: nil) }
     public static func badRequest(_ message: String) -> APIError { APIError(status: .badRequest, code: "bad_request", message: message, issues: nil) }
-    public static func unprocessable(_ message: String, issues: [[String: String]]? = nil) -> APIError {
+    public static func unprocessable(_ message: String, issues: [IssueBody]? = nil) -> APIError {
         APIError(status: .unprocessableContent, code: "invalid", message: message, issues: issues)
     }
     public static func conflict(_ message: String) -> APIError { APIError(status: .conflict, code: "conflict", message: message, issues: nil) }
@@ -46,22 +47,33 @@ public struct APIError: Error, HTTPResponseError {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        var body: [String: Any] = ["error": code, "message": message]
-        if let issues { body["issues"] = issues }
         var headers: HTTPFields = [.contentType: "application/json"]
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
         if let allow { headers[.allow] = allow }
+        let body = ErrorBody(error: code, message: message, issues: issues)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: JSONBody.data(body))))
     }
 }
 
+/// JSON in and out: the bodies of `APIBodies.swift`, encoded the one way the document spells
+/// them; requests decoded into their types with the API's own 400s.
 enum JSONBody {
-    static func data(_ object: Any) -> Data {
-        (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+    static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(Presentation.iso(date))
+        }
+        return encoder
     }
 
-    static func response(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data(object))))
+    static func data(_ body: some Encodable) -> Data {
+        (try? encoder().encode(body)) ?? Data("{}".utf8)
+    }
+
+    static func response(_ body: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data(body))))
     }
 
     /// The request body's bytes; 400 when empty, 413 when too large.
@@ -76,13 +88,23 @@ enum JSONBody {
         return Data(buffer.readableBytesView)
     }
 
-    /// The request body as a JSON value; 400 when it is not JSON, 413 when too large.
-    static func read(_ request: Request, context: APIContext) async throws -> Any {
+    /// The request body decoded as `T`; 400 when it is not JSON or not `T`'s shape, 413 when too large.
+    static func decode<T: Decodable>(_ type: T.Type, _ request: Request, context: APIContext, shape: String) async throws -> T {
         let data = try await bytes(request, context: context)
         do {
-            return try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            return try JSONDecoder().decode(T.self, from: data)
         } catch {
-            throw APIError.badRequest("the body is not valid JSON")
+            guard (try? JSONValue.parse(data)) != nil else { throw APIError.badRequest("the body is not valid JSON") }
+            throw APIError.badRequest("send \(shape)")
+        }
+    }
+
+    /// The query parameters decoded as `T` (Hummingbird's decoder); 400 when they do not fit.
+    static func query<T: Decodable>(_ type: T.Type, _ request: Request, context: APIContext, help: String) throws -> T {
+        do {
+            return try request.uri.decodeQuery(as: T.self, context: context)
+        } catch {
+            throw APIError.badRequest(help)
         }
     }
 }

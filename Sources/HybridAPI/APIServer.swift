@@ -54,8 +54,11 @@ public struct APIServer: Sendable {
 
     func router() -> Router<APIContext> {
         let router = Router(context: APIContext.self)
-        router.add(middleware: CORSMiddleware())
-        router.get("/health") { _, _ in JSONBody.response(["status": "ok"]) }
+        // Browsers send credentialed CORS for negotiate: the exact origin is echoed, never `*`.
+        router.add(middleware: CORSMiddleware(
+            allowOrigin: .originBased, allowHeaders: [.authorization, .contentType] + ["x-requested-with", "x-signalr-user-agent"].compactMap { HTTPField.Name($0) },
+            allowMethods: [.get, .post, .put, .delete], allowCredentials: true, maxAge: .seconds(600)))
+        router.get("/health") { _, _ in JSONBody.response(HealthBody()) }
         router.get("/ready") { _, _ in try await ready() }
         router.get("/metrics") { _, _ in ProcessMetrics.response() }
         router.get(RouterPath(OpenAPIDocument.path)) { _, _ in OpenAPIDocument.response() }
@@ -99,15 +102,15 @@ public struct APIServer: Sendable {
                 try await Migrator.checkMigrated(on: db, logger: logger)
                 return try await HaltStore.current(on: db, logger: logger)
             }
-            var trading: [String: Any] = ["halted": halt.halted, "enabled": tradingEnabled]
+            var trading = ReadyBody.Trading(halted: halt.halted, enabled: tradingEnabled)
             if halt.halted {
-                trading["reason"] = halt.reason ?? NSNull()
-                trading["set_by"] = halt.setBy ?? NSNull()
-                trading["set_at"] = Presentation.iso(halt.setAt)
+                trading.reason = .some(halt.reason)
+                trading.setBy = .some(halt.setBy)
+                trading.setAt = .some(halt.setAt)
             }
-            return JSONBody.response(["status": "ready", "trading": trading])
+            return JSONBody.response(ReadyBody(trading: trading))
         } catch {
-            return JSONBody.response(["status": "not_ready", "message": "the database is not reachable or not migrated"], status: .serviceUnavailable)
+            return JSONBody.response(NotReadyBody(message: "the database is not reachable or not migrated"), status: .serviceUnavailable)
         }
     }
 
@@ -131,27 +134,5 @@ public struct APIServer: Sendable {
                 }
             }
         }
-    }
-}
-
-/// Browsers send credentialed CORS for negotiate: echo the exact origin, never `*`.
-struct CORSMiddleware: RouterMiddleware {
-    typealias Context = APIContext
-
-    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
-        guard let origin = request.headers[.origin] else { return try await next(request, context) }
-        var response: Response
-        if request.method == .options {
-            response = Response(status: .noContent)
-            response.headers[.accessControlAllowMethods] = "GET, POST, PUT, DELETE"
-            response.headers[.accessControlAllowHeaders] = "authorization, content-type, x-requested-with, x-signalr-user-agent"
-            response.headers[.accessControlMaxAge] = "600"
-        } else {
-            response = try await next(request, context)
-        }
-        response.headers[.accessControlAllowOrigin] = origin
-        response.headers[.accessControlAllowCredentials] = "true"
-        response.headers[.vary] = "Origin"
-        return response
     }
 }

@@ -5,6 +5,7 @@ import HybridStore
 import Hummingbird
 import Logging
 import PostgresNIO
+import TradingCore
 import TradingPipeline
 
 /// The SignalR hub at `/hubs/questions` (see ../shared/reference/signalr.md): negotiate v0 and
@@ -48,18 +49,14 @@ final class Hub: Sendable {
     func negotiate(_ request: Request, uid: String) -> Response {
         let requested = request.uri.queryParameters["negotiateVersion"].map(String.init)
         guard let version = requested.map({ Int($0) }) ?? 0, version >= 0 else {
-            return JSONBody.response(["error": "negotiateVersion must be a whole number"])
+            return JSONBody.response(HubProtocol.HandshakeError(error: "negotiateVersion must be a whole number"))
         }
         let negotiated = min(version, 1)
         let connectionID = Self.randomID()
         let token = negotiated >= 1 ? Self.randomID() : connectionID
         registry.addPending(token: token, connectionID: connectionID, uid: uid)
-        var body: [String: Any] = [
-            "negotiateVersion": negotiated, "connectionId": connectionID,
-            "availableTransports": [["transport": "WebSockets", "transferFormats": ["Text"]]],
-        ]
-        if negotiated >= 1 { body["connectionToken"] = token }
-        return JSONBody.response(body)
+        return JSONBody.response(NegotiationBody(negotiateVersion: negotiated, connectionId: connectionID,
+                                                 connectionToken: negotiated >= 1 ? token : nil))
     }
 
     /// 16 random bytes, base64url without padding: URL-safe (JS and Dart do not encode ids).
@@ -110,20 +107,21 @@ final class Hub: Sendable {
 
     @discardableResult
     func sendQuestion(_ question: StoredQuestion) -> Int {
-        registry.send(to: question.firebaseUID, HubProtocol.invocation("ReceiveQuestion", [Presentation.hubQuestion(question)]))
+        registry.send(to: question.firebaseUID, HubProtocol.invocation("ReceiveQuestion", HubQuestionBody(question)))
     }
 
     /// `ReceiveQuestionWithdrawn`: the question no longer proposes anything (trading switched
     /// off, its rule switched off, removed or changed); the app takes it off the screen.
     @discardableResult
     func sendQuestionWithdrawn(uid: String, id: UUID, reason: String) -> Int {
-        registry.send(to: uid, HubProtocol.invocation("ReceiveQuestionWithdrawn", [
-            ["id": id.uuidString.lowercased(), "reason": reason] as [String: Any],
-        ]))
+        registry.send(to: uid, HubProtocol.invocation("ReceiveQuestionWithdrawn", QuestionWithdrawnBody(id: id.lowercased, reason: reason)))
     }
 
-    func sendTradeUpdate(uid: String, _ payload: [String: Any]) {
-        registry.send(to: uid, HubProtocol.invocation("ReceiveTradeUpdate", [Presentation.hubTradeUpdate(payload)]))
+    /// `ReceiveTradeUpdate`: the trade-update NOTIFY payload (snake_case) in camelCase, without the uid.
+    func sendTradeUpdate(uid: String, _ payload: [String: JSONValue]) {
+        var update: [String: JSONValue] = [:]
+        for (key, value) in payload where key != "firebase_uid" { update[Presentation.camel(key)] = value }
+        registry.send(to: uid, HubProtocol.invocation("ReceiveTradeUpdate", JSONValue.object(update)))
     }
 
     /// Every open question of `uid`, again (a phone that was offline loses none).
@@ -133,7 +131,7 @@ final class Hub: Sendable {
                 try await QuestionStore.openQuestions(of: connection.uid, on: $0, logger: logger)
             }
             for question in open {
-                connection.send(HubProtocol.invocation("ReceiveQuestion", [Presentation.hubQuestion(question)]))
+                connection.send(HubProtocol.invocation("ReceiveQuestion", HubQuestionBody(question)))
             }
         } catch {
             logger.warning("could not load open questions for a new connection", metadata: ["error": "\(error)"])

@@ -3,6 +3,7 @@ import HybridStore
 import Logging
 import PostgresNIO
 import ServiceLifecycle
+import TradingCore
 import TradingPipeline
 
 /// Cross-process fan-out: every API process LISTENs on the pipeline's channels and delivers
@@ -74,15 +75,15 @@ final class HubFanout: Service, Sendable {
     }
 
     private func question(_ payload: String) async throws {
-        guard let object = try JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any],
-              let uid = object["firebase_uid"] as? String, let idText = object["question_id"] as? String,
-              let id = UUID(uuidString: idText) else {
+        guard case .object(let object)? = try? JSONValue.parse(payload), case .string(let uid)? = object["firebase_uid"],
+              case .string(let idText)? = object["question_id"], let id = UUID(uuidString: idText) else {
             logger.warning("hub fan-out: a question notification without question_id and firebase_uid")
             return
         }
         guard !hub.registry.connections(of: uid).isEmpty else { return }
-        if object["withdrawn"] as? Bool == true {
-            let reached = hub.sendQuestionWithdrawn(uid: uid, id: id, reason: object["reason"] as? String ?? "")
+        if case .bool(true)? = object["withdrawn"] {
+            let reason: String = if case .string(let text)? = object["reason"] { text } else { "" }
+            let reached = hub.sendQuestionWithdrawn(uid: uid, id: id, reason: reason)
             logger.info("question withdrawal pushed", metadata: ["question.id": "\(id)", "hub.connections": "\(reached)"])
             return
         }
@@ -93,8 +94,7 @@ final class HubFanout: Service, Sendable {
     }
 
     private func tradeUpdate(_ payload: String) async throws {
-        guard let object = try JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any],
-              let uid = object["firebase_uid"] as? String else { return }
+        guard case .object(let object)? = try? JSONValue.parse(payload), case .string(let uid)? = object["firebase_uid"] else { return }
         hub.sendTradeUpdate(uid: uid, object)
     }
 

@@ -13,34 +13,52 @@ enum HubProtocol {
     static let handshakeOK = "{}\u{1e}"
     static let ping = "{\"type\":6}\u{1e}"
 
-    static func frame(_ object: [String: Any]) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self) + "\u{1e}"
+    static func frame(_ message: some Encodable) -> String {
+        String(decoding: JSONBody.data(message), as: UTF8.self) + "\u{1e}"
     }
 
     /// A server-to-client call: no `invocationId` key at all (a null one kills the JS client).
-    static func invocation(_ target: String, _ arguments: [Any]) -> String {
-        frame(["type": MessageType.invocation.rawValue, "target": target, "arguments": arguments])
+    struct Invocation<Argument: Encodable>: Encodable {
+        var type = MessageType.invocation.rawValue
+        var target: String
+        var arguments: [Argument]
     }
 
-    static func completion(id: String, result: Any?) -> String {
-        var message: [String: Any] = ["type": MessageType.completion.rawValue, "invocationId": id]
-        if let result { message["result"] = result }
-        return frame(message)
+    /// The one reply to a call with an `invocationId`: a result or an error (absent keys left out).
+    struct Completion<Result: Encodable>: Encodable {
+        var type = MessageType.completion.rawValue
+        var invocationId: String
+        var result: Result?
+        var error: String?
+    }
+
+    struct Close: Encodable {
+        var type = MessageType.close.rawValue
+        var error: String?
+        var allowReconnect: Bool?
+    }
+
+    struct HandshakeError: Encodable {
+        var error: String
+    }
+
+    static func invocation(_ target: String, _ argument: some Encodable) -> String {
+        frame(Invocation(target: target, arguments: [argument]))
+    }
+
+    static func completion(id: String, result: some Encodable) -> String {
+        frame(Completion(invocationId: id, result: result, error: nil))
     }
 
     static func completion(id: String, error: String) -> String {
-        frame(["type": MessageType.completion.rawValue, "invocationId": id, "error": error])
+        frame(Completion<String>(invocationId: id, result: nil, error: error))
     }
 
     static func close(error: String?, allowReconnect: Bool) -> String {
-        var message: [String: Any] = ["type": MessageType.close.rawValue]
-        if let error { message["error"] = error }
-        if allowReconnect { message["allowReconnect"] = true }
-        return frame(message)
+        frame(Close(error: error, allowReconnect: allowReconnect ? true : nil))
     }
 
-    static func handshakeError(_ text: String) -> String { frame(["error": text]) }
+    static func handshakeError(_ text: String) -> String { frame(HandshakeError(error: text)) }
 
     /// Accumulates text and yields each complete message (a JSON object), in order.
     struct Reader {

@@ -172,7 +172,7 @@ struct HubSession {
         let invocationID = object["invocationId"] as? String
         let target = (object["target"] as? String) ?? ""
         let arguments = (object["arguments"] as? [Any]) ?? []
-        func reply(_ result: Any?) { if let invocationID { connection.send(HubProtocol.completion(id: invocationID, result: result)) } }
+        func reply(_ result: some Encodable) { if let invocationID { connection.send(HubProtocol.completion(id: invocationID, result: result)) } }
         func fail(_ text: String) { if let invocationID { connection.send(HubProtocol.completion(id: invocationID, error: text)) } }
         switch target.lowercased() {
         case "submitanswer":
@@ -182,7 +182,7 @@ struct HubSession {
             }
             do {
                 let result = try await hub.answers.answer(questionID: questionID, firebaseUID: connection.uid, value: value)
-                reply(MeRoutes.answerBody(result, camelCase: true))
+                reply(AnswerResultBody(result, camelCase: true))
             } catch let error as AnswerError {
                 fail("An unexpected error occurred invoking 'SubmitAnswer' on the server. HubException: \(error)")
             } catch {

@@ -26,16 +26,38 @@ public struct LocalIssuerApp: Sendable {
         }
         router.post("/token") { request, _ in
             let body = try await request.body.collect(upTo: 4096)
-            guard let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any],
-                  let uid = object["uid"] as? String, (1...128).contains(uid.count) else {
+            guard let asked = try? JSONDecoder().decode(TokenRequest.self, from: Data(body.readableBytesView)),
+                  (1...128).contains(asked.uid.count) else {
                 return Response(status: .badRequest, headers: [.contentType: "application/json"],
                                 body: .init(byteBuffer: ByteBuffer(string: #"{"error":"bad_request","message":"send {\"uid\": \"...\"}"}"#)))
             }
-            let lifetime = (object["lifetime_seconds"] as? Double) ?? 3600
-            let token = try await issuer.token(uid: uid, lifetime: lifetime)
-            return JSONBody.response(["token": token, "uid": uid, "expires_in": lifetime])
+            let lifetime = asked.lifetimeSeconds ?? 3600
+            let token = try await issuer.token(uid: asked.uid, lifetime: lifetime)
+            return JSONBody.response(TokenResponse(token: token, uid: asked.uid, expiresIn: lifetime))
         }
         return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: nil),
                            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
+    }
+}
+
+/// `POST /token`: `{"uid", "lifetime_seconds"?}` → `{"token", "uid", "expires_in"}`.
+struct TokenRequest: Decodable {
+    var uid: String
+    var lifetimeSeconds: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case uid
+        case lifetimeSeconds = "lifetime_seconds"
+    }
+}
+
+struct TokenResponse: Encodable {
+    var token: String
+    var uid: String
+    var expiresIn: Double
+
+    enum CodingKeys: String, CodingKey {
+        case token, uid
+        case expiresIn = "expires_in"
     }
 }

@@ -17,9 +17,13 @@ struct MeRoutes: Sendable {
         group.put("trading/config") { request, context in
             try await putConfig(try context.user(), body: try await JSONBody.bytes(request, context: context))
         }
-        group.get("trading/orders") { request, context in try await orders(try context.user(), request: request) }
+        group.get("trading/orders") { request, context in
+            try await orders(try context.user(), query: try JSONBody.query(OrdersQuery.self, request, context: context,
+                                                                          help: Self.ordersHelp))
+        }
         group.get("trading/snapshots") { request, context in
-            try await snapshots(try context.user(), symbol: request.uri.queryParameters["symbol"].map(String.init))
+            try await snapshots(try context.user(), symbol: try JSONBody.query(SnapshotsQuery.self, request, context: context,
+                                                                              help: Self.symbolHelp).symbol)
         }
         group.get("trading/status") { _, context in try await status(try context.user()) }
         group.get("questions") { _, context in try await questions(try context.user()) }
@@ -27,7 +31,8 @@ struct MeRoutes: Sendable {
             guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
                 throw APIError.notFound("question not found")
             }
-            return try await answer(try context.user(), id: id, body: try await JSONBody.read(request, context: context))
+            return try await answer(try context.user(), id: id,
+                                    body: try await JSONBody.decode(AnswerRequest.self, request, context: context, shape: Self.answerHelp))
         }
     }
 
@@ -36,10 +41,8 @@ struct MeRoutes: Sendable {
         guard let stored else { throw APIError.notFound("no trading config for this user yet; PUT one") }
         switch stored.effective {
         case .success(let effective):
-            return JSONBody.response([
-                "config": Presentation.json(effective.config.jsonValue), "override": Presentation.json(stored.override),
-                "template_name": stored.templateName ?? NSNull(), "enabled": effective.config.enabled,
-            ])
+            return JSONBody.response(ConfigViewBody(config: effective.config.jsonValue, override: stored.override,
+                                                    templateName: stored.templateName, enabled: effective.config.enabled))
         case .failure(let error):
             throw APIError.unprocessable("the stored config is invalid; PUT a corrected override", issues: Self.issues(error))
         }
@@ -58,7 +61,7 @@ struct MeRoutes: Sendable {
                 throw APIError.badRequest("the body is not valid JSON")
             }
             // Valid JSON the config cannot hold: a number beyond Decimal's range (about 1e165).
-            throw APIError.unprocessable("the config is invalid", issues: [["path": "$", "message": "a number is too large to read"]])
+            throw APIError.unprocessable("the config is invalid", issues: [IssueBody(path: "$", message: "a number is too large to read")])
         }
         guard case .object = override else { throw APIError.badRequest("the body must be a JSON object (the config override)") }
         return try await client.transaction(logger: logger) { db -> Response in
@@ -78,49 +81,55 @@ struct MeRoutes: Sendable {
                 throw APIError.unprocessable("the config is invalid", issues: Self.issues(error))
             case .success(let config):
                 try await UserConfigChange.saveUserConfig(uid, templateName: templateName, override: override, config: config, on: db, logger: logger)
-                return JSONBody.response([
-                    "config": Presentation.json(config.jsonValue), "override": Presentation.json(override),
-                    "template_name": templateName ?? NSNull(), "enabled": config.enabled,
-                ])
+                return JSONBody.response(ConfigViewBody(config: config.jsonValue, override: override, templateName: templateName,
+                                                        enabled: config.enabled))
             }
         }
     }
 
     static let defaultTemplate = "default_paper_watchlist"
 
-    static func issues(_ error: ConfigValidationError) -> [[String: String]] {
-        error.issues.map { ["path": $0.path, "message": $0.message] }
+    static func issues(_ error: ConfigValidationError) -> [IssueBody] {
+        error.issues.map { IssueBody(path: $0.path, message: $0.message) }
     }
 
-    func orders(_ uid: String, request: Request) async throws -> Response {
-        let limitText = request.uri.queryParameters["limit"].map(String.init)
-        let limit = try limitText.map { text -> Int in
+    /// `?limit=1-200&before=<ISO 8601>`.
+    struct OrdersQuery: Decodable {
+        var limit: String?
+        var before: String?
+    }
+
+    struct SnapshotsQuery: Decodable {
+        var symbol: String?
+    }
+
+    static let ordersHelp = "limit must be 1-200, before an ISO 8601 time"
+    static let symbolHelp = "symbol is required: 1-10 upper-case letters, digits or '.' (e.g. ?symbol=SPY)"
+    static let answerHelp = "{\"value\": <number from -10 to 10>}"
+
+    func orders(_ uid: String, query: OrdersQuery) async throws -> Response {
+        let limit = try query.limit.map { text -> Int in
             guard let n = Int(text), (1...200).contains(n) else { throw APIError.badRequest("limit must be 1-200") }
             return n
         } ?? 50
         var before: Date?
-        if let text = request.uri.queryParameters["before"].map(String.init) {
+        if let text = query.before {
             guard let date = try? Date(text, strategy: .iso8601) else { throw APIError.badRequest("before must be an ISO 8601 time") }
             before = date
         }
         let page = try await client.withConnection { try await OrderStore.orders(of: uid, limit: limit + 1, before: before, on: $0, logger: logger) }
         let shown = Array(page.prefix(limit))
-        return JSONBody.response([
-            "orders": shown.map(Presentation.order),
-            "next_before": page.count > limit ? Presentation.iso(shown.last?.createdAt) : NSNull(),
-        ])
+        return JSONBody.response(OrdersPageBody(orders: shown.map(OrderBody.init), nextBefore: page.count > limit ? shown.last?.createdAt : nil))
     }
 
     func snapshots(_ uid: String, symbol: String?) async throws -> Response {
         guard let symbol, (1...10).contains(symbol.count), symbol.allSatisfy({ ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "." }) else {
-            throw APIError.badRequest("symbol is required: 1-10 upper-case letters, digits or '.' (e.g. ?symbol=SPY)")
+            throw APIError.badRequest(Self.symbolHelp)
         }
         let rows = try await client.withConnection { try await SnapshotStore.latestStored(symbol: symbol, on: $0, logger: logger) }
-        let items: [[String: Any]] = rows.map { row in
-            ["metric": row.metric, "feed": row.feed, "price": Presentation.decimal(row.price), "volume": Presentation.decimal(row.volume),
-             "as_of": Presentation.iso(row.asOf), "stored_at": Presentation.iso(row.storedAt)]
-        }
-        return JSONBody.response(["symbol": symbol, "snapshots": items])
+        return JSONBody.response(SnapshotsBody(symbol: symbol, snapshots: rows.map { row in
+            SnapshotBody(metric: row.metric, feed: row.feed, price: row.price, volume: row.volume, asOf: row.asOf, storedAt: row.storedAt)
+        }))
     }
 
     /// Positions are this user's filled orders netted per symbol (the broker account is the
@@ -129,36 +138,32 @@ struct MeRoutes: Sendable {
         try await client.withConnection { db in
             let stored = try await UserConfigStore.userConfig(uid, on: db, logger: logger)
             let effective = try? stored?.effective.get()
-            let positions: [[String: Any]] = try await OrderStore.netFilledPositions(of: uid, on: db, logger: logger).map { position in
-                ["symbol": position.symbol, "qty": Presentation.decimal(position.qty),
-                 "cost_basis_usd": Presentation.decimal(Money.rounded(position.cost))]
+            let positions = try await OrderStore.netFilledPositions(of: uid, on: db, logger: logger).map { position in
+                StatusBody.Position(symbol: position.symbol, qty: position.qty, costBasisUSD: Money.rounded(position.cost))
             }
             let recent = try await OrderStore.orders(of: uid, limit: 10, on: db, logger: logger)
             let open = try await QuestionStore.openQuestions(of: uid, on: db, logger: logger)
-            return JSONBody.response([
-                "enabled": effective?.config.enabled ?? false, "mode": effective?.config.mode.rawValue ?? "paper",
-                "watchlist": (effective?.config.watchlist).map { Array($0).sorted() } ?? [],
-                "positions": positions, "recent_orders": recent.map(Presentation.order), "open_questions": open.count,
-            ])
+            return JSONBody.response(StatusBody(
+                enabled: effective?.config.enabled ?? false, mode: effective?.config.mode.rawValue ?? "paper",
+                watchlist: (effective?.config.watchlist).map { Array($0).sorted() } ?? [], positions: positions,
+                recentOrders: recent.map(OrderBody.init), openQuestions: open.count))
         }
     }
 
     func questions(_ uid: String) async throws -> Response {
         let open = try await client.withConnection { try await QuestionStore.openQuestions(of: uid, on: $0, logger: logger) }
-        return JSONBody.response(["questions": open.map(Presentation.question)])
+        return JSONBody.response(QuestionsBody(questions: open.map(QuestionBody.init)))
     }
 
-    func answer(_ uid: String, id: UUID, body: Any) async throws -> Response {
-        guard let object = body as? [String: Any], let raw = object["value"] ?? object["answer"] else {
-            throw APIError.badRequest("send {\"value\": <number from -10 to 10>}")
-        }
-        guard let value = AnswerValue.parse(raw) else { throw APIError.unprocessable("value must be a number from -10 to 10") }
+    func answer(_ uid: String, id: UUID, body: AnswerRequest) async throws -> Response {
+        guard body.given != nil else { throw APIError.badRequest("send \(Self.answerHelp)") }
+        guard let value = body.acceptedValue else { throw APIError.unprocessable("value must be a number from -10 to 10") }
         return try await Self.answerResponse(answers: answers, uid: uid, id: id, value: value)
     }
 
     static func answerResponse(answers: AnswerService, uid: String, id: UUID, value: JSONValue) async throws -> Response {
         do {
-            return JSONBody.response(answerBody(try await answers.answer(questionID: id, firebaseUID: uid, value: value)))
+            return JSONBody.response(AnswerResultBody(try await answers.answer(questionID: id, firebaseUID: uid, value: value)))
         } catch let error as AnswerError {
             switch error {
             case .notFound: throw APIError.notFound("question not found")
@@ -166,22 +171,5 @@ struct MeRoutes: Sendable {
             case .notOpen(let status): throw APIError.conflict("the question is \(status)")
             }
         }
-    }
-
-    static func answerBody(_ result: AnswerResult, camelCase: Bool = false) -> [String: Any] {
-        var body: [String: Any] = [
-            "question_id": result.questionID.uuidString.lowercased(), "decision": result.decision,
-            "outcome": result.outcome.name, "detail": result.detail, "repeated": result.repeated,
-        ]
-        switch result.outcome {
-        case .ordered(let order, let clientOrderID):
-            body["trade_order_id"] = order.uuidString.lowercased()
-            body["client_order_id"] = clientOrderID
-        case .followUp(let next), .askedAgain(let next):
-            body["follow_up_question_id"] = next.uuidString.lowercased()
-        default: break
-        }
-        guard camelCase else { return body }
-        return Dictionary(uniqueKeysWithValues: body.map { (Presentation.camel($0.key), $0.value) })
     }
 }
