@@ -260,27 +260,30 @@ struct NegotiationBody: Encodable, Sendable {
     var availableTransports = [Transport()]
 }
 
-/// `ReceiveQuestion`'s argument: the question in camelCase, as SignalR clients read it.
+/// `ReceiveQuestion`'s argument: the app's `Question` in camelCase, as SignalR clients read
+/// it, without the status and the delivery time (a pushed question is open and being delivered).
 struct HubQuestionBody: Encodable, Sendable {
-    var id: String
-    var text: String
-    var type = "swipe"
-    var options: JSONValue
-    @Nullable var pipelineKey: String?
-    @Nullable var pipelineStep: String?
-    var metadata: JSONValue
-    var createdAt: Date
-    @Nullable var expiresAt: Date?
+    let question: QuestionBody
 
     init(_ q: StoredQuestion) {
-        id = q.id.lowercased
-        text = q.text
-        options = q.options
-        pipelineKey = q.pipelineKey
-        pipelineStep = q.pipelineStep
-        metadata = q.metadata
-        createdAt = q.createdAt
-        expiresAt = q.expiresAt
+        question = QuestionBody(q)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, text, type, options, pipelineKey, pipelineStep, metadata, createdAt, expiresAt
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(question.id, forKey: .id)
+        try container.encode(question.text, forKey: .text)
+        try container.encode(question.type, forKey: .type)
+        try container.encode(question.options, forKey: .options)
+        try container.encode(question.pipelineKey, forKey: .pipelineKey)
+        try container.encode(question.pipelineStep, forKey: .pipelineStep)
+        try container.encode(question.metadata, forKey: .metadata)
+        try container.encode(question.createdAt, forKey: .createdAt)
+        try container.encode(question.expiresAt, forKey: .expiresAt)
     }
 }
 

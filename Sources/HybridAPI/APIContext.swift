@@ -58,7 +58,8 @@ public struct APIError: Error, HTTPResponseError {
 /// JSON in and out: the bodies of `APIBodies.swift`, encoded the one way the document spells
 /// them; requests decoded into their types with the API's own 400s.
 enum JSONBody {
-    static func encoder() -> JSONEncoder {
+    /// One encoder for every body and hub message (configured once; encoding does not mutate it).
+    static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in
@@ -66,10 +67,10 @@ enum JSONBody {
             try container.encode(Presentation.iso(date))
         }
         return encoder
-    }
+    }()
 
     static func data(_ body: some Encodable) -> Data {
-        (try? encoder().encode(body)) ?? Data("{}".utf8)
+        (try? encoder.encode(body)) ?? Data("{}".utf8)
     }
 
     static func response(_ body: some Encodable, status: HTTPResponse.Status = .ok) -> Response {

@@ -4,9 +4,10 @@ import Foundation
 /// document and the tables; hub messages are camelCase, as ASP.NET SignalR clients expect.
 enum Presentation {
     /// The API's time format: ISO 8601, UTC, milliseconds.
-    static func iso(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
-    }
+    static let isoStyle = Date.ISO8601FormatStyle.iso8601.year().month().day().time(includingFractionalSeconds: true)
+        .timeZone(separator: .omitted)
+
+    static func iso(_ date: Date) -> String { date.formatted(isoStyle) }
 
     /// `trade_order_id` → `tradeOrderId` (the hub's spelling of a REST key).
     static func camel(_ snake: String) -> String {

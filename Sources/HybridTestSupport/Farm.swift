@@ -141,6 +141,14 @@ public struct Farm: Sendable {
         }
     }
 
+    /// Approves `questionID` as the §17 user (+10) and returns the order it made; throws, with
+    /// the answer, when the approval made none.
+    public func approve(_ questionID: UUID, uid: String = Farm.uid) async throws -> (id: UUID, clientOrderID: String) {
+        let answer = try await pipeline.answers.answer(questionID: questionID, firebaseUID: uid, value: .number(10))
+        guard case .ordered(let id, let clientOrderID) = answer.outcome else { throw FarmError("expected an order, got \(answer)") }
+        return (id, clientOrderID)
+    }
+
     /// Halts (or resumes) the farm as `hybridhub-ops trading halt` does.
     public func halt(_ halted: Bool = true, reason: String = "test") async throws {
         _ = try await client.transaction(logger: logger) { db in

@@ -24,6 +24,11 @@ public struct OrderRecorder: Sendable {
         self.logger = logger
     }
 
+    /// The order a job is about; nil when its row does not exist (the job is cancelled).
+    func order(of job: some TradeOrderJob, logger: Logger) async throws -> StoredOrder? {
+        try await client.withConnection { try await OrderStore.order(job.tradeOrderID, on: $0, logger: logger) }
+    }
+
     /// A `trade_updates` event: the order as Alpaca sees it now → `trade_orders` (and the
     /// user's `ReceiveTradeUpdate`). False when the order is not one of ours (placed by hand on
     /// the account, say).
@@ -116,5 +121,12 @@ extension BrokerOrderUpdate {
         self.init(alpacaOrderID: placed.id, status: placed.status, submittedAt: AlpacaTime.parse(placed.submittedAt),
                   filledAt: placed.filledAt.flatMap(AlpacaTime.parse), filledQty: Decimal(string: placed.filledQty),
                   filledAvgPrice: placed.filledAvgPrice.flatMap { Decimal(string: $0) }, raw: raw)
+    }
+}
+
+extension JobOutcome {
+    /// A job about an order whose row does not exist: nothing to do, ever.
+    static func orderMissing(_ job: some TradeOrderJob) -> JobOutcome {
+        .cancel(reason: "trade order \(job.tradeOrderID) does not exist")
     }
 }

@@ -34,7 +34,7 @@ public struct TradingPipeline: Sendable {
         delivery = DeliverQuestionHandler(client: client)
         submission = SubmitOrderHandler(client: client, trading: trading, clock: clock, settings: settings, orders: orders,
                                         failpoints: failpoints)
-        polling = PollOrderStatusHandler(client: client, trading: trading, orders: orders)
+        polling = PollOrderStatusHandler(trading: trading, orders: orders)
         reconciliation = ReconcileOrdersHandler(client: client, trading: trading, clock: clock, settings: settings, orders: orders)
         answers = AnswerService(client: client, clock: clock, settings: settings, logger: logger)
         streams = StreamParts(client: client, marketData: marketData, settings: settings, tick: tick, orders: orders)

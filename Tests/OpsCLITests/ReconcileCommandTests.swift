@@ -72,8 +72,7 @@ import TradingPipeline
     static func filledOrder(_ farm: Farm) async throws -> (UUID, String) {
         try await farm.seedUser()
         let question = try #require(try await farm.openDipQuestions(1).first)
-        let answer = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
-        guard case .ordered(let orderID, let clientOrderID) = answer.outcome else { throw FarmError("expected an order, got \(answer)") }
+        let (orderID, clientOrderID) = try await farm.approve(question)
         #expect(try await farm.settled(orderID).status == "filled")
         try await farm.drain()
         return (orderID, clientOrderID)

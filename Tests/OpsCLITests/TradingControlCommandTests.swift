@@ -32,11 +32,7 @@ import TradingPipeline
         try await Farm.run(worker: false) { farm in
             try await farm.seedUser()
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let answer = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
-            guard case .ordered(let orderID, let clientOrderID) = answer.outcome else {
-                Issue.record("expected an order, got \(answer)")
-                return
-            }
+            let (orderID, clientOrderID) = try await farm.approve(question)
             let ops = try OpsCLI(farm.db)
             let cancelled = try await ops.json("orders", "cancel", clientOrderID, "--reason", "customer called")
             #expect(cancelled["outcome"]?.string == "cancel_requested" && cancelled["status"]?.string == "pending_submit")

@@ -66,11 +66,7 @@ import TradingPipeline
             // Hold the orders queue while the config changes.
             try await farm.pauseOrders()
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let answer = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
-            guard case .ordered(let orderID, _) = answer.outcome else {
-                Issue.record("expected an order, got \(answer)")
-                return
-            }
+            let (orderID, _) = try await farm.approve(question)
             var override = Farm.override
             if case .object(var fields) = override {
                 fields["guardrails"] = .object(["symbols_blocklist": .array([.string("SPY")])])
@@ -101,11 +97,7 @@ import TradingPipeline
                                                   environment: farm.processEnvironment(["HYBRIDHUB_FAILPOINTS": "submit-order.after-post=hang"]))
             defer { doomed.stop() }
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let answer = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
-            guard case .ordered(let orderID, let clientOrderID) = answer.outcome else {
-                Issue.record("expected an order, got \(answer)")
-                return
-            }
+            let (orderID, clientOrderID) = try await farm.approve(question)
             let posted = try await eventually(within: 20) { farm.sim.orders(clientOrderID: clientOrderID) == 1 }
             #expect(posted != nil, "the doomed worker never posted: \(doomed.output)")
             #expect(try await farm.order(orderID)?.status == "pending_submit", "the database must not know yet")

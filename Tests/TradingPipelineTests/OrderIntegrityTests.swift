@@ -114,11 +114,7 @@ import TradingPipeline
             try await farm.seedUser()
             try await farm.pauseOrders()
             let questions = try await farm.openDipQuestions(2)
-            let approved = try await farm.pipeline.answers.answer(questionID: questions[0], firebaseUID: Farm.uid, value: .number(10))
-            guard case .ordered(let pendingID, let clientOrderID) = approved.outcome else {
-                Issue.record("expected an order, got \(approved)")
-                return
-            }
+            let (pendingID, clientOrderID) = try await farm.approve(questions[0])
             try await farm.halt(reason: "incident 42")
             // Evaluation: the dip fires, nothing is asked.
             _ = try await farm.client.withConnection { try await $0.query("UPDATE questions SET status = 'expired' WHERE id = \(questions[1])", logger: logger) }
@@ -139,11 +135,7 @@ import TradingPipeline
             // Resume: trading goes on.
             try await farm.halt(false)
             let after = try #require(try await farm.openDipQuestions(1).first)
-            let ordered = try await farm.pipeline.answers.answer(questionID: after, firebaseUID: Farm.uid, value: .number(10))
-            guard case .ordered(let id, _) = ordered.outcome else {
-                Issue.record("expected an order after resume, got \(ordered)")
-                return
-            }
+            let (id, _) = try await farm.approve(after)
             #expect(try await farm.settled(id).status == "filled")
         }
     }
@@ -156,11 +148,7 @@ import TradingPipeline
             try await farm.seedUser()
             try await farm.fault(#"{"route": "POST /v2/orders", "kind": "latency", "latency_ms": 1500, "count": 1}"#)
             let questions = try await farm.openDipQuestions(2)
-            let first = try await farm.pipeline.answers.answer(questionID: questions[0], firebaseUID: Farm.uid, value: .number(10))
-            guard case .ordered(let firstID, let firstClientID) = first.outcome else {
-                Issue.record("expected an order, got \(first)")
-                return
-            }
+            let (firstID, firstClientID) = try await farm.approve(questions[0])
             // Wait until the submit is inside its transaction (the POST is being delayed).
             let inFlight = try await eventually(within: 10) {
                 try await farm.int("SELECT count(*)::int FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'trading_halt' AND l.mode = 'RowShareLock'") > 0
@@ -186,11 +174,7 @@ import TradingPipeline
             try await farm.seedUser()
             try await farm.pauseOrders()
             let questions = try await farm.openDipQuestions(2)
-            let approved = try await farm.pipeline.answers.answer(questionID: questions[0], firebaseUID: Farm.uid, value: .number(10))
-            guard case .ordered(let orderID, let clientOrderID) = approved.outcome else {
-                Issue.record("expected an order, got \(approved)")
-                return
-            }
+            let (orderID, clientOrderID) = try await farm.approve(questions[0])
             let withdrawn = try await farm.reconfigure(override: change.override)
             #expect(withdrawn == [questions[1]])
             let late = try await farm.pipeline.answers.answer(questionID: questions[1], firebaseUID: Farm.uid, value: .number(10))
@@ -250,11 +234,7 @@ import TradingPipeline
             try await farm.seedUser()
             try await farm.pauseOrders()
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let approved = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
-            guard case .ordered(let orderID, let clientOrderID) = approved.outcome else {
-                Issue.record("expected an order, got \(approved)")
-                return
-            }
+            let (orderID, clientOrderID) = try await farm.approve(question)
             let marked = try await farm.client.withConnection {
                 try await OrderStore.requestCancel(orderID, reason: "customer called", on: $0, logger: logger)
             }
@@ -275,11 +255,7 @@ import TradingPipeline
             try await farm.seedUser()
             try await farm.fault(#"{"route": "POST /v2/orders", "kind": "status", "status": 503, "count": 2}"#)
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let approved = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
-            guard case .ordered(let orderID, let clientOrderID) = approved.outcome else {
-                Issue.record("expected an order, got \(approved)")
-                return
-            }
+            let (orderID, clientOrderID) = try await farm.approve(question)
             // Two refused attempts, then the replayed clock moves past the maximum age.
             let failedTwice = try await eventually(within: 20) {
                 try await farm.int("SELECT coalesce(jsonb_array_length(errors), 0)::int FROM jobs WHERE kind = 'submit-order'") >= 2
@@ -301,11 +277,7 @@ import TradingPipeline
             try await farm.seedUser()
             try await farm.pauseOrders()
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let approved = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
-            guard case .ordered(let orderID, let clientOrderID) = approved.outcome else {
-                Issue.record("expected an order, got \(approved)")
-                return
-            }
+            let (orderID, clientOrderID) = try await farm.approve(question)
             let now = try await farm.clock.now()
             _ = try await farm.client.withConnection { db in
                 try await SnapshotStore.insertSnapshots([
@@ -329,11 +301,7 @@ import TradingPipeline
             try await farm.fault(#"{"route": "POST /v2/orders", "kind": "timeout_after_accept", "latency_ms": 3000, "count": 1}"#)
             try await farm.fault(#"{"route": "GET /v2/orders:by_client_order_id", "kind": "status", "status": 404, "count": 3}"#)
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let approved = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
-            guard case .ordered(let orderID, let clientOrderID) = approved.outcome else {
-                Issue.record("expected an order, got \(approved)")
-                return
-            }
+            let (orderID, clientOrderID) = try await farm.approve(question)
             let firstFailed = try await eventually(within: 20) {
                 try await farm.int("SELECT coalesce(jsonb_array_length(errors), 0)::int FROM jobs WHERE kind = 'submit-order'") >= 1
             }
@@ -353,11 +321,7 @@ import TradingPipeline
             try await farm.seedUser()
             try await farm.fault(#"{"route": "POST /v2/orders", "kind": "garbled_after_accept", "count": 1}"#)
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let approved = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
-            guard case .ordered(let orderID, let clientOrderID) = approved.outcome else {
-                Issue.record("expected an order, got \(approved)")
-                return
-            }
+            let (orderID, clientOrderID) = try await farm.approve(question)
             let order = try await farm.settled(orderID)
             #expect(order.status == "filled" && order.alpacaOrderID == farm.sim.simulator.exchange.ledger().orders.first?.order.id)
             #expect(farm.sim.orders(clientOrderID: clientOrderID) == 1)
@@ -377,11 +341,7 @@ import TradingPipeline
                                                   environment: farm.processEnvironment(["HYBRIDHUB_FAILPOINTS": "submit-order.after-post=hang"]))
             defer { doomed.stop() }
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let answer = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
-            guard case .ordered(let orderID, let clientOrderID) = answer.outcome else {
-                Issue.record("expected an order, got \(answer)")
-                return
-            }
+            let (orderID, clientOrderID) = try await farm.approve(question)
             let posted = try await eventually(within: 20) { farm.sim.orders(clientOrderID: clientOrderID) == 1 }
             #expect(posted != nil, "the doomed worker never posted: \(doomed.output)")
             doomed.signal(SIGKILL)
@@ -408,11 +368,7 @@ import TradingPipeline
         try await Farm.run(worker: false) { farm in
             try await farm.seedUser()
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let approved = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
-            guard case .ordered(let orderID, let clientOrderID) = approved.outcome else {
-                Issue.record("expected an order, got \(approved)")
-                return
-            }
+            let (orderID, clientOrderID) = try await farm.approve(question)
             let placed = try await farm.trading.submit(OrderSubmission(symbol: "SPY", side: "buy", notional: 10, qty: nil,
                                                                                 clientOrderID: clientOrderID))
             var partial = placed
@@ -441,11 +397,7 @@ import TradingPipeline
         try await Farm.run(worker: false) { farm in
             try await farm.seedUser()
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let approved = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
-            guard case .ordered(let orderID, let clientOrderID) = approved.outcome else {
-                Issue.record("expected an order, got \(approved)")
-                return
-            }
+            let (orderID, clientOrderID) = try await farm.approve(question)
             _ = try await farm.client.withConnection {
                 try await OrderStore.markNotSent(orderID, status: "expired", reason: "the approval is too old", on: $0, logger: logger)
             }

@@ -17,11 +17,7 @@ import TradingPipeline
             try await farm.seedUser()
             try await farm.fault(#"{"route": "POST /v2/orders", "kind": "reject_order", "count": 1}"#)
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let answer = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
-            guard case .ordered(let orderID, _) = answer.outcome else {
-                Issue.record("expected an order, got \(answer)")
-                return
-            }
+            let (orderID, _) = try await farm.approve(question)
             let order = try await farm.settled(orderID)
             #expect(order.status == "rejected")
             try await farm.drain()
@@ -40,11 +36,7 @@ import TradingPipeline
             try await farm.seedUser()
             try await farm.fault(#"{"route": "POST /v2/orders", "kind": "status", "status": 403, "count": 5}"#)
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let answer = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
-            guard case .ordered(let orderID, _) = answer.outcome else {
-                Issue.record("expected an order, got \(answer)")
-                return
-            }
+            let (orderID, _) = try await farm.approve(question)
             let order = try await farm.settled(orderID)
             #expect(order.status == "failed" && order.statusReason?.contains("HTTP 403") == true)
             #expect(try await farm.int("SELECT attempt FROM jobs WHERE kind = 'submit-order'") == 1, "a 4xx is not retried")
@@ -121,11 +113,7 @@ import TradingPipeline
             try await farm.seedUser()
             try await farm.pauseOrders()
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let answer = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
-            guard case .ordered(let orderID, let clientOrderID) = answer.outcome else {
-                Issue.record("expected an order, got \(answer)")
-                return
-            }
+            let (orderID, clientOrderID) = try await farm.approve(question)
             _ = try await farm.client.withConnection { db in
                 try await db.query("UPDATE jobs SET state = 'cancelled', finalized_at = now() WHERE kind = 'submit-order'", logger: logger)
                 try await db.query("UPDATE trade_orders SET updated_at = now() - interval '5 minutes'", logger: logger)
@@ -156,11 +144,7 @@ import TradingPipeline
             try await farm.seedUser()
             try await farm.pauseOrders()
             let question = try #require(try await farm.openDipQuestions(1).first)
-            let answer = try await farm.pipeline.answers.answer(questionID: question, firebaseUID: Farm.uid, value: .number(10))
-            guard case .ordered(let orderID, let clientOrderID) = answer.outcome else {
-                Issue.record("expected an order, got \(answer)")
-                return
-            }
+            let (orderID, clientOrderID) = try await farm.approve(question)
             _ = try await farm.client.withConnection { db in
                 try await db.query("UPDATE jobs SET state = 'discarded', finalized_at = now() WHERE kind = 'submit-order'", logger: logger)
                 try await db.query("UPDATE trade_orders SET updated_at = now() - interval '5 minutes'", logger: logger)

@@ -3,7 +3,6 @@ import Foundation
 import HybridStore
 import JobEngine
 import Logging
-import PostgresNIO
 import TradingCore
 import TradingJobs
 
@@ -12,21 +11,18 @@ import TradingJobs
 /// expired order becomes a question that tells the user why.
 public struct PollOrderStatusHandler: TradingJobHandler {
     public static let spec = TradingJobCatalog.pollOrderStatus
-    let client: PostgresClient
     let trading: any TradingAPI
+    /// The books (it reads and records through the recorder).
     let orders: OrderRecorder
 
-    public init(client: PostgresClient, trading: any TradingAPI, orders: OrderRecorder) {
-        self.client = client
+    public init(trading: any TradingAPI, orders: OrderRecorder) {
         self.trading = trading
         self.orders = orders
     }
 
     public func handle(_ job: PollOrderStatus, _ context: JobContext) async throws -> JobOutcome {
         let logger = context.logger
-        guard let order = try await client.withConnection({ try await OrderStore.order(job.tradeOrderID, on: $0, logger: logger) }) else {
-            return .cancel(reason: "trade order \(job.tradeOrderID) does not exist")
-        }
+        guard let order = try await orders.order(of: job, logger: logger) else { return .orderMissing(job) }
         if order.isTerminal && !order.endedUnsent { return .complete }
         guard let placed = try await trading.order(clientOrderID: order.clientOrderID) else {
             if order.status == OrderStatus.pendingSubmit { return .snooze(seconds: 2) }

@@ -9,20 +9,23 @@ import PostgresNIO
 import TradingCore
 import TradingJobs
 
-/// What one reconciliation found and did (also stored as an `order_reconciliation_runs` row).
+/// What one reconciliation found and did: the run as stored (an `order_reconciliation_runs`
+/// row), its id, and the listing's pages.
 public struct ReconciliationSummary: Sendable {
     public var runID: Int64
-    public var apply: Bool
-    /// Where the listing started on the broker's time line (the watermark less the overlap).
-    public var listedAfter: Date
-    /// The watermark after the run; nil when it was left alone (a dry run, or no progress).
-    public var watermark: Date?
-    public var counts: OrderReconciliation.Counts
-    public var repaired: Int
-    public var truncated: Bool
-    public var findings: [OrderReconciliation.Finding]
+    public var run: ReconciliationStore.RunRecord
     /// `GET /v2/orders` calls made.
     public var pages: Int
+
+    public var apply: Bool { run.apply }
+    /// Where the listing started on the broker's time line (the watermark less the overlap).
+    public var listedAfter: Date { run.listedAfter }
+    /// The watermark after the run; nil when it was left alone (a dry run, or no progress).
+    public var watermark: Date? { run.watermark }
+    public var counts: OrderReconciliation.Counts { run.counts }
+    public var repaired: Int { run.repaired }
+    public var truncated: Bool { run.truncated }
+    public var findings: [OrderReconciliation.Finding] { run.findings }
 }
 
 /// Findings by kind, repairs, runs, and how far the watermark trails the broker's now.
@@ -169,11 +172,10 @@ public struct ReconcileOrdersHandler: TradingJobHandler {
             // The first run stores where it started, or the next would start a day before its own now.
             if next > previous || stored == nil { watermark = next }
         }
-        let runID = try await client.withConnection { db in
-            try await ReconciliationStore.finish(ReconciliationStore.RunRecord(
-                jobID: jobID, startedAt: startedAt, apply: apply, requestedBy: requestedBy, listedAfter: listedAfter, watermark: watermark,
-                counts: plan.counts, repaired: repaired.count, truncated: coveredUntil != nil, findings: findings), on: db, logger: logger)
-        }
+        let run = ReconciliationStore.RunRecord(
+            jobID: jobID, startedAt: startedAt, apply: apply, requestedBy: requestedBy, listedAfter: listedAfter, watermark: watermark,
+            counts: plan.counts, repaired: repaired.count, truncated: coveredUntil != nil, findings: findings)
+        let runID = try await client.withConnection { try await ReconciliationStore.finish(run, on: $0, logger: logger) }
 
         ReconcileMetrics.run(apply: apply)
         ReconcileMetrics.repaired(repaired.count)
@@ -199,8 +201,7 @@ public struct ReconcileOrdersHandler: TradingJobHandler {
             "reconcile.deferred": "\(plan.counts.deferred)", "reconcile.repaired": "\(repaired.count)",
             "reconcile.findings": "\(findings.count)",
         ])
-        return ReconciliationSummary(runID: runID, apply: apply, listedAfter: listedAfter, watermark: watermark, counts: plan.counts,
-                                     repaired: repaired.count, truncated: coveredUntil != nil, findings: findings, pages: pager.pages)
+        return ReconciliationSummary(runID: runID, run: run, pages: pager.pages)
     }
 
     /// The decision's view of a broker order.

@@ -48,9 +48,7 @@ public struct SubmitOrderHandler: TradingJobHandler {
 
     public func handle(_ job: SubmitOrder, _ context: JobContext) async throws -> JobOutcome {
         let logger = context.logger
-        guard let order = try await client.withConnection({ try await OrderStore.order(job.tradeOrderID, on: $0, logger: logger) }) else {
-            return .cancel(reason: "trade order \(job.tradeOrderID) does not exist")
-        }
+        guard let order = try await orders.order(of: job, logger: logger) else { return .orderMissing(job) }
         if order.isTerminal { return .complete }
         if order.status != OrderStatus.pendingSubmit {
             // A previous attempt recorded Alpaca's answer; make sure the poller runs.
