@@ -74,16 +74,29 @@ final class HubFanout: Service, Sendable {
         }
     }
 
+    /// A `hybridhub_questions` notification (`QuestionStore.markDelivered` and `withdraw` write them).
+    struct QuestionNotice: Decodable {
+        var questionID: UUID
+        var firebaseUID: String
+        var withdrawn: Bool?
+        var reason: String?
+
+        enum CodingKeys: String, CodingKey {
+            case withdrawn, reason
+            case questionID = "question_id"
+            case firebaseUID = "firebase_uid"
+        }
+    }
+
     private func question(_ payload: String) async throws {
-        guard case .object(let object)? = try? JSONValue.parse(payload), case .string(let uid)? = object["firebase_uid"],
-              case .string(let idText)? = object["question_id"], let id = UUID(uuidString: idText) else {
+        guard let notice = try? JSONDecoder().decode(QuestionNotice.self, from: Data(payload.utf8)) else {
             logger.warning("hub fan-out: a question notification without question_id and firebase_uid")
             return
         }
+        let (uid, id) = (notice.firebaseUID, notice.questionID)
         guard !hub.registry.connections(of: uid).isEmpty else { return }
-        if case .bool(true)? = object["withdrawn"] {
-            let reason: String = if case .string(let text)? = object["reason"] { text } else { "" }
-            let reached = hub.sendQuestionWithdrawn(uid: uid, id: id, reason: reason)
+        if notice.withdrawn == true {
+            let reached = hub.sendQuestionWithdrawn(uid: uid, id: id, reason: notice.reason ?? "")
             logger.info("question withdrawal pushed", metadata: ["question.id": "\(id)", "hub.connections": "\(reached)"])
             return
         }
