@@ -119,12 +119,12 @@ public enum JobActions {
     /// For each candidate with a unique key: the other job that holds the key now (a live or
     /// completed one), which a requeue must not duplicate.
     static func keyHolders(_ jobs: [JobSummary], on db: PostgresConnection, logger: Logger) async throws -> [Int64: Int64] {
-        let keyed = jobs.filter { $0.uniqueKey != nil && !["available", "scheduled", "running", "retryable"].contains($0.state.rawValue) }
+        let keyed = jobs.filter { $0.uniqueKey != nil && !JobState.live.contains($0.state) }
         guard !keyed.isEmpty else { return [:] }
         let rows = try await db.query("""
             SELECT c.id, h.id FROM unnest(\(keyed.map(\.id)), \(keyed.map { $0.uniqueKey ?? "" })) AS c(id, key)
             JOIN jobs h ON h.unique_key = c.key AND h.id <> c.id
-             AND h.state IN ('available', 'scheduled', 'running', 'retryable', 'completed')
+             AND h.state IN \(unescaped: JobState.sqlList(JobState.holdingUniqueKey))
             """, logger: logger)
         var holders: [Int64: Int64] = [:]
         for try await (id, holder) in rows.decode((Int64, Int64).self) { holders[id] = holder }
@@ -151,7 +151,7 @@ public enum JobActions {
                        AND (j.state <> 'running' OR \(force) OR j.lease_expires_at <= now())
                        AND (j.unique_key IS NULL OR j.state IN ('scheduled', 'retryable', 'running') OR NOT EXISTS (
                            SELECT 1 FROM jobs h WHERE h.unique_key = j.unique_key AND h.id <> j.id
-                              AND h.state IN ('available', 'scheduled', 'running', 'retryable', 'completed')))
+                              AND h.state IN \(unescaped: JobState.sqlList(JobState.holdingUniqueKey))))
                     RETURNING j.id, j.queue
                 ), woken AS (
                     SELECT pg_notify(\(JobStore.channel), queue) FROM (SELECT DISTINCT queue FROM changed) AS q
