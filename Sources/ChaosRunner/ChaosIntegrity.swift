@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import TradingCore
 
 /// The order-integrity assertions: the books equal the simulator's ledger, every order at the
 /// simulator is an intent a user approved, none was sent inside a stop window, none older
@@ -135,8 +136,9 @@ extension ChaosChecks {
         report.numbers["stop_windows"] = Double(windows.count)
         report.figure("stop windows (halts, users, rules, blocklists)", "\(windows.count): " + ["halt", "user", "rule", "blocklist"]
             .map { scope in "\(windows.filter { $0.scope == scope }.count) \(scope)" }.joined(separator: ", "))
-        let unsent = books.values.filter { $0.alpacaOrderID == nil && ["canceled", "expired", "blocked", "failed"].contains($0.status) }
-        report.figure("orders ended unsent (canceled / expired / blocked / failed)", ["canceled", "expired", "blocked", "failed"]
+        let unsent = books.values.filter { $0.alpacaOrderID == nil && OrderStatus.unsentEnd.contains($0.status) }
+        report.figure("orders ended unsent (canceled / expired / blocked / failed)",
+                      [OrderStatus.canceled, OrderStatus.expired, OrderStatus.blocked, OrderStatus.failed]
             .map { status in "\(unsent.filter { $0.status == status }.count)" }.joined(separator: " / "))
     }
 }

@@ -121,10 +121,37 @@ struct ChaosLoops: Sendable {
         }
     }
 
-    /// Everyone still trading switches it off (the drain: no new questions).
+    /// Everyone still trading switches it off (the drain: no new questions). Then whoever the
+    /// books still show trading leaves again, until nobody does: a config edit sent just before
+    /// a user left can land after the leave (two PUTs on two connections), and the last word
+    /// must be the leave.
     func everyoneLeaves() async {
         for uid in await stats.leaving(olderThan: nil, now: Date()) {
             await putConfig(Int(uid.dropFirst("chaos-u".count)) ?? 0, enabled: false)
+        }
+        for _ in 0..<5 {
+            let trading = (try? await stillTrading()) ?? []
+            guard !trading.isEmpty else { return }
+            logger.notice("chaos: users still trading after leaving; switching them off again", metadata: ["users": "\(trading.count)"])
+            for uid in trading {
+                // Its stop window is open since it left: only the switch is sent again.
+                let n = Int(uid.dropFirst("chaos-u".count)) ?? 0
+                var variant = await switchboard.variant(n)
+                variant.enabled = false
+                await putConfig(n, variant)
+            }
+            try? await Task.sleep(for: .seconds(2))
+        }
+    }
+
+    /// The runner's users whose stored config is switched on.
+    func stillTrading() async throws -> [String] {
+        try await client.withConnection { db in
+            var uids: [String] = []
+            let rows = try await db.query("SELECT firebase_uid FROM user_trading_config WHERE enabled AND firebase_uid LIKE 'chaos-u%'",
+                                          logger: logger)
+            for try await uid in rows.decode(String.self) { uids.append(uid) }
+            return uids
         }
     }
 }

@@ -60,7 +60,7 @@ enum HubProtocol {
 
     static func handshakeError(_ text: String) -> String { frame(HandshakeError(error: text)) }
 
-    /// Accumulates text and yields each complete message (a JSON object), in order.
+    /// Accumulates text and yields each complete message (a JSON object), in order, typed.
     struct Reader {
         private var pending = ""
         /// Inbound messages above this size close the connection (ASP.NET: 32 KB).
@@ -68,15 +68,15 @@ enum HubProtocol {
 
         enum Failure: Error { case tooLarge, notJSON }
 
-        mutating func feed(_ text: String) throws(Failure) -> [[String: Any]] {
+        mutating func feed(_ text: String) throws(Failure) -> [HubInbound] {
             pending += text
-            var messages: [[String: Any]] = []
+            var messages: [HubInbound] = []
             while let end = pending.firstIndex(of: HubProtocol.separator) {
                 let chunk = pending[..<end]
                 pending = String(pending[pending.index(after: end)...])
                 guard chunk.utf8.count <= Self.maxMessageBytes else { throw .tooLarge }
-                guard let object = (try? JSONSerialization.jsonObject(with: Data(chunk.utf8))) as? [String: Any] else { throw .notJSON }
-                messages.append(object)
+                guard let message = try? JSONDecoder().decode(HubInbound.self, from: Data(chunk.utf8)) else { throw .notJSON }
+                messages.append(message)
             }
             guard pending.utf8.count <= Self.maxMessageBytes else { throw .tooLarge }
             return messages

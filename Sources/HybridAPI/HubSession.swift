@@ -107,7 +107,7 @@ struct HubSession {
                 connection.send(HubProtocol.close(error: "Binary frames are not supported: this hub speaks the JSON protocol.", allowReconnect: false))
                 return
             }
-            let messages: [[String: Any]]
+            let messages: [HubInbound]
             do {
                 messages = try reader.feed(text)
             } catch {
@@ -129,9 +129,9 @@ struct HubSession {
     }
 
     /// `{"protocol":"json","version":0|1|2}`: `{}` on success, `{"error":…}` and close otherwise.
-    private func handshake(_ object: [String: Any]) -> Bool {
-        let proto = object["protocol"] as? String
-        let version = (object["version"] as? NSNumber)?.intValue
+    private func handshake(_ object: HubInbound) -> Bool {
+        let proto = object.protocol
+        let version = object.version
         guard proto == "json" else {
             connection.send(HubProtocol.handshakeError("The protocol '\(proto ?? "")' is not supported."))
             return false
@@ -145,8 +145,8 @@ struct HubSession {
     }
 
     /// One hub message; false ends the connection.
-    private func handle(_ object: [String: Any]) async throws -> Bool {
-        guard let type = (object["type"] as? NSNumber)?.intValue, let kind = HubProtocol.MessageType(rawValue: type) else {
+    private func handle(_ object: HubInbound) async throws -> Bool {
+        guard let type = object.type, let kind = HubProtocol.MessageType(rawValue: type) else {
             connection.send(HubProtocol.close(error: "Connection closed with an error.", allowReconnect: false))
             return false
         }
@@ -156,7 +156,7 @@ struct HubSession {
         case .close:
             return false
         case .streamInvocation:
-            if let id = object["invocationId"] as? String {
+            if let id = object.invocationId {
                 connection.send(HubProtocol.completion(id: id, error: "Streaming is not supported by this hub."))
             }
             return true
@@ -168,15 +168,14 @@ struct HubSession {
 
     /// Hub methods, matched case-insensitively. Calls with an `invocationId` get exactly one
     /// Completion; calls without one get nothing back.
-    private func invoke(_ object: [String: Any]) async {
-        let invocationID = object["invocationId"] as? String
-        let target = (object["target"] as? String) ?? ""
-        let arguments = (object["arguments"] as? [Any]) ?? []
+    private func invoke(_ object: HubInbound) async {
+        let invocationID = object.invocationId
+        let target = object.target ?? ""
         func reply(_ result: some Encodable) { if let invocationID { connection.send(HubProtocol.completion(id: invocationID, result: result)) } }
         func fail(_ text: String) { if let invocationID { connection.send(HubProtocol.completion(id: invocationID, error: text)) } }
         switch target.lowercased() {
         case "submitanswer":
-            guard let (questionID, value) = Self.answerArguments(arguments) else {
+            guard let (questionID, value) = object.answerArguments else {
                 fail("An unexpected error occurred invoking 'SubmitAnswer' on the server. HubException: expected (questionId, value) or ({questionId, value})")
                 return
             }
@@ -192,18 +191,5 @@ struct HubSession {
         default:
             fail("Unknown hub method '\(target)'")
         }
-    }
-
-    static func answerArguments(_ arguments: [Any]) -> (UUID, JSONValue)? {
-        var idText: String?, raw: Any?
-        if arguments.count == 1, let object = arguments[0] as? [String: Any] {
-            idText = (object["questionId"] ?? object["question_id"] ?? object["id"]) as? String
-            raw = object["value"] ?? object["answer"]
-        } else if arguments.count == 2 {
-            idText = arguments[0] as? String
-            raw = arguments[1]
-        }
-        guard let idText, let id = UUID(uuidString: idText), let value = AnswerValue.parse(raw) else { return nil }
-        return (id, value)
     }
 }

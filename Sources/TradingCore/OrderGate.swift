@@ -54,8 +54,8 @@ public enum IntentStop: Sendable, Hashable, CustomStringConvertible {
     /// The status an unsent order ends with: a switch cancels it, time and price expire it.
     public var orderStatus: String {
         switch self {
-        case .approvalTooOld, .priceDrifted: "expired"
-        default: "canceled"
+        case .approvalTooOld, .priceDrifted: OrderStatus.expired
+        default: OrderStatus.canceled
         }
     }
 

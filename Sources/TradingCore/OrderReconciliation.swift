@@ -11,7 +11,7 @@ public enum OrderReconciliation {
     /// orders Alpaca never took).
     public static let bookTerminalStatuses = Set(OrderStatus.terminal)
     /// The book's status of an approved order not yet at the broker.
-    public static let pendingSubmit = "pending_submit"
+    public static let pendingSubmit = OrderStatus.pendingSubmit
     /// The listing starts this far before the watermark (instants pass through `Date` and a
     /// microsecond column; orders seen twice are de-duplicated by id).
     public static let overlapSeconds = 0.001

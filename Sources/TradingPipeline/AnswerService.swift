@@ -239,7 +239,7 @@ public struct AnswerService: Sendable {
         try await OrderStore.insert(order, on: db, logger: logger)
         _ = try await JobStore.enqueue(try TradingJobCatalog.submitOrder.job(SubmitOrder(tradeOrderID: order.id, clientOrderID: clientOrderID)),
                                        on: db, logger: logger)
-        PipelineMetrics.order(status: "pending_submit")
+        PipelineMetrics.order(status: OrderStatus.pendingSubmit)
         return (.ordered(tradeOrderID: order.id, clientOrderID: clientOrderID), "approved: \(intent.side.rawValue) \(intent.sizeText)")
     }
 

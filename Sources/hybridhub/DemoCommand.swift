@@ -91,7 +91,7 @@ struct DemoCommand: AsyncParsableCommand {
                 return order?.isTerminal == true ? order : nil
             }
             try await printTimeline(client: client, question: question, order: order, logger: logger)
-            guard order.status == "filled" else { throw CommandFailure("demo: the order ended \(order.status): \(order.statusReason ?? "")") }
+            guard order.status == OrderStatus.filled else { throw CommandFailure("demo: the order ended \(order.status): \(order.statusReason ?? "")") }
         }
     }
 

@@ -149,9 +149,14 @@ import TradingPipeline
             try await farm.fault(#"{"route": "POST /v2/orders", "kind": "latency", "latency_ms": 1500, "count": 1}"#)
             let questions = try await farm.openDipQuestions(2)
             let (firstID, firstClientID) = try await farm.approve(questions[0])
-            // Wait until the submit is inside its transaction (the POST is being delayed).
+            // Wait until the submit is inside its transaction (the POST is being delayed). This
+            // database's locks only: the parallel tests' databases are clones with the same OIDs.
             let inFlight = try await eventually(within: 10) {
-                try await farm.int("SELECT count(*)::int FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'trading_halt' AND l.mode = 'RowShareLock'") > 0
+                try await farm.int("""
+                    SELECT count(*)::int FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                    WHERE l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                      AND c.relname = 'trading_halt' AND l.mode = 'RowShareLock'
+                    """) > 0
             }
             #expect(inFlight != nil, "the submit never took the halt row")
             let started = ContinuousClock.now

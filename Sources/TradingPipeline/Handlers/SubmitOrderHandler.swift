@@ -88,8 +88,8 @@ public struct SubmitOrderHandler: TradingJobHandler {
             case .placed(let found): placed = found
             case .refused(let error):
                 let reason = "the broker refused the order: \(error)"
-                try await orders.endUnsent(order, status: "failed", reason: reason, on: db, logger: logger)
-                return .ended(status: "failed", reason: reason)
+                try await orders.endUnsent(order, status: OrderStatus.failed, reason: reason, on: db, logger: logger)
+                return .ended(status: OrderStatus.failed, reason: reason)
             }
             try await orders.record(order, placed, on: db, logger: logger, enqueuePoll: true)
             return .sent(placed)
@@ -150,7 +150,7 @@ public struct SubmitOrderHandler: TradingJobHandler {
         do {
             config = try await UserConfigs.effective(order.firebaseUID, on: db, logger: logger).config
         } catch {
-            return ("blocked", "the user's trading config cannot be read: \(error)")
+            return (OrderStatus.blocked, "the user's trading config cannot be read: \(error)")
         }
         let intent = order.intent ?? OrderIntent(
             symbol: order.symbol, side: OrderSide(rawValue: order.side) ?? .buy, notionalUSD: order.notionalUSD, qty: order.qty,
@@ -174,6 +174,6 @@ public struct SubmitOrderHandler: TradingJobHandler {
                                      referencePrice: latest ?? order.referencePrice)
         let check = GuardrailPolicy.check(proposal: proposal, config: config, gate: settings.gate, priorOrders: prior,
                                           questionApproved: order.questionID != nil, now: order.decidedAt)
-        return check.allowed ? nil : ("blocked", check.refusals.map(\.description).joined(separator: "; "))
+        return check.allowed ? nil : (OrderStatus.blocked, check.refusals.map(\.description).joined(separator: "; "))
     }
 }
