@@ -85,17 +85,12 @@ struct ChaosLoops: Sendable {
     }
 
     /// A user joins (trading on) or leaves (trading off for good: a stop window that never ends).
-    /// Leaving is tried until it lands (a few times, a second apart): a user whose switch-off
-    /// was lost to a slow API would go on trading through the drain.
+    /// A leave lost to a slow API leaves the user trading without a window; the drain's sweep
+    /// (`everyoneLeaves`) switches them off.
     func putConfig(_ n: Int, enabled: Bool) async {
         var variant = await switchboard.variant(n)
         variant.enabled = enabled
-        var stored = await putConfig(n, variant)
-        for _ in 0..<(enabled ? 0 : 10) where !stored {
-            try? await Task.sleep(for: .seconds(1))
-            stored = await putConfig(n, variant)
-        }
-        guard stored else { return }
+        guard await putConfig(n, variant) else { return }
         if enabled {
             await stats.joined("chaos-u\(n)", at: Date())
         } else {

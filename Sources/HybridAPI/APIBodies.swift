@@ -310,21 +310,16 @@ struct AnswerRequest: Decodable, Sendable {
         case value, answer
     }
 
+    /// A number beyond `Decimal`'s range is read as `LenientJSON` reads it (tiny: 0, huge: null).
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         value = Self.read(container, .value)
         answer = Self.read(container, .answer)
     }
 
-    /// The key's JSON value; a number beyond `Decimal`'s range is read as a double: a tiny one
-    /// is 0 as an answer, a huge one stays refused (it is outside [-10, 10] anyway).
     static func read(_ container: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) -> JSONValue? {
         guard container.contains(key) else { return nil }
-        if let value = try? container.decode(JSONValue.self, forKey: key) { return value }
-        if let number = try? container.decode(Double.self, forKey: key), number.isFinite {
-            return abs(number) < 1 ? .number(0) : .null
-        }
-        return .null
+        return (try? container.decode(LenientJSON.self, forKey: key))?.value ?? .null
     }
 
     /// A number or a numeric string: what the answer service reads; nil for anything else.

@@ -28,11 +28,16 @@ public struct ChildProcess: Sendable {
         public var description: String { "executable \(name) not built (looked in \(looked.joined(separator: ", "))); run `swift build`" }
     }
 
+    /// `DATABASE_URL` for `database` (the password inline: tests only).
+    public static func databaseURL(_ database: DatabaseSettings) -> String {
+        let password = database.password.map { ":\($0.reveal())" } ?? ""
+        return "postgres://\(database.user)\(password)@\(database.host):\(database.port)/\(database.database)"
+    }
+
     /// The environment that points a child at `database`.
     public static func environment(for database: DatabaseSettings, extra: [String: String] = [:]) -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
-        let password = database.password.map { ":\($0.reveal())" } ?? ""
-        environment["DATABASE_URL"] = "postgres://\(database.user)\(password)@\(database.host):\(database.port)/\(database.database)"
+        environment["DATABASE_URL"] = databaseURL(database)
         environment["DATABASE_PASSWORD_FILE"] = nil
         environment["HYBRIDHUB_MIGRATIONS_DIR"] = TestDatabase.migrationsDirectory.path
         environment["LOG_LEVEL"] = "warning"

@@ -93,13 +93,9 @@ public struct Farm: Sendable {
     public static func processSettings(db: DatabaseSettings, sim: RunningSimulator,
                                        keys: (id: String, secret: String) = (RunningSimulator.keyID, RunningSimulator.secret))
         throws -> Settings {
-        let password = db.password.map { ":\($0.reveal())" } ?? ""
         var settings = try Settings.load(environment: [
-            "DATABASE_URL": "postgres://\(db.user)\(password)@\(db.host):\(db.port)/\(db.database)",
-            "TRADING_ENABLED": "true", "QUESTION_PIPELINE_TEST_MODE": "true", "ALPACA_SIMULATOR_URL": sim.url.absoluteString,
-            "ALPACA_API_KEY_ID": keys.id, "ALPACA_API_SECRET_KEY": keys.secret, "ALPACA_HTTP_TIMEOUT_SECONDS": "2",
-            "ALPACA_RATE_LIMIT_PER_MINUTE": "1000000", "ALPACA_RATE_BURST": "100000",
-        ])
+            "DATABASE_URL": ChildProcess.databaseURL(db), "ALPACA_RATE_LIMIT_PER_MINUTE": "1000000", "ALPACA_RATE_BURST": "100000",
+        ].merging(farmVariables(sim: sim, keys: keys)) { $1 })
         settings.database = db
         return settings
     }
@@ -284,10 +280,16 @@ extension Farm {
     /// What a `hybridhub` process needs to join this farm: the database, test mode pointed
     /// at this simulator, its keys, the trading switches.
     public func processEnvironment(_ extra: [String: String] = [:]) -> [String: String] {
-        ChildProcess.environment(for: db, extra: [
+        ChildProcess.environment(for: db, extra: Self.farmVariables(sim: sim, keys: (keyID, secret))
+            .merging(["LOG_LEVEL": "notice"]) { $1 }.merging(extra) { $1 })
+    }
+
+    /// What points a process (or the in-process pipeline) at this farm: trading on, test mode
+    /// against this simulator with its keys, a 2 s Alpaca timeout.
+    static func farmVariables(sim: RunningSimulator, keys: (id: String, secret: String)) -> [String: String] {
+        [
             "TRADING_ENABLED": "true", "QUESTION_PIPELINE_TEST_MODE": "true", "ALPACA_SIMULATOR_URL": sim.url.absoluteString,
-            "ALPACA_API_KEY_ID": keyID, "ALPACA_API_SECRET_KEY": secret,
-            "ALPACA_HTTP_TIMEOUT_SECONDS": "2", "LOG_LEVEL": "notice",
-        ].merging(extra) { $1 })
+            "ALPACA_API_KEY_ID": keys.id, "ALPACA_API_SECRET_KEY": keys.secret, "ALPACA_HTTP_TIMEOUT_SECONDS": "2",
+        ]
     }
 }

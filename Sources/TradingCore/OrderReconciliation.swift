@@ -5,13 +5,6 @@ import Foundation
 /// is the truth), findings (what cannot be repaired) and the points the watermark may pass.
 /// Pure: the handler does the IO (listing, reads, the repairs' transactions).
 public enum OrderReconciliation {
-    /// Alpaca's terminal statuses: nothing more happens to such an order at the broker.
-    public static let brokerTerminalStatuses = Set(OrderStatus.brokerTerminal)
-    /// Book statuses after which the pipeline does nothing more (Alpaca's, plus the two for
-    /// orders Alpaca never took).
-    public static let bookTerminalStatuses = Set(OrderStatus.terminal)
-    /// The book's status of an approved order not yet at the broker.
-    public static let pendingSubmit = OrderStatus.pendingSubmit
     /// The listing starts this far before the watermark (instants pass through `Date` and a
     /// microsecond column; orders seen twice are de-duplicated by id).
     public static let overlapSeconds = 0.001
@@ -40,7 +33,7 @@ public enum OrderReconciliation {
             self.symbol = symbol
         }
 
-        public var isTerminal: Bool { OrderReconciliation.brokerTerminalStatuses.contains(status) }
+        public var isTerminal: Bool { OrderStatus.brokerTerminal.contains(status) }
     }
 
     /// One `trade_orders` row, as the reconciliation needs it.
@@ -72,7 +65,7 @@ public enum OrderReconciliation {
 
         /// Ended without reaching the broker (as far as the books know): a terminal status and
         /// no Alpaca id (blocked, failed, or an expiry/cancel recorded without an order).
-        public var isUnsent: Bool { alpacaOrderID == nil && OrderReconciliation.bookTerminalStatuses.contains(status) }
+        public var isUnsent: Bool { alpacaOrderID == nil && OrderStatus.terminal.contains(status) }
     }
 
     public enum FindingKind: String, Sendable, CaseIterable, Codable {
@@ -245,7 +238,7 @@ public enum OrderReconciliation {
         for row in book.sorted(by: { ($0.at, $0.clientOrderID) < ($1.at, $1.clientOrderID) }) where !matched.contains(row.clientOrderID) {
             // The listing speaks only for (listedAfter, coveredUntil).
             let covered = row.at > listedAfter && coveredUntil.map { row.at < $0 } ?? true
-            if row.status == pendingSubmit {
+            if row.status == OrderStatus.pendingSubmit {
                 if covered && row.pastGrace {
                     plan.findings.append(Finding(
                         kind: .stuckPendingSubmit, clientOrderID: row.clientOrderID, tradeOrderID: row.id, bookStatus: row.status,
@@ -300,7 +293,7 @@ public enum OrderReconciliation {
     /// is not a divergence, and recording it would move the row backwards.
     public static func isBehindTheBook(_ row: BookOrder, _ order: BrokerOrder) -> Bool {
         guard row.alpacaOrderID == order.id else { return false }
-        if brokerTerminalStatuses.contains(row.status) && !order.isTerminal { return true }
+        if OrderStatus.brokerTerminal.contains(row.status) && !order.isTerminal { return true }
         return (row.filledQty ?? 0) > (order.filledQty ?? 0)
     }
 

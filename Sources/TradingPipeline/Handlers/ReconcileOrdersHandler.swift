@@ -226,7 +226,7 @@ public struct ReconcileOrdersHandler: TradingJobHandler {
             PipelineMetrics.order(status: placed.status)
             if !placed.isTerminal { try await orders.followWithPoll(fresh, on: db, logger: logger) }
             // A failure the books never ended: the user was never told (an unsent row was).
-            if !OrderReconciliation.bookTerminalStatuses.contains(repair.book.status) && OrderStatus.brokerFailures.contains(placed.status) {
+            if !OrderStatus.terminal.contains(repair.book.status) && OrderStatus.brokerFailures.contains(placed.status) {
                 try await orders.explain(fresh, why: "the broker reports it \(placed.status)", on: db, logger: logger)
             }
             return true
