@@ -284,7 +284,8 @@ let package = Package(
             name: "TradingPipelineTests",
             dependencies: [
                 "TradingPipeline", "TradingJobs", "JobEngine", "HybridStore", "HybridTestSupport", "HybridSettings",
-                "AlpacaClient", "AlpacaModels", "AlpacaSimulator", "TradingCore", "SeededRandom", "HybridHubApp",
+                "AlpacaClient", "AlpacaModels", "AlpacaSimulator", "TradingCore", "SeededRandom", "HybridHubApp", "OpsKit",
+                "MarketReplay",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -120,8 +120,9 @@ struct ChaosChecks: Sendable {
         report.check("orders at the simulator unknown to trade_orders", "\(unknown.count)", unknown.isEmpty)
         if !wrong.isEmpty { note("client_order_id counts wrong: \(wrong.prefix(10))") }
 
-        // Guardrails, recomputed as the caps count: an open order at its size, an ended one by
-        // what was filled (unsent, rejected or cancelled with nothing filled never count).
+        // Guardrails, recomputed as the caps count: buys only (sells count against neither buy
+        // cap), an open order at its size, an ended one by what was filled (unsent, rejected or
+        // cancelled with nothing filled never count).
         let breaches = try await client.withConnection { db -> (Int, Int) in
             for try await row in try await db.query("""
                 WITH o AS (
@@ -133,8 +134,8 @@ struct ChaosChecks: Sendable {
                          coalesce((c.config->'guardrails'->>'max_orders_per_day')::int, 3) AS per_day,
                          coalesce((c.config->'guardrails'->>'max_notional_usd_per_4h')::numeric, 100) AS per_4h
                   FROM trade_orders t JOIN user_trading_config c USING (firebase_uid)
-                  WHERE t.status NOT IN \(unescaped: OrderStatus.sqlList(OrderStatus.terminal))
-                     OR t.status = 'filled' OR coalesce(t.filled_qty, 0) > 0)
+                  WHERE t.side = 'buy' AND (t.status NOT IN \(unescaped: OrderStatus.sqlList(OrderStatus.terminal))
+                     OR t.status = 'filled' OR coalesce(t.filled_qty, 0) > 0))
                 SELECT
                   (SELECT count(*)::int FROM (SELECT 1 FROM o GROUP BY firebase_uid, (decided_at AT TIME ZONE 'America/New_York')::date
                                               HAVING count(*) > max(per_day)) d),

@@ -185,28 +185,94 @@ struct SnapshotsBody: Encodable, Sendable {
     var snapshots: [SnapshotBody]
 }
 
-/// `Status`: the user's switches, positions from their fills, recent orders, open questions.
-struct StatusBody: Encodable, Sendable {
-    struct Position: Encodable, Sendable {
-        var symbol: String
-        var qty: Decimal
-        var costBasisUSD: Decimal
+/// `Position`: one open position of the user's own book, valued at the newest price.
+struct PositionBody: Encodable, Sendable {
+    var symbol: String
+    var qty: Decimal
+    var avgCost: Decimal
+    var costBasisUSD: Decimal
+    @Nullable var price: Decimal?
+    @Nullable var priceAsOf: Date?
+    @Nullable var marketValueUSD: Decimal?
+    @Nullable var unrealizedPnLUSD: Decimal?
+    @Nullable var unrealizedPnLPct: Decimal?
+    var realizedPnLUSD: Decimal
+    @Nullable var dayPnLUSD: Decimal?
+    @Nullable var openedAt: Date?
+    @Nullable var highWater: Decimal?
 
-        enum CodingKeys: String, CodingKey {
-            case symbol, qty
-            case costBasisUSD = "cost_basis_usd"
-        }
+    enum CodingKeys: String, CodingKey {
+        case symbol, qty, price
+        case avgCost = "avg_cost", costBasisUSD = "cost_basis_usd", priceAsOf = "price_as_of", marketValueUSD = "market_value_usd"
+        case unrealizedPnLUSD = "unrealized_pnl_usd", unrealizedPnLPct = "unrealized_pnl_pct", realizedPnLUSD = "realized_pnl_usd"
+        case dayPnLUSD = "day_pnl_usd", openedAt = "opened_at", highWater = "high_water"
     }
 
+    init(_ row: PositionValuation) {
+        let money = { (value: Decimal) in Money.rounded(value) }
+        symbol = row.position.symbol
+        qty = row.position.qty
+        avgCost = Money.rounded(row.position.averageCost ?? 0, scale: 4)
+        costBasisUSD = money(row.position.costBasis)
+        price = row.price
+        priceAsOf = row.priceAsOf
+        marketValueUSD = row.marketValue.map(money)
+        unrealizedPnLUSD = row.unrealizedPnL.map(money)
+        unrealizedPnLPct = row.unrealizedPct.map { Money.rounded($0) }
+        realizedPnLUSD = money(row.position.realizedPnL)
+        dayPnLUSD = row.dayPnL.map(money)
+        openedAt = row.position.openedAt
+        highWater = row.highWater
+    }
+}
+
+/// `PnL`: the book's totals (realized over every position, closed ones included).
+struct PnLBody: Encodable, Sendable {
+    var tradingDay: String
+    var costBasisUSD: Decimal
+    @Nullable var marketValueUSD: Decimal?
+    @Nullable var unrealizedPnLUSD: Decimal?
+    var realizedPnLUSD: Decimal
+    @Nullable var dayPnLUSD: Decimal?
+
+    enum CodingKeys: String, CodingKey {
+        case tradingDay = "trading_day", costBasisUSD = "cost_basis_usd", marketValueUSD = "market_value_usd"
+        case unrealizedPnLUSD = "unrealized_pnl_usd", realizedPnLUSD = "realized_pnl_usd", dayPnLUSD = "day_pnl_usd"
+    }
+
+    init(_ valuation: PortfolioValuation) {
+        tradingDay = valuation.tradingDay
+        costBasisUSD = Money.rounded(valuation.costBasis)
+        marketValueUSD = valuation.marketValue.map { Money.rounded($0) }
+        unrealizedPnLUSD = valuation.unrealizedPnL.map { Money.rounded($0) }
+        realizedPnLUSD = Money.rounded(valuation.realizedPnL)
+        dayPnLUSD = valuation.dayPnL.map { Money.rounded($0) }
+    }
+}
+
+/// `GET /v1/me/trading/positions`.
+struct PositionsBody: Encodable, Sendable {
+    var positions: [PositionBody]
+    var pnl: PnLBody
+
+    init(_ valuation: PortfolioValuation) {
+        positions = valuation.positions.map(PositionBody.init)
+        pnl = PnLBody(valuation)
+    }
+}
+
+/// `Status`: the user's switches, positions of their own book and P&L, recent orders, open questions.
+struct StatusBody: Encodable, Sendable {
     var enabled: Bool
     var mode: String
     var watchlist: [String]
-    var positions: [Position]
+    var positions: [PositionBody]
+    var pnl: PnLBody
     var recentOrders: [OrderBody]
     var openQuestions: Int
 
     enum CodingKeys: String, CodingKey {
-        case enabled, mode, watchlist, positions
+        case enabled, mode, watchlist, positions, pnl
         case recentOrders = "recent_orders"
         case openQuestions = "open_questions"
     }

@@ -26,6 +26,7 @@ struct MeRoutes: Sendable {
                                                                               help: Self.symbolHelp).symbol)
         }
         group.get("trading/status") { _, context in try await status(try context.user()) }
+        group.get("trading/positions") { _, context in try await positions(try context.user()) }
         group.get("questions") { _, context in try await questions(try context.user()) }
         group.post("questions/{id}/answer") { request, context in
             guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
@@ -132,20 +133,27 @@ struct MeRoutes: Sendable {
         }))
     }
 
-    /// Positions are this user's filled orders netted per symbol (the broker account is the
-    /// server's, shared); recent orders; the effective switches. No keys, no account numbers.
+    /// The user's own book (the broker account is the server's, shared): positions from their
+    /// fills, valued at the newest price, and P&L by the trading clock's day.
+    func positions(_ uid: String) async throws -> Response {
+        let now = try await answers.clock.now()
+        let book = try await client.withConnection { try await PortfolioReader.book(of: uid, now: now, on: $0, logger: logger) }
+        return JSONBody.response(PositionsBody(book.valuation))
+    }
+
+    /// The effective switches, the user's own book, recent orders. No keys, no account numbers.
     func status(_ uid: String) async throws -> Response {
-        try await client.withConnection { db in
+        let now = try await answers.clock.now()
+        return try await client.withConnection { db in
             let stored = try await UserConfigStore.userConfig(uid, on: db, logger: logger)
             let effective = try? stored?.effective.get()
-            let positions = try await OrderStore.netFilledPositions(of: uid, on: db, logger: logger).map { position in
-                StatusBody.Position(symbol: position.symbol, qty: position.qty, costBasisUSD: Money.rounded(position.cost))
-            }
+            let book = try await PortfolioReader.book(of: uid, now: now, on: db, logger: logger)
             let recent = try await OrderStore.orders(of: uid, limit: 10, on: db, logger: logger)
             let open = try await QuestionStore.openQuestions(of: uid, on: db, logger: logger)
             return JSONBody.response(StatusBody(
                 enabled: effective?.config.enabled ?? false, mode: effective?.config.mode.rawValue ?? "paper",
-                watchlist: (effective?.config.watchlist).map { Array($0).sorted() } ?? [], positions: positions,
+                watchlist: (effective?.config.watchlist).map { Array($0).sorted() } ?? [],
+                positions: book.valuation.positions.map(PositionBody.init), pnl: PnLBody(book.valuation),
                 recentOrders: recent.map(OrderBody.init), openQuestions: open.count))
         }
     }

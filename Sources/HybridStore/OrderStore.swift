@@ -78,16 +78,19 @@ public struct BrokerOrderUpdate: Sendable {
     public var filledAt: Date?
     public var filledQty: Decimal?
     public var filledAvgPrice: Decimal?
+    /// When it last filled by the broker's clock (its `filled_at`, else its `updated_at`).
+    public var lastFillAt: Date?
     public var raw: String
 
     public init(alpacaOrderID: String, status: String, submittedAt: Date?, filledAt: Date?, filledQty: Decimal?,
-                filledAvgPrice: Decimal?, raw: String) {
+                filledAvgPrice: Decimal?, lastFillAt: Date? = nil, raw: String) {
         self.alpacaOrderID = alpacaOrderID
         self.status = status
         self.submittedAt = submittedAt
         self.filledAt = filledAt
         self.filledQty = filledQty
         self.filledAvgPrice = filledAvgPrice
+        self.lastFillAt = lastFillAt
         self.raw = raw
     }
 }
@@ -172,24 +175,40 @@ public enum OrderStore {
     /// Records what the broker says; a terminal row is never moved back (but a row ended unsent
     /// takes any report of the broker's: it has the order after all), and a stale report
     /// (fewer shares filled than already recorded) never overwrites a newer one: fills arrive
-    /// by the trade stream and by polling, in either order, and the row ends the same.
+    /// by the trade stream and by polling, in either order, and the row ends the same. A change
+    /// in what was filled is booked in the user's position in the same transaction.
     @discardableResult
     public static func recordBroker(_ id: UUID, _ update: BrokerOrderUpdate, on db: PostgresConnection, logger: Logger) async throws -> Bool {
         let rows = try await db.query("""
-            UPDATE trade_orders
+            WITH before AS (SELECT id, filled_qty, filled_avg_price FROM trade_orders WHERE id = \(id) FOR UPDATE)
+            UPDATE trade_orders t
                SET alpaca_order_id = \(update.alpacaOrderID), status = \(update.status),
-                   submitted_at = coalesce(submitted_at, \(update.submittedAt)), filled_at = \(update.filledAt),
-                   filled_qty = \(update.filledQty), filled_avg_price = \(update.filledAvgPrice),
-                   raw = \(update.raw)::jsonb, updated_at = now()
-             WHERE id = \(id)
-               AND (status NOT IN \(unescaped: OrderStatus.sqlList(OrderStatus.terminal))
+                   submitted_at = coalesce(t.submitted_at, \(update.submittedAt)), filled_at = \(update.filledAt),
+                   -- Dated by the broker when what was filled changes (SET reads the row as it was).
+                   last_fill_at = CASE WHEN coalesce(t.filled_qty, 0) <> coalesce(\(update.filledQty), 0)
+                                       THEN coalesce(\(update.lastFillAt), now()) ELSE t.last_fill_at END,
+                   filled_qty = \(update.filledQty),
+                   filled_avg_price = \(update.filledAvgPrice), raw = \(update.raw)::jsonb, updated_at = now()
+              FROM before
+             WHERE t.id = before.id
+               AND (t.status NOT IN \(unescaped: OrderStatus.sqlList(OrderStatus.terminal))
                     -- Ended unsent, yet the broker has it (a POST that landed late): Alpaca is the truth.
-                    OR (alpaca_order_id IS NULL AND status IN \(unescaped: OrderStatus.sqlList(OrderStatus.unsentEnd))))
-               AND coalesce(filled_qty, 0) <= coalesce(\(update.filledQty), 0)
-            RETURNING id
+                    OR (t.alpaca_order_id IS NULL AND t.status IN \(unescaped: OrderStatus.sqlList(OrderStatus.unsentEnd))))
+               AND coalesce(t.filled_qty, 0) <= coalesce(\(update.filledQty), 0)
+            RETURNING t.firebase_uid, t.symbol,
+                      (before.filled_qty, before.filled_avg_price) IS DISTINCT FROM (t.filled_qty, t.filled_avg_price)
             """, logger: logger)
-        for try await _ in rows { return true }
-        return false
+        return try await bookIfFilled(rows, on: db, logger: logger)
+    }
+
+    /// Books the fill an update made (its `RETURNING firebase_uid, symbol, fill_changed`);
+    /// true when a row was updated.
+    static func bookIfFilled(_ rows: PostgresRowSequence, on db: PostgresConnection, logger: Logger) async throws -> Bool {
+        var updated: (uid: String, symbol: String, fillChanged: Bool)?
+        for try await row in rows.decode((String, String, Bool).self) { updated = row }
+        guard let updated else { return false }
+        if updated.fillChanged { try await BookStore.recompute(updated.uid, symbol: updated.symbol, on: db, logger: logger) }
+        return true
     }
 
     /// Ends an order that Alpaca does not have (see `OrderStatus.unsentEnd`). Callers
@@ -243,7 +262,7 @@ extension OrderStore {
         // ended one by what was filled (a partial fill counts its filled part; a rejection, a
         // cancel or an unsent order with nothing filled does not count at all).
         let rows = try await db.query("""
-            SELECT firebase_uid, decided_at,
+            SELECT firebase_uid, decided_at, side,
                    CASE WHEN status = 'filled' AND filled_qty IS NULL
                              THEN coalesce(notional_usd, qty * reference_price)
                         WHEN status IN \(unescaped: OrderStatus.sqlList(OrderStatus.terminal))
@@ -256,10 +275,11 @@ extension OrderStore {
               AND id IS DISTINCT FROM \(excluding)
             """, logger: logger)
         var result: [String: [PlacedOrder]] = [:]
-        for try await (uid, decided, notional) in rows.decode((String, Date, Decimal?).self) {
+        for try await (uid, decided, side, notional) in rows.decode((String, Date, String, Decimal?).self) {
             // An order with no size or price to value it by (not one this server writes) fails
             // closed: it counts as NaN, which the guardrails refuse.
-            result[uid, default: []].append(PlacedOrder(createdAt: decided, notionalUSD: notional ?? .nan))
+            result[uid, default: []].append(PlacedOrder(createdAt: decided, notionalUSD: notional ?? .nan,
+                                                        side: side == "sell" ? .sell : .buy))
         }
         return result
     }
@@ -277,6 +297,15 @@ extension OrderStore {
         if let value = order.filledAvgPrice { fields["filled_avg_price"] = .number(value) }
         if let value = order.statusReason { fields["status_reason"] = .string(String(value.prefix(500))) }
         if let value = order.alpacaOrderID { fields["alpaca_order_id"] = .string(value) }
+        // The user's position after the fill (booked in this transaction).
+        if (order.filledQty ?? 0) > 0, let held = try await BookStore.positions(of: [order.firebaseUID], includeFlat: true, on: db,
+                                                                                  logger: logger)[order.firebaseUID]?
+            .first(where: { $0.symbol == order.symbol }) {
+            fields["position_qty"] = .number(held.position.qty)
+            fields["position_cost_basis"] = .number(Money.rounded(held.position.costBasis, scale: 2))
+            if let average = held.position.averageCost { fields["position_avg_cost"] = .number(Money.rounded(average, scale: 4)) }
+            fields["position_realized_pnl"] = .number(Money.rounded(held.position.realizedPnL, scale: 2))
+        }
         try await db.query("SELECT pg_notify(\(NotifyChannels.tradeUpdates), \(JSONValue.object(fields).canonicalString()))",
                            logger: logger)
     }
@@ -324,21 +353,5 @@ extension OrderStore {
         var marked: [UUID] = []
         for try await id in rows.decode(UUID.self) { marked.append(id) }
         return marked
-    }
-
-    /// A user's filled orders netted per symbol (quantity and cost), symbols with a position only.
-    public static func netFilledPositions(of uid: String, on db: PostgresConnection,
-                                          logger: Logger) async throws -> [(symbol: String, qty: Decimal, cost: Decimal)] {
-        let rows = try await db.query("""
-            SELECT symbol,
-                   sum(CASE WHEN side = 'buy' THEN filled_qty ELSE -filled_qty END),
-                   sum(CASE WHEN side = 'buy' THEN filled_qty * filled_avg_price ELSE -filled_qty * filled_avg_price END)
-            FROM trade_orders WHERE firebase_uid = \(uid) AND filled_qty > 0 GROUP BY symbol ORDER BY symbol
-            """, logger: logger)
-        var result: [(symbol: String, qty: Decimal, cost: Decimal)] = []
-        for try await (symbol, qty, cost) in rows.decode((String, Decimal, Decimal).self) where qty != 0 {
-            result.append((symbol, qty, cost))
-        }
-        return result
     }
 }

@@ -61,19 +61,24 @@ public enum ReconciliationStore {
     public static func repair(_ expected: OrderReconciliation.BookOrder, _ update: BrokerOrderUpdate, note: String,
                               on db: PostgresConnection, logger: Logger) async throws -> Bool {
         let rows = try await db.query("""
-            UPDATE trade_orders
+            WITH before AS (SELECT id, filled_qty, filled_avg_price FROM trade_orders WHERE id = \(expected.id) FOR UPDATE)
+            UPDATE trade_orders t
                SET alpaca_order_id = \(update.alpacaOrderID), status = \(update.status),
-                   submitted_at = coalesce(\(update.submittedAt), submitted_at), filled_at = \(update.filledAt),
+                   submitted_at = coalesce(\(update.submittedAt), t.submitted_at), filled_at = \(update.filledAt),
+                   last_fill_at = CASE WHEN coalesce(t.filled_qty, 0) <> coalesce(\(update.filledQty), 0)
+                                       THEN coalesce(\(update.lastFillAt), now()) ELSE t.last_fill_at END,
                    filled_qty = \(update.filledQty), filled_avg_price = \(update.filledAvgPrice),
                    raw = \(update.raw)::jsonb, status_reason = \(note), updated_at = now()
-             WHERE id = \(expected.id) AND status = \(expected.status)
-               AND alpaca_order_id IS NOT DISTINCT FROM \(expected.alpacaOrderID)
-               AND filled_qty IS NOT DISTINCT FROM \(expected.filledQty)
-               AND filled_avg_price IS NOT DISTINCT FROM \(expected.filledAvgPrice)
-            RETURNING id
+              FROM before
+             WHERE t.id = before.id AND t.status = \(expected.status)
+               AND t.alpaca_order_id IS NOT DISTINCT FROM \(expected.alpacaOrderID)
+               AND t.filled_qty IS NOT DISTINCT FROM \(expected.filledQty)
+               AND t.filled_avg_price IS NOT DISTINCT FROM \(expected.filledAvgPrice)
+            RETURNING t.firebase_uid, t.symbol,
+                      (before.filled_qty, before.filled_avg_price) IS DISTINCT FROM (t.filled_qty, t.filled_avg_price)
             """, logger: logger)
-        for try await _ in rows { return true }
-        return false
+        // The fill corrected is booked in the user's position in this transaction.
+        return try await OrderStore.bookIfFilled(rows, on: db, logger: logger)
     }
 
     /// What a finished run stores.

@@ -243,12 +243,8 @@ extension Farm {
     /// `n` open dip questions for the §17 user (as evaluate-user words them), with a fresh
     /// SPY price at the simulator's instant so approvals see no drift.
     public func openDipQuestions(_ n: Int) async throws -> [UUID] {
-        let now = try await clock.now()
+        let now = try await seedDipPrices()
         return try await client.transaction(logger: logger) { db in
-            try await SnapshotStore.insertSnapshots([
-                SnapshotInsert(symbol: "SPY", metric: .lastTrade, price: Decimal(string: "126.56"), volume: 100, asOf: now.addingTimeInterval(-5)),
-                SnapshotInsert(symbol: "SPY", metric: .prevClose, price: Decimal(string: "128.56"), volume: 100, asOf: now.addingTimeInterval(-80_000)),
-            ], on: db, logger: logger)
             let intent = try await Self.dipIntent(now: now, on: db)
             var ids: [UUID] = []
             for _ in 0..<n {
@@ -262,6 +258,20 @@ extension Farm {
             }
             return ids
         }
+    }
+
+    /// SPY's dip prices (126.56 against a previous close of 128.56) stored at the simulator's
+    /// instant, which is returned.
+    @discardableResult
+    public func seedDipPrices() async throws -> Date {
+        let now = try await clock.now()
+        _ = try await client.withConnection { db in
+            try await SnapshotStore.insertSnapshots([
+                SnapshotInsert(symbol: "SPY", metric: .lastTrade, price: Decimal(string: "126.56"), volume: 100, asOf: now.addingTimeInterval(-5)),
+                SnapshotInsert(symbol: "SPY", metric: .prevClose, price: Decimal(string: "128.56"), volume: 100, asOf: now.addingTimeInterval(-80_000)),
+            ], on: db, logger: logger)
+        }
+        return now
     }
 
     /// The order the §17 user's dip rule proposes as the user's config reads now, frozen as

@@ -19,7 +19,8 @@ struct OpsCommand: AsyncParsableCommand {
             Bulk actions print what they would touch and change nothing without --apply.
             """,
         subcommands: [JobsCommand.self, QueuesCommand.self, WorkersCommand.self, LeaderCommand.self, MigrateCommand.self,
-                      PruneCommand.self, TraceCommand.self, TradingCommand.self, OrdersCommand.self, ReconcileCommand.self])
+                      PruneCommand.self, TraceCommand.self, TradingCommand.self, OrdersCommand.self, ReconcileCommand.self,
+                      BooksCommand.self])
 }
 
 struct OutputOptions: ParsableArguments {

@@ -146,9 +146,20 @@ public enum TradingConfigDecoder {
             switch type {
             case .priceBelowPctOfRef where !(threshold < 0 && threshold > -100):
                 log.add(obj.at("threshold_pct"), "must be negative (and above -100) for \(type.rawValue), got \(threshold)")
-            case .priceAbovePctOfRef where !(threshold > 0 && threshold <= 1000):
+            case .priceAbovePctOfRef where !(threshold > 0 && threshold <= 1000),
+                 .positionGainPct where !(threshold > 0 && threshold <= 1000):
                 log.add(obj.at("threshold_pct"), "must be positive (at most 1000) for \(type.rawValue), got \(threshold)")
+            case .positionLossPct where !(threshold < 0 && threshold > -100),
+                 .trailingStopPct where !(threshold < 0 && threshold > -100):
+                log.add(obj.at("threshold_pct"), "must be negative (and above -100) for \(type.rawValue), got \(threshold)")
             default: break
+            }
+        }
+        let exit = type?.isExit == true
+        if exit {
+            // Measured from the user's own position: a market reference would be silently unused.
+            for key in ["ref_metric", "ref_max_age_seconds"] where obj.has(key) {
+                log.add(obj.at(key), "\(type?.rawValue ?? "") measures from your position (its average cost or its high since it opened), not from a reference; remove \(key)")
             }
         }
         let template = obj.string("question_template", required: true)
@@ -160,6 +171,9 @@ public enum TradingConfigDecoder {
         let actionJSON = obj.take("on_answer_match")
         if actionJSON == nil { obj.missing("on_answer_match") }
         let action = actionJSON.flatMap { readAction($0, path: obj.at("on_answer_match"), log: log) }
+        if exit, let action, action.side != .sell {
+            log.add(JSONPath.child(obj.at("on_answer_match"), "side"), "\(type?.rawValue ?? "") is an exit: it must sell, got '\(action.side.rawValue)'")
+        }
         let cooldown = obj.int("cooldown_seconds", default: ConfigDefaults.cooldownSeconds, minimum: 0, unit: " seconds")
         let staleness = obj.int("max_staleness_seconds", default: ConfigDefaults.maxStalenessSeconds,
                                 minimum: 1, maximum: ConfigDefaults.maxStalenessSecondsBound, unit: " second")
@@ -172,12 +186,12 @@ public enum TradingConfigDecoder {
             if feeding.isEmpty {
                 log.add(obj.at("symbol"), "'\(symbol)' is not in any data_inputs[].symbols")
             } else {
-                for (key, metric) in [("price_metric", priceMetric), ("ref_metric", refMetric)]
+                for (key, metric) in [("price_metric", priceMetric)] + (exit ? [] : [("ref_metric", refMetric)])
                 where !feeding.contains(where: { $0.metrics.contains(metric) }) {
                     log.add(obj.at(key), "no data input fetches '\(metric.rawValue)' for \(symbol)")
                 }
             }
-            if priceMetric == refMetric {
+            if !exit && priceMetric == refMetric {
                 log.add(obj.at("ref_metric"), "must differ from price_metric ('\(priceMetric.rawValue)')")
             }
         }
@@ -199,22 +213,31 @@ public enum TradingConfigDecoder {
         let side: OrderSide? = obj.enumeration("side", default: nil, required: true)
         let notional = obj.decimal("notional_usd")
         let qty = obj.decimal("qty")
-        switch (notional, qty) {
-        case (nil, nil):
-            log.add(path, "set exactly one of notional_usd and qty")
-        case (.some, .some):
-            log.add(obj.at("qty"), "set only one of notional_usd and qty")
-        case (let value?, nil) where value <= 0:
-            log.add(obj.at("notional_usd"), "must be greater than 0, got \(value)")
-        case (nil, let value?) where value <= 0:
-            log.add(obj.at("qty"), "must be greater than 0, got \(value)")
-        default: break
+        let pct = obj.decimal("position_pct")
+        let sizes = [("notional_usd", notional), ("qty", qty), ("position_pct", pct)].filter { $0.1 != nil }
+        var valid = sizes.count == 1
+        if sizes.isEmpty {
+            log.add(path, "set exactly one of notional_usd, qty and position_pct")
+        } else if sizes.count > 1 {
+            log.add(obj.at(sizes[1].0), "set only one of notional_usd, qty and position_pct (\(sizes[0].0) is set)")
+        }
+        for (key, value) in sizes {
+            guard let value else { continue }
+            if value <= 0 || value.isNaN {
+                log.add(obj.at(key), "must be greater than 0, got \(value)")
+                valid = false
+            } else if key == "position_pct" && value > 100 {
+                log.add(obj.at(key), "must be at most 100 (all you hold), got \(value)")
+                valid = false
+            }
+        }
+        if pct != nil, let side, side != .sell {
+            log.add(obj.at("position_pct"), "sizes a sell by the position held; a \(side.rawValue) is sized by notional_usd or qty")
+            valid = false
         }
         obj.finish()
-        guard let action, action == "propose_order", let side, (notional == nil) != (qty == nil) else { return nil }
-        if let notional, notional <= 0 { return nil }
-        if let qty, qty <= 0 { return nil }
-        return OrderAction(action: action, side: side, notionalUSD: notional, qty: qty)
+        guard let action, action == "propose_order", let side, valid else { return nil }
+        return OrderAction(action: action, side: side, notionalUSD: notional, qty: qty, positionPct: pct)
     }
 
     // MARK: - guardrails
@@ -240,10 +263,22 @@ public enum TradingConfigDecoder {
         let openQuestions = obj.int("max_open_questions", default: ConfigDefaults.maxOpenQuestions,
                                     minimum: 1, maximum: ConfigDefaults.maxOpenQuestionsBound)
         let onRefusal: BrokerRefusalPolicy? = obj.enumeration("on_broker_refusal", default: ConfigDefaults.onBrokerRefusal)
+        func positiveUSD(_ key: String) -> Decimal? {
+            guard let value = obj.decimal(key) else { return nil }
+            guard value > 0 else {
+                log.add(obj.at(key), "must be greater than 0, got \(value) (leave it out for no limit)")
+                return nil
+            }
+            return value
+        }
+        let maxPosition = positiveUSD("max_position_usd")
+        let maxExposure = positiveUSD("max_exposure_usd")
+        let dailyLoss = positiveUSD("daily_loss_limit_usd")
         obj.finish()
         return Guardrails(maxOrdersPerDay: perDay, maxNotionalUSDPer4h: notional,
                           requireQuestionBeforeOrder: requireQuestion, symbolsBlocklist: blocklist,
-                          maxOpenQuestions: openQuestions, onBrokerRefusal: onRefusal ?? ConfigDefaults.onBrokerRefusal)
+                          maxOpenQuestions: openQuestions, onBrokerRefusal: onRefusal ?? ConfigDefaults.onBrokerRefusal,
+                          maxPositionUSD: maxPosition, maxExposureUSD: maxExposure, dailyLossLimitUSD: dailyLoss)
     }
 
     // MARK: - Shared field shapes

@@ -57,6 +57,22 @@ public enum RuleType: String, Sendable, Hashable, CaseIterable {
     case priceBelowPctOfRef = "price_below_pct_of_ref"
     /// Fires when `price` is at or above `ref × (1 + threshold_pct/100)`; threshold positive.
     case priceAbovePctOfRef = "price_above_pct_of_ref"
+    /// Take-profit on a held position: `price` ≥ average cost × (1 + threshold_pct/100); positive.
+    case positionGainPct = "position_gain_pct"
+    /// Stop-loss on a held position: `price` ≤ average cost × (1 + threshold_pct/100); negative.
+    case positionLossPct = "position_loss_pct"
+    /// Trailing stop on a held position: `price` ≤ the highest price since it opened ×
+    /// (1 + threshold_pct/100); negative.
+    case trailingStopPct = "trailing_stop_pct"
+
+    /// An exit rule: measured from the user's own position (its average cost or its high), not
+    /// from a market reference; it sells, and never fires without a position.
+    public var isExit: Bool {
+        switch self {
+        case .priceBelowPctOfRef, .priceAbovePctOfRef: false
+        case .positionGainPct, .positionLossPct, .trailingStopPct: true
+        }
+    }
 }
 
 public enum OrderSide: String, Sendable, Hashable, CaseIterable, Codable {
@@ -64,12 +80,23 @@ public enum OrderSide: String, Sendable, Hashable, CaseIterable, Codable {
     case sell
 }
 
-/// What an approved answer does. Exactly one of `notionalUSD` and `qty` is set.
+/// What an approved answer does. Exactly one of `notionalUSD`, `qty` and `positionPct` is set.
 public struct OrderAction: Sendable, Hashable {
     public var action: String
     public var side: OrderSide
     public var notionalUSD: Decimal?
     public var qty: Decimal?
+    /// Sells only: this percentage of the shares the user may sell (100 = all), resolved to a
+    /// quantity when the question is asked (the question shows, and an approval sells, that qty).
+    public var positionPct: Decimal?
+
+    public init(action: String, side: OrderSide, notionalUSD: Decimal?, qty: Decimal?, positionPct: Decimal? = nil) {
+        self.action = action
+        self.side = side
+        self.notionalUSD = notionalUSD
+        self.qty = qty
+        self.positionPct = positionPct
+    }
 }
 
 public struct Rule: Sendable, Hashable {
@@ -98,15 +125,26 @@ public struct Guardrails: Sendable, Hashable {
     public var maxOpenQuestions: Int
     /// What a fired rule does when the broker's pre-flight says the order would be refused.
     public var onBrokerRefusal: BrokerRefusalPolicy
+    /// Portfolio caps (nil: none). Per symbol: cost basis held plus open buys plus the buy.
+    public var maxPositionUSD: Decimal?
+    /// Across symbols: cost basis of every open position plus open buys plus the buy.
+    public var maxExposureUSD: Decimal?
+    /// Today's loss (realized plus unrealized since the US/Eastern day's start) at which buys
+    /// stop for the day; exits still go.
+    public var dailyLossLimitUSD: Decimal?
 
     public init(maxOrdersPerDay: Int, maxNotionalUSDPer4h: Decimal, requireQuestionBeforeOrder: Bool, symbolsBlocklist: [String],
-                maxOpenQuestions: Int, onBrokerRefusal: BrokerRefusalPolicy = ConfigDefaults.onBrokerRefusal) {
+                maxOpenQuestions: Int, onBrokerRefusal: BrokerRefusalPolicy = ConfigDefaults.onBrokerRefusal,
+                maxPositionUSD: Decimal? = nil, maxExposureUSD: Decimal? = nil, dailyLossLimitUSD: Decimal? = nil) {
         self.maxOrdersPerDay = maxOrdersPerDay
         self.maxNotionalUSDPer4h = maxNotionalUSDPer4h
         self.requireQuestionBeforeOrder = requireQuestionBeforeOrder
         self.symbolsBlocklist = symbolsBlocklist
         self.maxOpenQuestions = maxOpenQuestions
         self.onBrokerRefusal = onBrokerRefusal
+        self.maxPositionUSD = maxPositionUSD
+        self.maxExposureUSD = maxExposureUSD
+        self.dailyLossLimitUSD = dailyLossLimitUSD
     }
 }
 

@@ -31,20 +31,24 @@ extension DataInput {
 
 extension Rule {
     var jsonValue: JSONValue {
-        .object([
+        var fields: [String: JSONValue] = [
             "id": .string(id),
             "type": .string(type.rawValue),
             "enabled": .bool(enabled),
             "symbol": .string(symbol),
             "price_metric": .string(priceMetric.rawValue),
-            "ref_metric": .string(refMetric.rawValue),
             "threshold_pct": .number(thresholdPct),
             "question_template": .string(questionTemplate),
             "on_answer_match": onAnswerMatch.jsonValue,
             "cooldown_seconds": .number(Decimal(cooldownSeconds)),
             "max_staleness_seconds": .number(Decimal(maxStalenessSeconds)),
-            "ref_max_age_seconds": .number(Decimal(refMaxAgeSeconds)),
-        ])
+        ]
+        // An exit rule measures from the position, not from a market reference.
+        if !type.isExit {
+            fields["ref_metric"] = .string(refMetric.rawValue)
+            fields["ref_max_age_seconds"] = .number(Decimal(refMaxAgeSeconds))
+        }
+        return .object(fields)
     }
 }
 
@@ -53,6 +57,7 @@ extension OrderAction {
         var fields: [String: JSONValue] = ["action": .string(action), "side": .string(side.rawValue)]
         if let notionalUSD { fields["notional_usd"] = .number(notionalUSD) }
         if let qty { fields["qty"] = .number(qty) }
+        if let positionPct { fields["position_pct"] = .number(positionPct) }
         return .object(fields)
     }
 }
@@ -66,6 +71,8 @@ extension Guardrails {
             "symbols_blocklist": .array(symbolsBlocklist.map(JSONValue.string)),
             "max_open_questions": .number(Decimal(maxOpenQuestions)),
             "on_broker_refusal": .string(onBrokerRefusal.rawValue),
-        ])
+        ].merging([
+            ("max_position_usd", maxPositionUSD), ("max_exposure_usd", maxExposureUSD), ("daily_loss_limit_usd", dailyLossLimitUSD),
+        ].compactMap { key, value in value.map { (key, JSONValue.number($0)) } }) { first, _ in first })
     }
 }

@@ -75,6 +75,11 @@ struct ObjectReader {
 
     func at(_ key: String) -> String { JSONPath.child(path, key) }
 
+    /// The document sets the field (to something other than null).
+    func has(_ key: String) -> Bool {
+        fields[key].map { $0 != .null } ?? false
+    }
+
     mutating func missing(_ key: String) {
         log.add(at(key), "required field is missing")
     }

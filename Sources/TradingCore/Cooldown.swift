@@ -67,6 +67,9 @@ public enum Cooldown {
 /// The trading part of `user_trading_state.context`.
 public struct TradingContext: Sendable, Hashable, Codable {
     public var rules: [String: RuleCooldownState]
+    /// The US/Eastern trading day on which the user was told that the daily loss limit stops
+    /// their buys (they are told once a day).
+    public var lossLimitToldOn: String?
 
     public init(rules: [String: RuleCooldownState] = [:]) {
         self.rules = rules

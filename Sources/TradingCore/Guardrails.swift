@@ -29,10 +29,14 @@ public struct OrderProposal: Sendable, Hashable {
 public struct PlacedOrder: Sendable, Hashable {
     public var createdAt: Date
     public var notionalUSD: Decimal
+    /// Sells count against neither buy cap (the orders per day and the notional per 4 h): an
+    /// exit is never stopped by what the user bought.
+    public var side: OrderSide
 
-    public init(createdAt: Date, notionalUSD: Decimal) {
+    public init(createdAt: Date, notionalUSD: Decimal, side: OrderSide = .buy) {
         self.createdAt = createdAt
         self.notionalUSD = notionalUSD
+        self.side = side
     }
 }
 
@@ -61,6 +65,11 @@ public enum GuardrailKind: String, Sendable, Hashable, CaseIterable {
     case blocklisted = "symbols_blocklist"
     case maxOrdersPerDay = "max_orders_per_day"
     case maxNotionalPer4h = "max_notional_usd_per_4h"
+    /// A sell of more than the user's own book holds (less what their open sells reserve).
+    case sellBeyondPosition = "position"
+    case maxPositionUSD = "max_position_usd"
+    case maxExposureUSD = "max_exposure_usd"
+    case dailyLossLimit = "daily_loss_limit_usd"
 }
 
 public struct GuardrailRefusal: Sendable, Hashable, CustomStringConvertible {
@@ -86,11 +95,15 @@ public enum GuardrailDecision: Sendable, Hashable {
 public enum GuardrailPolicy {
     public static let notionalWindow: TimeInterval = 4 * 3600
 
+    /// `portfolio` is the user's own book (positions, open orders, today's P&L): a sell needs
+    /// the shares in it; a buy is held to the portfolio caps. `priorOrders` are the user's buys
+    /// and sells of the last day; only buys count toward the buy caps.
     public static func check(
         proposal: OrderProposal,
         config: TradingConfig,
         gate: LiveTradingGate,
         priorOrders: [PlacedOrder],
+        portfolio: PortfolioState,
         questionApproved: Bool,
         now: Date
     ) -> GuardrailDecision {
@@ -124,19 +137,85 @@ public enum GuardrailPolicy {
         if rails.symbolsBlocklist.contains(proposal.symbol) {
             refuse(.blocklisted, "\(proposal.symbol) is on the user's blocklist")
         }
-        let today = ordersOnTradingDay(of: now, in: priorOrders)
-        if today.count >= rails.maxOrdersPerDay {
-            refuse(.maxOrdersPerDay, "\(today.count) orders already on \(MarketTime.tradingDay(of: now)) (US/Eastern); the limit is \(rails.maxOrdersPerDay)")
-        }
-        if let notional {
-            let used = notionalInWindow(endingAt: now, in: priorOrders)
-            if used.isNaN || (used + notional).isNaN {
-                refuse(.maxNotionalPer4h, "the notional already used cannot be computed")
-            } else if used + notional > rails.maxNotionalUSDPer4h {
-                refuse(.maxNotionalPer4h, "\(Money.format(used)) USD in the last 4 hours + \(Money.format(notional)) USD exceeds \(Money.format(rails.maxNotionalUSDPer4h)) USD")
+        switch proposal.side {
+        case .sell:
+            if let reason = sellRefusal(proposal, portfolio: portfolio) { refuse(.sellBeyondPosition, reason) }
+        case .buy:
+            let buys = priorOrders.filter { $0.side == .buy }
+            let today = ordersOnTradingDay(of: now, in: buys)
+            if today.count >= rails.maxOrdersPerDay {
+                refuse(.maxOrdersPerDay, "\(today.count) buys already on \(MarketTime.tradingDay(of: now)) (US/Eastern); the limit is \(rails.maxOrdersPerDay)")
+            }
+            if let notional {
+                let used = notionalInWindow(endingAt: now, in: buys)
+                if used.isNaN || (used + notional).isNaN {
+                    refuse(.maxNotionalPer4h, "the notional already used cannot be computed")
+                } else if used + notional > rails.maxNotionalUSDPer4h {
+                    refuse(.maxNotionalPer4h, "\(Money.format(used)) USD in the last 4 hours + \(Money.format(notional)) USD exceeds \(Money.format(rails.maxNotionalUSDPer4h)) USD")
+                }
+            }
+            for refusal in portfolioRefusals(symbol: proposal.symbol, notional: notional, rails: rails, portfolio: portfolio) {
+                refusals.append(refusal)
             }
         }
         return refusals.isEmpty ? .allow : .refuse(refusals)
+    }
+
+    /// Shares a sell would sell: its qty, or its notional at the reference price (nil when unknowable).
+    public static func sharesToSell(_ proposal: OrderProposal) -> Decimal? {
+        if let qty = proposal.qty { return qty }
+        guard let notional = proposal.notionalUSD, let price = proposal.referencePrice, price > 0 else { return nil }
+        return notional / price
+    }
+
+    /// Why a sell may not go: it would sell shares the user's own book does not hold (another
+    /// user's, on the shared account), or ones an open sell of theirs already sells. Never a short.
+    static func sellRefusal(_ proposal: OrderProposal, portfolio: PortfolioState) -> String? {
+        let symbol = proposal.symbol
+        let held = portfolio.held(symbol), reserved = portfolio.reservedBySells(symbol)
+        let sellable = held - reserved
+        guard let shares = sharesToSell(proposal), !shares.isNaN, !sellable.isNaN else {
+            return "the shares this sell would sell cannot be computed, so it could leave you short"
+        }
+        guard shares > 0 else { return "nothing to sell: you hold no \(symbol) that is not already being sold" }
+        guard shares <= sellable else {
+            let pending = reserved > 0 ? " (\(Money.plain(reserved)) of them already being sold)" : ""
+            return "selling \(Money.plain(shares)) \(symbol) needs them in your own book; you hold \(Money.plain(held))\(pending)"
+        }
+        return nil
+    }
+
+    /// The portfolio caps on a buy of `notional` dollars of `symbol`.
+    static func portfolioRefusals(symbol: String, notional: Decimal?, rails: Guardrails, portfolio: PortfolioState) -> [GuardrailRefusal] {
+        var refusals: [GuardrailRefusal] = []
+        let add = notional ?? .nan
+        if let cap = rails.maxPositionUSD {
+            let held = portfolio.positionCost(symbol)
+            if held.isNaN || add.isNaN || held + add > cap {
+                refusals.append(.init(guardrail: .maxPositionUSD, reason: held.isNaN || add.isNaN
+                    ? "the position's cost cannot be computed"
+                    : "\(Money.format(held)) USD in \(symbol) (held and open buys) + \(Money.format(add)) USD exceeds \(Money.format(cap)) USD"))
+            }
+        }
+        if let cap = rails.maxExposureUSD {
+            let exposure = portfolio.exposure
+            if exposure.isNaN || add.isNaN || exposure + add > cap {
+                refusals.append(.init(guardrail: .maxExposureUSD, reason: exposure.isNaN || add.isNaN
+                    ? "the exposure cannot be computed"
+                    : "\(Money.format(exposure)) USD at cost across your positions and open buys + \(Money.format(add)) USD exceeds \(Money.format(cap)) USD"))
+            }
+        }
+        if let limit = rails.dailyLossLimitUSD, let reason = dailyLossBreach(portfolio.dayPnL, limit: limit) {
+            refusals.append(.init(guardrail: .dailyLossLimit, reason: reason))
+        }
+        return refusals
+    }
+
+    /// Why today's P&L stops buys (a loss of at least `limit`, or a P&L that cannot be known).
+    public static func dailyLossBreach(_ dayPnL: Decimal?, limit: Decimal) -> String? {
+        guard let dayPnL, !dayPnL.isNaN else { return "today's P&L cannot be computed, so no buys today" }
+        guard dayPnL <= -limit else { return nil }
+        return "today's P&L is \(Money.format(dayPnL)) USD, a loss at the \(Money.format(limit)) USD daily limit: no buys until the next trading day (selling still works)"
     }
 
     /// Orders whose creation falls on the same US/Eastern calendar day as `now`.

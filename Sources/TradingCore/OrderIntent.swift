@@ -24,6 +24,8 @@ public struct OrderIntent: Sendable, Hashable {
     /// proposes this order.
     public var ruleDigest: String
     public var judgedAt: Date
+    /// A sell sized as a share of the position: the percentage the qty was resolved from.
+    public var positionPct: Decimal?
 
     public init(symbol: String, side: OrderSide, notionalUSD: Decimal?, qty: Decimal?, orderType: String = "market",
                 timeInForce: String = "day", price: Decimal?, reference: Decimal?, priceMetric: Metric, refMetric: Metric,
@@ -46,12 +48,14 @@ public struct OrderIntent: Sendable, Hashable {
         self.judgedAt = judgedAt
     }
 
-    /// The intent of a rule that fired on `evaluation` at `now`.
-    public init(rule: Rule, evaluation: RuleEvaluation, feed: String, now: Date) {
-        self.init(symbol: rule.symbol, side: rule.onAnswerMatch.side, notionalUSD: rule.onAnswerMatch.notionalUSD,
-                  qty: rule.onAnswerMatch.qty, price: evaluation.price, reference: evaluation.reference,
+    /// The intent of a rule that fired on `evaluation` at `now`, sized as `proposal` (the
+    /// rule's size, a `position_pct` resolved to shares).
+    public init(rule: Rule, evaluation: RuleEvaluation, proposal: OrderProposal, feed: String, now: Date) {
+        self.init(symbol: rule.symbol, side: rule.onAnswerMatch.side, notionalUSD: proposal.notionalUSD,
+                  qty: proposal.qty, price: evaluation.price, reference: evaluation.reference,
                   priceMetric: rule.priceMetric, refMetric: rule.refMetric, feed: feed, priceAsOf: evaluation.priceAsOf,
                   dataAgeSeconds: evaluation.priceAgeSeconds, ruleID: rule.id, ruleDigest: rule.digest, judgedAt: now)
+        positionPct = rule.onAnswerMatch.positionPct
     }
 
     /// The proposal the guardrails judge; a qty order is priced at `price` (the freshest known).
@@ -74,7 +78,9 @@ public struct OrderIntent: Sendable, Hashable {
     public var sizeText: String {
         if let notionalUSD { return "$\(Money.format(notionalUSD)) of \(symbol)" }
         let shares = qty ?? 0
-        return "\(NSDecimalNumber(decimal: shares).stringValue) \(shares == 1 ? "share" : "shares") of \(symbol)"
+        let text = "\(Money.plain(shares)) \(shares == 1 ? "share" : "shares") of \(symbol)"
+        guard let positionPct else { return text }
+        return text + (positionPct == 100 ? " (all you hold)" : " (\(Money.plain(positionPct))% of what you hold)")
     }
 
     /// One sentence that says exactly what an approval executes; appended to the question.
@@ -100,6 +106,7 @@ public struct OrderIntent: Sendable, Hashable {
         if let reference { fields["reference"] = .number(reference) }
         if let priceAsOf { fields["price_as_of"] = .string(OrderIntent.iso(priceAsOf)) }
         if let dataAgeSeconds { fields["data_age_seconds"] = .number(Decimal(dataAgeSeconds)) }
+        if let positionPct { fields["position_pct"] = .number(positionPct) }
         return .object(fields)
     }
 
@@ -124,6 +131,7 @@ public struct OrderIntent: Sendable, Hashable {
                   price: number("price"), reference: number("reference"), priceMetric: priceMetric, refMetric: refMetric,
                   feed: feed, priceAsOf: asOf, dataAgeSeconds: number("data_age_seconds").map { NSDecimalNumber(decimal: $0).intValue },
                   ruleID: ruleID, ruleDigest: digest, judgedAt: judgedAt)
+        positionPct = number("position_pct")
     }
 
     static func iso(_ date: Date) -> String {
@@ -133,6 +141,32 @@ public struct OrderIntent: Sendable, Hashable {
     static func date(_ text: String) -> Date? {
         (try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
             ?? (try? Date(text, strategy: .iso8601))
+    }
+}
+
+extension OrderProposal {
+    /// The order a rule proposes now (its `on_answer_match`), a qty bounded by the question's
+    /// price; a `position_pct` sell sized from the shares the user may sell (`sellable`).
+    public init(rule: Rule, referencePrice: Decimal?, sellable: Decimal) {
+        let action = rule.onAnswerMatch
+        let qty = action.positionPct.map { PositionSizing.shares(pct: $0, of: sellable) } ?? action.qty
+        self.init(symbol: rule.symbol, side: action.side, notionalUSD: action.notionalUSD, qty: qty, referencePrice: referencePrice)
+    }
+}
+
+public enum PositionSizing {
+    /// `pct` percent of `sellable` shares, rounded down: 100 is all of it, exactly; a whole
+    /// position sells whole shares (the asset may not be fractionable); a fractional one (which
+    /// only a fractionable asset can be) to Alpaca's 9 decimal places. 0 when nothing is held.
+    public static func shares(pct: Decimal, of sellable: Decimal) -> Decimal {
+        guard sellable > 0, !sellable.isNaN, pct > 0 else { return 0 }
+        if pct >= 100 { return sellable }
+        let raw = sellable * pct / 100
+        let whole = sellable == Money.rounded(sellable, scale: 0)
+        var input = raw
+        var result = Decimal()
+        NSDecimalRound(&result, &input, whole ? 0 : 9, .down)
+        return result
     }
 }
 

@@ -98,6 +98,11 @@ public enum Money {
         return result
     }
 
+    /// A quantity as typed: "2", "0.5", "1.234" (no trailing zeros, no grouping).
+    public static func plain(_ value: Decimal) -> String {
+        NSDecimalNumber(decimal: rounded(value, scale: 9)).stringValue
+    }
+
     /// "492.00", "-1.60": always `scale` decimals, '.' separator whatever the locale.
     public static func format(_ value: Decimal, scale: Int = 2) -> String {
         let value = rounded(value, scale: scale)

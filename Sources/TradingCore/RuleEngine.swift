@@ -28,6 +28,8 @@ public struct RuleEvaluation: Sendable, Hashable {
         case staleReference(ageSeconds: Int, maxSeconds: Int)
         case invalidReference
         case blockedByCooldown(CooldownBlock)
+        /// An exit rule on a symbol the user does not hold.
+        case noPosition
     }
 
     public var ruleID: String
@@ -66,6 +68,7 @@ public struct RuleEvaluation: Sendable, Hashable {
         case .staleReference(let age, let max): reason = "not fired: reference is stale (\(age)s > \(max)s)"
         case .invalidReference: reason = "not fired: reference price is zero, negative or missing"
         case .blockedByCooldown(let block): reason = "not fired: \(block.explanation)"
+        case .noPosition: reason = "not fired: you hold no \(symbol)"
         }
         return ages.isEmpty ? "\(rule(reason)): \(figures)" : "\(rule(reason)): \(figures); \(ages)"
     }
@@ -79,19 +82,39 @@ public struct RuleEvaluation: Sendable, Hashable {
     }
 }
 
+/// What an exit rule measures from: the user's own position in the rule's symbol.
+public struct HeldPosition: Sendable, Hashable {
+    public var qty: Decimal
+    public var averageCost: Decimal
+    /// The highest price known since the position opened (fills and stored prices).
+    public var highWater: Decimal?
+
+    public init(qty: Decimal, averageCost: Decimal, highWater: Decimal?) {
+        self.qty = qty
+        self.averageCost = averageCost
+        self.highWater = highWater
+    }
+}
+
 /// Rules × snapshot rows → evaluations. Pure: the caller passes the rows and `now`.
 public enum RuleEngine {
     /// Rows more than this far in the future (clock skew) are treated as not yet valid.
     public static let futureToleranceSeconds = 60
 
+    /// An exit rule (`rule.type.isExit`) measures from `position`: its average cost, or for a
+    /// trailing stop the highest of its high-water mark and the price now; without a position
+    /// it never fires.
     public static func evaluate(
-        rule: Rule, snapshots: [SnapshotRow], now: Date, cooldown: RuleCooldownState = .init()
+        rule: Rule, snapshots: [SnapshotRow], now: Date, cooldown: RuleCooldownState = .init(), position: HeldPosition? = nil
     ) -> RuleEvaluation {
         var evaluation = RuleEvaluation(ruleID: rule.id, symbol: rule.symbol, outcome: .thresholdNotCrossed,
                                         thresholdPct: rule.thresholdPct)
         guard rule.enabled else {
             evaluation.outcome = .ruleDisabled
             return evaluation
+        }
+        if rule.type.isExit {
+            return evaluateExit(rule: rule, snapshots: snapshots, now: now, cooldown: cooldown, position: position, evaluation)
         }
         let price = latest(rule.symbol, rule.priceMetric, in: snapshots, now: now)
         let reference = latest(rule.symbol, rule.refMetric, in: snapshots, now: now)
@@ -138,13 +161,50 @@ public enum RuleEngine {
         return evaluation
     }
 
+    static func evaluateExit(rule: Rule, snapshots: [SnapshotRow], now: Date, cooldown: RuleCooldownState, position: HeldPosition?,
+                             _ evaluation: RuleEvaluation) -> RuleEvaluation {
+        var evaluation = evaluation
+        let price = latest(rule.symbol, rule.priceMetric, in: snapshots, now: now)
+        evaluation.price = price?.price
+        evaluation.priceAsOf = price?.asOf
+        evaluation.priceAgeSeconds = price.map { age(of: $0, now: now) }
+        guard let position, position.qty > 0 else {
+            evaluation.outcome = .noPosition
+            return evaluation
+        }
+        guard let price, let priceValue = price.price else {
+            evaluation.outcome = .missingPrice
+            return evaluation
+        }
+        let reference = rule.type == .trailingStopPct ? max(position.highWater ?? priceValue, priceValue) : position.averageCost
+        evaluation.reference = reference
+        guard reference > 0 else {
+            evaluation.outcome = .invalidReference
+            return evaluation
+        }
+        evaluation.changePct = Money.rounded((priceValue - reference) / reference * 100, scale: 4)
+        let priceAge = age(of: price, now: now)
+        if priceAge > rule.maxStalenessSeconds {
+            evaluation.outcome = .stalePrice(ageSeconds: priceAge, maxSeconds: rule.maxStalenessSeconds)
+            return evaluation
+        }
+        guard crossed(rule: rule, price: priceValue, reference: reference) else { return evaluation }
+        if let block = Cooldown.block(state: cooldown, now: now) {
+            evaluation.outcome = .blockedByCooldown(block)
+            return evaluation
+        }
+        evaluation.outcome = .fired
+        return evaluation
+    }
+
     /// The comparison is done on prices, not on the rounded percentage: price ≤ ref × (1 + t/100).
     /// (Also the market-data stream's trigger: it evaluates a user when a trade crosses this.)
+    /// An exit rule's reference is the position's average cost (or its high, trailing).
     public static func crossed(rule: Rule, price: Decimal, reference: Decimal) -> Bool {
         let trigger = reference * (1 + rule.thresholdPct / 100)
         switch rule.type {
-        case .priceBelowPctOfRef: return price <= trigger
-        case .priceAbovePctOfRef: return price >= trigger
+        case .priceBelowPctOfRef, .positionLossPct, .trailingStopPct: return price <= trigger
+        case .priceAbovePctOfRef, .positionGainPct: return price >= trigger
         }
     }
 

@@ -74,7 +74,8 @@ public enum AnswerError: Error, Equatable, CustomStringConvertible {
 /// Alpaca: an approval writes the order row and its `submit-order` job, the worker posts it.
 public struct AnswerService: Sendable {
     let client: PostgresClient
-    let clock: any MarketClock
+    /// The trading clock (the replayed one in a replay): the API values books by it too.
+    public let clock: any MarketClock
     let settings: PipelineSettings
     let logger: Logger
 
@@ -224,8 +225,11 @@ public struct AnswerService: Sendable {
         // A qty order is priced at the freshest price (the hard cap applies to that price).
         let proposal = intent.proposal(pricedAt: latestPrice)
         let prior = try await OrderStore.countedOrders(of: uid, around: now, on: db, logger: logger)
+        // The user's own book under their lock: a sell only of what they still hold (another
+        // sell of theirs may have filled since the question), the portfolio caps for a buy.
+        let book = try await PortfolioReader.book(of: uid, now: now, on: db, logger: logger)
         let check = GuardrailPolicy.check(proposal: proposal, config: config, gate: settings.gate, priorOrders: prior,
-                                          questionApproved: true, now: now)
+                                          portfolio: book.state, questionApproved: true, now: now)
         guard check.allowed else {
             return (.refused, "no order: " + check.refusals.map(\.description).joined(separator: "; "))
         }

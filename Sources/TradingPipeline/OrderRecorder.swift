@@ -116,11 +116,12 @@ public struct OrderRecorder: Sendable {
 
 extension BrokerOrderUpdate {
     /// The broker's view of an order as a row update.
-    init(_ placed: AlpacaOrder) {
+    public init(_ placed: AlpacaOrder) {
         let raw = String(decoding: (try? JSONEncoder().encode(placed)) ?? Data("{}".utf8), as: UTF8.self)
         self.init(alpacaOrderID: placed.id, status: placed.status, submittedAt: AlpacaTime.parse(placed.submittedAt),
                   filledAt: placed.filledAt.flatMap(AlpacaTime.parse), filledQty: Decimal(string: placed.filledQty),
-                  filledAvgPrice: placed.filledAvgPrice.flatMap { Decimal(string: $0) }, raw: raw)
+                  filledAvgPrice: placed.filledAvgPrice.flatMap { Decimal(string: $0) },
+                  lastFillAt: AlpacaTime.parse(placed.filledAt) ?? AlpacaTime.parse(placed.updatedAt), raw: raw)
     }
 }
 

@@ -534,9 +534,9 @@ extension ConfigEditCase {
 
     static let actions: [ConfigEditCase] = [
         ConfigEditCase("both notional_usd and qty", .set("rules[0].on_answer_match.qty", json: "1"),
-                       "rules[0].on_answer_match.qty: set only one of notional_usd and qty"),
+                       "rules[0].on_answer_match.qty: set only one of notional_usd, qty and position_pct (notional_usd is set)"),
         ConfigEditCase("neither notional_usd nor qty", .remove("rules[0].on_answer_match.notional_usd"),
-                       "rules[0].on_answer_match: set exactly one of notional_usd and qty"),
+                       "rules[0].on_answer_match: set exactly one of notional_usd, qty and position_pct"),
         ConfigEditCase("notional 0", .set("rules[0].on_answer_match.notional_usd", json: "0"),
                        "rules[0].on_answer_match.notional_usd: must be greater than 0, got 0"),
         ConfigEditCase("negative notional", .set("rules[0].on_answer_match.notional_usd", json: "-10"),
@@ -545,7 +545,7 @@ extension ConfigEditCase {
                        "rules[1].on_answer_match.qty: must be greater than 0, got 0"),
         ConfigEditCase("string notional", .set("rules[0].on_answer_match.notional_usd", json: #""10""#),
                        ["rules[0].on_answer_match.notional_usd: expected a number, got a string",
-                        "rules[0].on_answer_match: set exactly one of notional_usd and qty"]),
+                        "rules[0].on_answer_match: set exactly one of notional_usd, qty and position_pct"]),
         ConfigEditCase("unknown action", .set("rules[0].on_answer_match.action", string: "buy_now"),
                        "rules[0].on_answer_match.action: unknown action 'buy_now'; expected 'propose_order'"),
         ConfigEditCase("unknown side", .set("rules[0].on_answer_match.side", string: "hold"),
@@ -554,7 +554,7 @@ extension ConfigEditCase {
 
     static let enumerations: [ConfigEditCase] = [
         ConfigEditCase("unknown rule type", .set("rules[0].type", string: "price_crosses"),
-                       "rules[0].type: unknown value 'price_crosses'; expected one of 'price_below_pct_of_ref', 'price_above_pct_of_ref'"),
+                       "rules[0].type: unknown value 'price_crosses'; expected one of 'price_below_pct_of_ref', 'price_above_pct_of_ref', 'position_gain_pct', 'position_loss_pct', 'trailing_stop_pct'"),
         ConfigEditCase("unknown mode", .set("mode", string: "yolo"), "mode: unknown value 'yolo'; expected one of 'paper', 'live'"),
         ConfigEditCase("unknown feed", .set("data_inputs[1].feed", string: "delayed"),
                        "data_inputs[1].feed: unknown value 'delayed'; expected one of 'iex', 'sip'"),
@@ -812,7 +812,7 @@ extension ConfigEditCase {
             "mode: unknown value 'yolo'; expected one of 'paper', 'live'",
             "data_inputs[1].symbols[0]: malformed symbol 'qqq'; \(ConfigSamples.symbolHint)",
             "rules[0].threshold_pct: must be negative (and above -100) for price_below_pct_of_ref, got 1.5",
-            "rules[1].on_answer_match.qty: set only one of notional_usd and qty",
+            "rules[1].on_answer_match.qty: set only one of notional_usd, qty and position_pct (notional_usd is set)",
             "rules[1].question_template: unknown placeholder {{ticker}}; allowed: \(ConfigSamples.allowedPlaceholders)",
             "guardrails.max_orders_per_day: must be at least 1, got 0",
             "guardrails.max_open_questions: must be a whole number, got 2.5",
@@ -905,7 +905,7 @@ extension ConfigEditCase {
                 """#),
         ]
         let document = try edits.reduce(try ConfigSamples.json(ConfigSamples.base)) { try $1.apply(to: $0) }
-        let typeIssue = "rules[0].type: unknown value 'price_crosses'; expected one of 'price_below_pct_of_ref', 'price_above_pct_of_ref'"
+        let typeIssue = "rules[0].type: unknown value 'price_crosses'; expected one of 'price_below_pct_of_ref', 'price_above_pct_of_ref', 'position_gain_pct', 'position_loss_pct', 'trailing_stop_pct'"
         #expect(ConfigSamples.issues(document) == [typeIssue, "rules[2].id: duplicate id 'rally_trim'"])
     }
 

@@ -9,7 +9,7 @@ import Testing
     func check(_ proposal: OrderProposal = Fixture.buy(10), config: TradingConfig = Fixture.config(),
                gate: LiveTradingGate = Fixture.paperGate, prior: [PlacedOrder] = [], approved: Bool = true,
                at time: Date? = nil) -> GuardrailDecision {
-        GuardrailPolicy.check(proposal: proposal, config: config, gate: gate, priorOrders: prior,
+        GuardrailPolicy.check(proposal: proposal, config: config, gate: gate, priorOrders: prior, portfolio: .empty,
                               questionApproved: approved, now: time ?? now)
     }
 
@@ -73,7 +73,7 @@ import Testing
         let lateYesterday = PlacedOrder(createdAt: Fixture.eastern(2026, 3, 9, 23, 59, 59), notionalUSD: 1)
         #expect(check(prior: Array(morning.prefix(2)) + [lateYesterday], at: Fixture.eastern(2026, 3, 10, 0, 0, 1)) == .allow)
         let refusal = check(prior: morning).refusals.first?.description
-        #expect(refusal == "max_orders_per_day: 3 orders already on 2026-03-10 (US/Eastern); the limit is 3")
+        #expect(refusal == "max_orders_per_day: 3 buys already on 2026-03-10 (US/Eastern); the limit is 3")
     }
 
     @Test func notionalWindowIsRollingFourHours() {
@@ -137,7 +137,7 @@ import Testing
             let counted = GuardrailPolicy.ordersOnTradingDay(of: now, in: today + [yesterday, tomorrow])
             #expect(counted.count == count)
             let decision = GuardrailPolicy.check(proposal: Fixture.buy(1), config: Fixture.config(perDay: 3, per4h: 1000),
-                                                 gate: Fixture.paperGate, priorOrders: today + [yesterday],
+                                                 gate: Fixture.paperGate, priorOrders: today + [yesterday], portfolio: .empty,
                                                  questionApproved: true, now: now)
             #expect(decision.refusals.contains { $0.guardrail == .maxOrdersPerDay } == (count >= 3))
         }
@@ -151,7 +151,7 @@ import Testing
             let used = GuardrailPolicy.notionalInWindow(endingAt: now, in: orders)
             #expect(used == Decimal(ages.filter { $0 < 4 * 3600 }.count * 10))
             let decision = GuardrailPolicy.check(proposal: Fixture.buy(Decimal(amount)), config: Fixture.config(perDay: 100, per4h: 100),
-                                                 gate: Fixture.paperGate, priorOrders: orders, questionApproved: true, now: now)
+                                                 gate: Fixture.paperGate, priorOrders: orders, portfolio: .empty, questionApproved: true, now: now)
             #expect(decision.refusals.contains { $0.guardrail == .maxNotionalPer4h } == (used + Decimal(amount) > 100))
         }
     }

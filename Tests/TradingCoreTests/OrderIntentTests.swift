@@ -11,7 +11,8 @@ import Testing
                                         reference: Decimal(string: "128.56"), changePct: Decimal(string: "-1.5557"),
                                         thresholdPct: rule.thresholdPct, priceAsOf: now.addingTimeInterval(-5), priceAgeSeconds: 5,
                                         referenceAgeSeconds: 80_000)
-        return OrderIntent(rule: rule, evaluation: evaluation, feed: "iex", now: now)
+        return OrderIntent(rule: rule, evaluation: evaluation, proposal: OrderProposal(rule: rule, referencePrice: price, sellable: 0),
+                           feed: "iex", now: now)
     }
 
     @Test func anIntentRoundTripsThroughItsJSON() throws {
@@ -132,14 +133,14 @@ import Testing
     @Test func aNotionalThatCannotBeComputedRefuses() {
         let config = Fixture.config()
         let nan = OrderProposal(symbol: "SPY", side: .buy, notionalUSD: .nan, qty: nil, referencePrice: nil)
-        let decision = GuardrailPolicy.check(proposal: nan, config: config, gate: Fixture.paperGate, priorOrders: [],
+        let decision = GuardrailPolicy.check(proposal: nan, config: config, gate: Fixture.paperGate, priorOrders: [], portfolio: .empty,
                                              questionApproved: true, now: now)
         #expect(decision.refusals.map(\.guardrail).contains(.unboundedNotional))
         let qtyAtNaN = OrderProposal(symbol: "SPY", side: .buy, notionalUSD: nil, qty: 1, referencePrice: .nan)
-        #expect(!GuardrailPolicy.check(proposal: qtyAtNaN, config: config, gate: Fixture.paperGate, priorOrders: [],
+        #expect(!GuardrailPolicy.check(proposal: qtyAtNaN, config: config, gate: Fixture.paperGate, priorOrders: [], portfolio: .empty,
                                        questionApproved: true, now: now).allowed)
         let poisoned = [PlacedOrder(createdAt: now.addingTimeInterval(-60), notionalUSD: .nan)]
-        let refused = GuardrailPolicy.check(proposal: Fixture.buy(10), config: config, gate: Fixture.paperGate, priorOrders: poisoned,
+        let refused = GuardrailPolicy.check(proposal: Fixture.buy(10), config: config, gate: Fixture.paperGate, priorOrders: poisoned, portfolio: .empty,
                                             questionApproved: true, now: now)
         #expect(refused.refusals.map(\.guardrail).contains(.maxNotionalPer4h))
     }
@@ -148,11 +149,11 @@ import Testing
     @Test func theHardCapAppliesToAQtyOrderAtItsPrice() {
         let proposal = OrderProposal(symbol: "SPY", side: .buy, notionalUSD: nil, qty: 2, referencePrice: 124)
         let config = Fixture.config(per4h: 1000)
-        #expect(GuardrailPolicy.check(proposal: proposal, config: config, gate: Fixture.paperGate, priorOrders: [],
+        #expect(GuardrailPolicy.check(proposal: proposal, config: config, gate: Fixture.paperGate, priorOrders: [], portfolio: .empty,
                                       questionApproved: true, now: now).allowed)
         var dearer = proposal
         dearer.referencePrice = 126
-        #expect(GuardrailPolicy.check(proposal: dearer, config: config, gate: Fixture.paperGate, priorOrders: [],
+        #expect(GuardrailPolicy.check(proposal: dearer, config: config, gate: Fixture.paperGate, priorOrders: [], portfolio: .empty,
                                       questionApproved: true, now: now).refusals.map(\.guardrail) == [.hardNotionalCap])
     }
 }

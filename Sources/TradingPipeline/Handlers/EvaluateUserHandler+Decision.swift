@@ -14,7 +14,7 @@ extension EvaluateUserHandler {
     /// close their rules' cooldowns; each rule that fires asks (or explains a broker refusal)
     /// unless the open-question cap, the guardrails or a pending pre-flight hold it back.
     func decide(_ uid: String, config: TradingConfig, halt: TradingHalt = .running, state: TradingContext, expired: [StoredQuestion], openQuestions: Int,
-                prior: [PlacedOrder], snapshots: [SnapshotRow], preflights: [String: PreflightResult], now: Date,
+                prior: [PlacedOrder], book: UserBook, snapshots: [SnapshotRow], preflights: [String: PreflightResult], now: Date,
                 logger: Logger) -> UserDecision {
         var decision = UserDecision(state: state)
         for question in expired {
@@ -40,7 +40,8 @@ extension EvaluateUserHandler {
             return id
         }
         for rule in config.rules {
-            let evaluation = RuleEngine.evaluate(rule: rule, snapshots: snapshots, now: now, cooldown: decision.state[rule: rule.id])
+            let evaluation = RuleEngine.evaluate(rule: rule, snapshots: snapshots, now: now, cooldown: decision.state[rule: rule.id],
+                                                 position: book.held[rule.symbol])
             decision.result.evaluations.append(evaluation)
             decision.afterCommit.append { RuleMetrics.evaluated(evaluation) }
             guard evaluation.fired, let values = evaluation.templateValues else { continue }
@@ -54,12 +55,25 @@ extension EvaluateUserHandler {
                 decision.result.heldBack.append(.init(ruleID: rule.id, reason: "\(openQuestions) open questions (max_open_questions \(config.guardrails.maxOpenQuestions))"))
                 continue
             }
-            // Pre-check: never ask for an order the guardrails would refuse anyway.
-            let proposal = OrderProposal(rule: rule, referencePrice: evaluation.price)
+            // Pre-check: never ask for an order the guardrails would refuse anyway; a sell only
+            // of what this user's own book holds.
+            let proposal = OrderProposal(rule: rule, referencePrice: evaluation.price, sellable: book.state.sellable(rule.symbol))
             let check = GuardrailPolicy.check(proposal: proposal, config: config, gate: settings.gate, priorOrders: prior,
-                                              questionApproved: true, now: now)
+                                              portfolio: book.state, questionApproved: true, now: now)
             guard check.allowed else {
                 decision.result.heldBack.append(.init(ruleID: rule.id, reason: check.refusals.map(\.description).joined(separator: "; ")))
+                if let breach = check.refusals.first(where: { $0.guardrail == .dailyLossLimit }),
+                   decision.state.lossLimitToldOn != MarketTime.tradingDay(of: now) {
+                    // Told once a day: buys stop until the next trading day.
+                    decision.state.lossLimitToldOn = MarketTime.tradingDay(of: now)
+                    decision.questions.append((UUID(), NewQuestion(
+                        firebaseUID: uid, text: "Your daily loss limit stopped buying for today: \(breach.reason). Swipe either way to dismiss.",
+                        sourceTag: "trading:guardrail:daily_loss_limit", pipelineKey: "trading", pipelineStep: "guardrail:daily_loss_limit",
+                        correctAnswer: 10, metadata: .object([
+                            "guardrail": .string(breach.guardrail.rawValue), "trading_day": .string(MarketTime.tradingDay(of: now)),
+                            "day_pnl": book.state.dayPnL.map { .number(Money.rounded($0)) } ?? .null,
+                        ]), expiresInSeconds: settings.questionTTLSeconds)))
+                }
                 continue
             }
             // It fired only now (the data moved since the read): pre-flight it next time.
@@ -69,9 +83,13 @@ extension EvaluateUserHandler {
             }
             let ruleText = QuestionTemplate.render(rule.questionTemplate, values: values)
             // The order this question proposes, frozen: an approval executes it or nothing.
-            let intent = OrderIntent(rule: rule, evaluation: evaluation, feed: Self.evaluationFeed, now: now)
+            let intent = OrderIntent(rule: rule, evaluation: evaluation, proposal: proposal, feed: Self.evaluationFeed, now: now)
             var metadata = Self.questionMetadata(evaluation, proposal: proposal, now: now)
             metadata = ConfigMerge.merge(template: metadata, override: .object(["order": intent.jsonValue]))
+            let positionNote = proposal.side == .sell ? Self.positionNote(book, symbol: rule.symbol, price: evaluation.price) : nil
+            if proposal.side == .sell, let position = Self.positionMetadata(book, symbol: rule.symbol, price: evaluation.price) {
+                metadata = ConfigMerge.merge(template: metadata, override: .object(["position": position]))
+            }
             metadata = ConfigMerge.merge(template: metadata, override: Self.preflightMetadata(preflight))
             if !preflight.allowed {
                 let refusals = preflight.refusals
@@ -94,7 +112,7 @@ extension EvaluateUserHandler {
                 }
                 continue
             }
-            let text = [ruleText, preflight.closedMarketNote, intent.summary].compactMap { $0 }.joined(separator: " ")
+            let text = [ruleText, positionNote, preflight.closedMarketNote, intent.summary].compactMap { $0 }.joined(separator: " ")
             let id = ask(rule, NewQuestion(
                 firebaseUID: uid, text: text, sourceTag: "trading:rule:\(rule.id)", pipelineKey: "trading",
                 pipelineStep: "\(rule.id):await_confirm", correctAnswer: 10, metadata: metadata,
@@ -110,6 +128,31 @@ extension EvaluateUserHandler {
             }
         }
         return decision
+    }
+
+    /// "You hold 10 SPY at an average $100.00; at $110.00 that is +$100.00 (+10.00%)."
+    static func positionNote(_ book: UserBook, symbol: String, price: Decimal?) -> String? {
+        guard let position = book.state.positions[symbol], position.qty > 0, let average = position.averageCost else { return nil }
+        var text = "You hold \(Money.plain(position.qty)) \(symbol) at an average $\(Money.format(average))"
+        if let price {
+            let pnl = position.unrealizedPnL(at: price)
+            let pct = position.costBasis > 0 ? pnl / position.costBasis * 100 : 0
+            text += "; at $\(Money.format(price)) that is \(pnl >= 0 ? "+" : "-")$\(Money.format(abs(pnl))) (\(pct >= 0 ? "+" : "")\(Money.format(pct))%)"
+        }
+        return text + "."
+    }
+
+    /// The position a sell question is about: quantity, entry, P&L at the question's price, high.
+    static func positionMetadata(_ book: UserBook, symbol: String, price: Decimal?) -> JSONValue? {
+        guard let position = book.state.positions[symbol], position.qty > 0, let average = position.averageCost else { return nil }
+        var fields: [String: JSONValue] = [
+            "qty": .number(position.qty), "avg_cost": .number(Money.rounded(average, scale: 4)),
+            "cost_basis": .number(Money.rounded(position.costBasis)),
+        ]
+        if let price { fields["unrealized_pnl"] = .number(Money.rounded(position.unrealizedPnL(at: price))) }
+        if let high = book.held[symbol]?.highWater { fields["high_water"] = .number(high) }
+        if let opened = position.openedAt { fields["opened_at"] = .string(opened.formatted(.iso8601)) }
+        return .object(fields)
     }
 
     static func preflightMetadata(_ preflight: PreflightResult) -> JSONValue {

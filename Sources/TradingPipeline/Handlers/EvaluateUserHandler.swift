@@ -47,6 +47,8 @@ struct PendingDecision {
     var view: TradingStateStore.EvaluationView
     var snapshots: [SnapshotRow]
     var fired: [(rule: Rule, evaluation: RuleEvaluation)]
+    /// The positions exit rules and `position_pct` sells were judged on (lock-free read).
+    var held: [String: HeldPosition] = [:]
     var preflights: [String: PreflightResult] = [:]
 }
 
@@ -151,7 +153,10 @@ public struct EvaluateUserHandler: TradingJobHandler {
         // broker call per missing fact, however many wait for it).
         let preflights = await withTaskGroup(of: (String, Result<[String: PreflightResult], any Error>).self) { group in
             for user in pending where !user.fired.isEmpty {
-                let fired = user.fired.map { (ruleID: $0.rule.id, proposal: OrderProposal(rule: $0.rule, referencePrice: $0.evaluation.price)) }
+                let fired = user.fired.map { fired in
+                    (ruleID: fired.rule.id, proposal: OrderProposal(rule: fired.rule, referencePrice: fired.evaluation.price,
+                                                                    sellable: user.held[fired.rule.symbol]?.qty ?? 0))
+                }
                 group.addTask {
                     do {
                         var results: [String: PreflightResult] = [:]
@@ -193,20 +198,25 @@ public struct EvaluateUserHandler: TradingJobHandler {
             let symbols = Set(configs.flatMap(\.config.watchlist)).sorted()
             let rows = symbols.isEmpty ? [] : try await SnapshotStore.latestSnapshots(symbols: symbols, asOf: now, on: db, logger: logger)
             let bySymbol = Dictionary(grouping: rows, by: \.symbol)
+            // Positions only for users whose rules measure from them (exits, sells by position_pct).
+            let holders = configs.filter { $0.config.readsPositions }.map(\.uid)
+            let books = try await PortfolioReader.books(of: holders, now: now, on: db, logger: logger)
             var pending: [PendingDecision] = []
             for (uid, view, config) in configs {
                 let snapshots = config.watchlist.sorted().flatMap { bySymbol[$0] ?? [] }
+                let held = books[uid]?.held ?? [:]
                 var result = UserEvaluationResult()
                 var fired: [(rule: Rule, evaluation: RuleEvaluation)] = []
                 for rule in config.rules {
-                    let evaluation = RuleEngine.evaluate(rule: rule, snapshots: snapshots, now: now, cooldown: view.context[rule: rule.id])
+                    let evaluation = RuleEngine.evaluate(rule: rule, snapshots: snapshots, now: now, cooldown: view.context[rule: rule.id],
+                                                         position: held[rule.symbol])
                     if evaluation.fired { fired.append((rule, evaluation)) }
                     result.evaluations.append(evaluation)
                 }
                 if fired.isEmpty && view.questionsDueToExpire == 0 {
                     outcomes[uid] = .success(result)
                 } else {
-                    pending.append(PendingDecision(uid: uid, view: view, snapshots: snapshots, fired: fired))
+                    pending.append(PendingDecision(uid: uid, view: view, snapshots: snapshots, fired: fired, held: held))
                 }
             }
             return (outcomes, pending)
@@ -238,6 +248,8 @@ public struct EvaluateUserHandler: TradingJobHandler {
                                                          by: \.firebaseUID)
             let open = try await QuestionStore.countOpen(of: uids, on: db, logger: logger)
             let prior = try await OrderStore.countedOrders(of: uids, around: now, on: db, logger: logger)
+            // Each user's own book, under their lock: sells only of what they hold, the portfolio caps.
+            let books = try await PortfolioReader.books(of: uids, now: now, on: db, logger: logger)
             var outcomes: [String: EvaluationOutcome] = [:]
             var questions: [(id: UUID, question: NewQuestion)] = []
             var contexts: [(uid: String, context: TradingContext)] = []
@@ -256,7 +268,8 @@ public struct EvaluateUserHandler: TradingJobHandler {
                 let snapshots = view.sameDocuments(as: user.view) ? user.snapshots
                     : try await SnapshotStore.latestSnapshots(symbols: config.watchlist.sorted(), asOf: now, on: db, logger: logger)
                 let decision = decide(user.uid, config: config, halt: halt, state: view.context, expired: expired[user.uid] ?? [],
-                                      openQuestions: open[user.uid] ?? 0, prior: prior[user.uid] ?? [], snapshots: snapshots,
+                                      openQuestions: open[user.uid] ?? 0, prior: prior[user.uid] ?? [],
+                                      book: books[user.uid] ?? .empty(now: now), snapshots: snapshots,
                                       preflights: user.preflights, now: now, logger: logger)
                 questions += decision.questions
                 afterCommit += decision.afterCommit
@@ -290,10 +303,9 @@ public struct EvaluateUserHandler: TradingJobHandler {
     }
 }
 
-extension OrderProposal {
-    /// The order a rule proposes (its `on_answer_match`), bounded by the question's price.
-    init(rule: Rule, referencePrice: Decimal?) {
-        self.init(symbol: rule.symbol, side: rule.onAnswerMatch.side, notionalUSD: rule.onAnswerMatch.notionalUSD,
-                  qty: rule.onAnswerMatch.qty, referencePrice: referencePrice)
+extension TradingConfig {
+    /// Some enabled rule measures from the user's positions (an exit, a sell by `position_pct`).
+    var readsPositions: Bool {
+        rules.contains { $0.enabled && ($0.type.isExit || $0.onAnswerMatch.positionPct != nil) }
     }
 }

@@ -169,11 +169,14 @@ public struct SubmitOrderHandler: TradingJobHandler {
             return stopped(stop)
         }
         let prior = try await OrderStore.countedOrders(of: order.firebaseUID, around: now, excluding: order.id, on: db, logger: logger)
+        // The user's own book just before the POST, without this order among the open ones: a
+        // sell must still be covered by what they hold (never a short, never another user's shares).
+        let book = try await PortfolioReader.book(of: order.firebaseUID, now: now, excludingOrder: order.id, on: db, logger: logger)
         // A qty order is priced at the freshest price again; the windows count from the approval.
         let proposal = OrderProposal(symbol: order.symbol, side: intent.side, notionalUSD: order.notionalUSD, qty: order.qty,
                                      referencePrice: latest ?? order.referencePrice)
         let check = GuardrailPolicy.check(proposal: proposal, config: config, gate: settings.gate, priorOrders: prior,
-                                          questionApproved: order.questionID != nil, now: order.decidedAt)
+                                          portfolio: book.state, questionApproved: order.questionID != nil, now: order.decidedAt)
         return check.allowed ? nil : (OrderStatus.blocked, check.refusals.map(\.description).joined(separator: "; "))
     }
 }
