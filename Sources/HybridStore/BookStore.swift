@@ -165,16 +165,6 @@ public enum BookStore {
         return result
     }
 
-    /// Raises a position's high-water mark (never lowers it; only while the same position is open).
-    public static func raiseHighWater(_ uid: String, symbol: String, to price: Decimal, at: Date, on db: PostgresConnection,
-                                      logger: Logger) async throws {
-        try await db.query("""
-            UPDATE user_positions SET high_water_price = \(price), high_water_at = \(at)
-             WHERE firebase_uid = \(uid) AND symbol = \(symbol) AND qty > 0
-               AND (high_water_price IS NULL OR high_water_price < \(price))
-            """, logger: logger)
-    }
-
     /// What each user's fills did since `start` (the US/Eastern day's start), per symbol.
     public static func activity(of uids: [String], since start: Date, on db: PostgresConnection,
                                 logger: Logger) async throws -> [String: [String: DayActivity]] {

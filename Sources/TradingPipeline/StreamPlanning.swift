@@ -28,7 +28,9 @@ public struct StreamPlan: Sendable, Equatable {
             for input in effective.config.dataInputs where input.assetClass == .usEquity && input.feed.rawValue == feed {
                 for symbol in input.symbols { users[symbol, default: []].insert(effective.firebaseUID) }
             }
-            for rule in effective.config.rules where rule.enabled && [.lastTrade, .dailyBar].contains(rule.priceMetric) {
+            // Exit rules measure from the user's position, which the stream does not know: each
+            // evaluation (every tick) judges them.
+            for rule in effective.config.rules where rule.enabled && !rule.type.isExit && [.lastTrade, .dailyBar].contains(rule.priceMetric) {
                 rules[rule.symbol, default: []].append(WatchedRule(firebaseUID: effective.firebaseUID, rule: rule))
             }
         }

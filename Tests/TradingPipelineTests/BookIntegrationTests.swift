@@ -153,8 +153,51 @@ import TradingPipeline
             #expect(try await BooksRebuild.run(apply: false, client: farm.client, logger: logger).agreed)
         }
     }
-}
 
+    /// Today is the US/Eastern day: a sell 30 s after midnight ET is today's, one 30 s before
+    /// is yesterday's. Today's P&L (realized plus unrealized since the day's start) decides the
+    /// daily loss limit at its edge; buys stop, the user is told once.
+    @Test func theDailyLossLimitJudgesTheEasternDayAtItsEdge() async throws {
+        try await Farm.run(worker: false) { farm in
+            let dayStart = try #require(MarketTime.date(year: 2011, month: 3, day: 10))
+            let now = dayStart.addingTimeInterval(30 * 60)
+            let limited: JSONValue = .object([
+                "data_inputs": .array([.object(["id": .string("primary_watchlist"), "symbols": .array([.string("SPY")])])]),
+                "rules": .array([.object(["id": .string("dip_confirm"), "max_staleness_seconds": .number(120)])]),
+                "guardrails": .object(["daily_loss_limit_usd": .number(45), "max_open_questions": .number(10)]),
+            ])
+            // Both bought 10 at 100 yesterday and sold 5 at 96 around midnight; SPY closed at 100 and trades at 95.
+            for (uid, soldAt) in [(Self.a, dayStart.addingTimeInterval(30)), (Self.b, dayStart.addingTimeInterval(-30))] {
+                try await farm.seedUser(uid, override: limited)
+                try await farm.fill(uid, side: "buy", qty: 10, price: 100, at: dayStart.addingTimeInterval(-3600), id: "\(uid)-buy")
+                try await farm.fill(uid, side: "sell", qty: 5, price: 96, at: soldAt, id: "\(uid)-sell")
+            }
+            _ = try await farm.client.withConnection { db in
+                try await SnapshotStore.insertSnapshots([
+                    SnapshotInsert(symbol: "SPY", metric: .lastTrade, price: 95, volume: 100, asOf: now.addingTimeInterval(-5)),
+                    SnapshotInsert(symbol: "SPY", metric: .prevClose, price: 100, volume: 100, asOf: dayStart.addingTimeInterval(-8 * 3600)),
+                ], on: db, logger: logger)
+            }
+            let today = try await farm.client.withConnection { try await PortfolioReader.book(of: Self.a, now: now, on: $0, logger: logger) }
+            let yesterday = try await farm.client.withConnection { try await PortfolioReader.book(of: Self.b, now: now, on: $0, logger: logger) }
+            // 5 × 95 − 10 × 100 (held at the start, at the close) + 480 sold today = −45.
+            #expect(today.state.dayPnL == -45 && today.valuation.realizedPnL == -20)
+            // The sell was yesterday's: 5 × 95 − 5 × 100 = −25.
+            #expect(yesterday.state.dayPnL == -25)
+
+            // A's loss is at the limit: the dip buy is held back, and A is told once today.
+            for _ in 0..<2 {
+                let result = try await farm.pipeline.evaluation.evaluate(firebaseUID: Self.a, now: now)
+                #expect(result.asked.isEmpty && result.heldBack.first?.reason.contains("daily_loss_limit_usd") == true, "\(result.heldBack.map(\.reason))")
+            }
+            let notices = try await farm.openQuestions(Self.a).filter { $0.pipelineStep == "guardrail:daily_loss_limit" }
+            #expect(notices.count == 1 && notices.first?.text.contains("-45.00") == true, "\(notices.map(\.text))")
+            // B's loss is under it: B is asked.
+            let asked = try await farm.pipeline.evaluation.evaluate(firebaseUID: Self.b, now: now)
+            #expect(asked.asked.map(\.evaluation.ruleID) == ["dip_confirm"])
+        }
+    }
+}
 
 extension Farm {
     /// An order row of `uid`'s as the answer service writes it (no question), `pending_submit`.
@@ -169,6 +212,14 @@ extension Farm {
                                                  referencePrice: Decimal(string: "126.56"), decidedAt: Farm.dipInstant), on: db, logger: logger)
         }
         return id
+    }
+
+    /// A filled order of `uid`'s recorded as the broker reports it (filled `at`).
+    func fill(_ uid: String, side: String, qty: Decimal, price: Decimal, at: Date, id: String) async throws {
+        let order = try await insertOrder(uid, side: side, qty: qty, clientOrderID: "hh1-\(id)")
+        let update = BrokerOrderUpdate(alpacaOrderID: "sim-\(id)", status: "filled", submittedAt: at, filledAt: at, filledQty: qty,
+                                       filledAvgPrice: price, lastFillAt: at, raw: "{}")
+        _ = try await client.transaction(logger: logger) { try await OrderStore.recordBroker(order, update, on: $0, logger: logger) }
     }
 
     /// `uid`'s book now (the trading clock's instant).
