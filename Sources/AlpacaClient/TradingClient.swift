@@ -60,6 +60,8 @@ public protocol TradingAPI: Sendable {
     func activeAssets() async throws -> [AlpacaAsset]
     /// `GET /v2/positions/{symbol}`; nil when the account holds none (404).
     func position(symbol: String) async throws -> AlpacaPosition?
+    /// `GET /v2/positions`: every open position of the account.
+    func positions() async throws -> [AlpacaPosition]
     /// The same API with its calls made at `priority`. Unbudgeted clients return themselves.
     func prioritized(_ priority: TradingCallPriority) -> any TradingAPI
 }
@@ -118,6 +120,11 @@ public struct AlpacaTradingClient: TradingAPI {
 
     public func position(symbol: String) async throws -> AlpacaPosition? {
         try await optional(AlpacaPosition.self, symbol: symbol, path: "/v2/positions/")
+    }
+
+    public func positions() async throws -> [AlpacaPosition] {
+        let path = "/v2/positions"
+        return try transport.decode([AlpacaPosition].self, try await transport.send(.GET, path), .GET, path)
     }
 
     func optional<T: Decodable>(_ type: T.Type, symbol: String, path prefix: String) async throws -> T? {

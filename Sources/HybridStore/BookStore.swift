@@ -221,12 +221,25 @@ public enum BookStore {
         return keys
     }
 
-    /// The sum of every user's book per symbol (open positions only).
+    /// The sum of every user's book per symbol the books ever held (0 when all are flat).
     public static func accountSum(on db: PostgresConnection, logger: Logger) async throws -> [String: Decimal] {
-        let rows = try await db.query("SELECT symbol, sum(qty) FROM user_positions WHERE qty <> 0 GROUP BY symbol", logger: logger)
+        let rows = try await db.query("SELECT symbol, sum(qty) FROM user_positions GROUP BY symbol", logger: logger)
         var sums: [String: Decimal] = [:]
         for try await (symbol, qty) in rows.decode((String, Decimal).self) { sums[symbol] = qty }
         return sums
+    }
+}
+
+extension BookStore {
+    /// Symbols with an order of ours that has not ended: their books may not yet hold what the
+    /// broker filled.
+    public static func settlingSymbols(on db: PostgresConnection, logger: Logger) async throws -> Set<String> {
+        let rows = try await db.query("""
+            SELECT DISTINCT symbol FROM trade_orders WHERE status NOT IN \(unescaped: OrderStatus.sqlList(OrderStatus.terminal))
+            """, logger: logger)
+        var symbols: Set<String> = []
+        for try await symbol in rows.decode(String.self) { symbols.insert(symbol) }
+        return symbols
     }
 }
 

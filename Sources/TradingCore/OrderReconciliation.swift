@@ -79,6 +79,8 @@ public enum OrderReconciliation {
         case stuckPendingSubmit = "stuck_pending_submit"
         /// More orders at one instant than a page holds: the listing could not page past them.
         case listingTruncated = "listing_truncated"
+        /// The users' books do not add up to the account's position in a symbol the farm trades.
+        case positionDrift = "position_drift"
     }
 
     /// One field the book has wrong: what it says and what the broker says (`nil`: none).
@@ -359,5 +361,22 @@ public struct OrderListingPager: Sendable {
         guard next > after else { return .truncated(coveredUntil: last) }
         after = next
         return .next(after: next)
+    }
+}
+
+extension OrderReconciliation {
+    /// The users' books against the account, per symbol the books have ever held: each book
+    /// is a share of the one account, so their sum must be the account's quantity. A symbol in
+    /// `settling` (an order of ours still open in it: its fill may be at the broker and not yet
+    /// in the books) is judged at the next run. Symbols the account holds that no book ever
+    /// held (bought by hand, say) are not the farm's and are not judged.
+    public static func positionDrift(books: [String: Decimal], account: [String: Decimal], settling: Set<String>) -> [Finding] {
+        books.keys.sorted().compactMap { symbol in
+            let held = books[symbol] ?? 0, broker = account[symbol] ?? 0
+            guard held != broker, !settling.contains(symbol) else { return nil }
+            return Finding(kind: .positionDrift, clientOrderID: nil,
+                           differences: [Difference(field: "qty", book: "\(held)", broker: "\(broker)")],
+                           detail: "\(symbol): the users' books hold \(held) in sum; the account holds \(broker)")
+        }
     }
 }

@@ -26,8 +26,11 @@ public enum PortfolioReader {
     public static func books(of uids: [String], now: Date, excludingOrder: UUID? = nil, on db: PostgresConnection,
                              logger: Logger) async throws -> [String: UserBook] {
         guard !uids.isEmpty else { return [:] }
-        let positions = try await BookStore.positions(of: uids, includeFlat: true, on: db, logger: logger)
+        // Open orders before positions (separate statements, READ COMMITTED): a fill committed in
+        // between is then counted twice (a sell's shares reserved and gone, a buy's notional
+        // open and held), never not at all, so every check errs on the safe side.
         let open = try await BookStore.openOrders(of: uids, excluding: excludingOrder, on: db, logger: logger)
+        let positions = try await BookStore.positions(of: uids, includeFlat: true, on: db, logger: logger)
         let dayStart = MarketTime.startOfTradingDay(now)
         let today = try await BookStore.activity(of: uids, since: dayStart, on: db, logger: logger)
         let highs = positions.isEmpty ? [:] : try await BookStore.highWater(of: Array(positions.keys), asOf: now, on: db, logger: logger)

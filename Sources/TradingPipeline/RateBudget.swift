@@ -145,4 +145,7 @@ public struct BudgetedTrading: TradingAPI {
     public func position(symbol: String) async throws -> AlpacaPosition? {
         try await bucket.spend(at: priority) { try await inner.position(symbol: symbol) }
     }
+    public func positions() async throws -> [AlpacaPosition] {
+        try await bucket.spend(at: priority) { try await inner.positions() }
+    }
 }

@@ -151,6 +151,15 @@ import TradingPipeline
             let account = try await farm.trading.position(symbol: "SPY").flatMap { Decimal(string: $0.qty) } ?? 0
             #expect(aQty + bQty == account, "books \(aQty) + \(bQty) vs account \(account)")
             #expect(try await BooksRebuild.run(apply: false, client: farm.client, logger: logger).agreed)
+
+            // reconcile-orders checks the same sum against the account: none drifts now; a book
+            // that strays (A's row says a share more) is reported with both figures.
+            let clean = try await farm.pipeline.reconciliation.reconcileOrders(apply: false, logger: logger)
+            #expect(!clean.findings.contains { $0.kind == .positionDrift }, "\(clean.findings)")
+            _ = try await farm.rows("UPDATE user_positions SET qty = qty + 1 WHERE firebase_uid = '\(Self.a)' RETURNING 'x'")
+            let drifted = try await farm.pipeline.reconciliation.reconcileOrders(apply: false, logger: logger)
+            let drift = try #require(drifted.findings.first { $0.kind == .positionDrift })
+            #expect(drift.detail == "SPY: the users' books hold \(aQty + bQty + 1) in sum; the account holds \(account)")
         }
     }
 

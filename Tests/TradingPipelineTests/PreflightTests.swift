@@ -168,6 +168,7 @@ final class CountingTrading: TradingAPI, Sendable {
     func asset(symbol: String) async throws -> AlpacaAsset? { count("asset"); return try await inner.asset(symbol: symbol) }
     func activeAssets() async throws -> [AlpacaAsset] { count("assets"); return try await inner.activeAssets() }
     func position(symbol: String) async throws -> AlpacaPosition? { count("position"); return try await inner.position(symbol: symbol) }
+    func positions() async throws -> [AlpacaPosition] { count("positions"); return try await inner.positions() }
 }
 
 extension PreflightTests {

@@ -141,5 +141,6 @@ final class FakeTrading: TradingAPI, Sendable {
     func asset(symbol: String) async throws -> AlpacaAsset? { record("asset"); return nil }
     func activeAssets() async throws -> [AlpacaAsset] { record("assets"); return [] }
     func position(symbol: String) async throws -> AlpacaPosition? { record("position"); return nil }
+    func positions() async throws -> [AlpacaPosition] { record("positions"); return [] }
     func orders(after: Date, limit: Int) async throws -> [AlpacaOrder] { record("orders"); return [] }
 }

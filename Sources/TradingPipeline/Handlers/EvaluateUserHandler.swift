@@ -47,8 +47,8 @@ struct PendingDecision {
     var view: TradingStateStore.EvaluationView
     var snapshots: [SnapshotRow]
     var fired: [(rule: Rule, evaluation: RuleEvaluation)]
-    /// The positions exit rules and `position_pct` sells were judged on (lock-free read).
-    var held: [String: HeldPosition] = [:]
+    /// The book exit rules and `position_pct` sells were judged on (lock-free read).
+    var book: UserBook?
     var preflights: [String: PreflightResult] = [:]
 }
 
@@ -155,7 +155,7 @@ public struct EvaluateUserHandler: TradingJobHandler {
             for user in pending where !user.fired.isEmpty {
                 let fired = user.fired.map { fired in
                     (ruleID: fired.rule.id, proposal: OrderProposal(rule: fired.rule, referencePrice: fired.evaluation.price,
-                                                                    sellable: user.held[fired.rule.symbol]?.qty ?? 0))
+                                                                    sellable: user.book?.state.sellable(fired.rule.symbol) ?? 0))
                 }
                 group.addTask {
                     do {
@@ -216,7 +216,7 @@ public struct EvaluateUserHandler: TradingJobHandler {
                 if fired.isEmpty && view.questionsDueToExpire == 0 {
                     outcomes[uid] = .success(result)
                 } else {
-                    pending.append(PendingDecision(uid: uid, view: view, snapshots: snapshots, fired: fired, held: held))
+                    pending.append(PendingDecision(uid: uid, view: view, snapshots: snapshots, fired: fired, book: books[uid]))
                 }
             }
             return (outcomes, pending)

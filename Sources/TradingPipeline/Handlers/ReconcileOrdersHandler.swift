@@ -46,6 +46,11 @@ enum ReconcileMetrics {
     static func watermarkLag(seconds: Double) {
         Gauge(label: "hybridhub_reconcile_watermark_lag_seconds").record(seconds)
     }
+
+    /// Symbols whose users' books did not add up to the account at the last run (0: they all do).
+    static func positionDrift(symbols: Int) {
+        Gauge(label: "hybridhub_book_drift_symbols").record(symbols)
+    }
 }
 
 /// `reconcile-orders`: the books against the broker (see `reconcileOrders`). Also run in-process
@@ -164,6 +169,8 @@ public struct ReconcileOrdersHandler: TradingJobHandler {
         for index in findings.indices where findings[index].kind == .diverged {
             findings[index].repaired = findings[index].clientOrderID.map(repaired.contains) ?? false
         }
+        // The users' books, after the repairs, against the account's positions.
+        findings += try await positionDrift(logger: logger)
 
         var watermark: Date?
         if apply {
@@ -202,6 +209,23 @@ public struct ReconcileOrdersHandler: TradingJobHandler {
             "reconcile.findings": "\(findings.count)",
         ])
         return ReconciliationSummary(runID: runID, run: run, pages: pager.pages)
+    }
+
+    /// Do the users' books add up to the account? The settling symbols and the books are read
+    /// before the account, so a fill that lands in between shows as settling, not as drift.
+    func positionDrift(logger: Logger) async throws -> [OrderReconciliation.Finding] {
+        let (settling, books) = try await client.withConnection { db in
+            (try await BookStore.settlingSymbols(on: db, logger: logger), try await BookStore.accountSum(on: db, logger: logger))
+        }
+        guard !books.isEmpty else { return [] }
+        var account: [String: Decimal] = [:]
+        for position in try await trading.positions() {
+            let qty = Decimal(string: position.qty) ?? 0
+            account[position.symbol] = position.side == "short" && qty > 0 ? -qty : qty
+        }
+        let drift = OrderReconciliation.positionDrift(books: books, account: account, settling: settling)
+        ReconcileMetrics.positionDrift(symbols: drift.count)
+        return drift
     }
 
     /// The decision's view of a broker order.
