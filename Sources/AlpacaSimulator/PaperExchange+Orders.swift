@@ -339,9 +339,11 @@ extension PaperExchange {
         public var ordersPerClientOrderID: [String: Int]
         public var duplicateSubmits: Int
         public var rejectedSubmits: Int
+        /// Each account's open positions: account key → symbol → quantity (decimal text).
+        public var positions: [String: [String: String]] = [:]
 
         enum CodingKeys: String, CodingKey {
-            case orders
+            case orders, positions
             case ordersPerClientOrderID = "orders_per_client_order_id"
             case duplicateSubmits = "duplicate_submits"
             case rejectedSubmits = "rejected_submits"
@@ -357,8 +359,12 @@ extension PaperExchange {
             }
             var counts: [String: Int] = [:]
             for entry in entries { counts[entry.order.clientOrderID, default: 0] += 1 }
-            return Ledger(orders: entries, ordersPerClientOrderID: counts, duplicateSubmits: state.duplicateSubmits,
-                          rejectedSubmits: state.rejectedSubmits)
+            var ledger = Ledger(orders: entries, ordersPerClientOrderID: counts, duplicateSubmits: state.duplicateSubmits,
+                                rejectedSubmits: state.rejectedSubmits)
+            for (key, account) in state.accounts {
+                ledger.positions[key] = account.positions.filter { $0.value.qty != 0 }.mapValues { Self.text($0.qty) }
+            }
+            return ledger
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import JobEngine
+import HybridStore
 import Logging
 import PostgresNIO
 import TradingCore
@@ -160,6 +161,7 @@ struct ChaosChecks: Sendable {
             note("undelivered: \(try await rows("SELECT id::text || ' ' || status || ' ' || created_at::text FROM questions WHERE delivered_at IS NULL LIMIT 10", String.self))")
         }
         try await integrity(&report, ledger: ledger, switchboard: switchboard, tracker: tracker, options: options)
+        try await books(&report, ledger: ledger)
         let duplicates = await stats.duplicateViolations
         let sentTwice = await stats.value("answers sent twice")
         report.check("answers sent twice at once that took effect twice", "\(duplicates.count) of \(sentTwice)",
@@ -177,5 +179,41 @@ struct ChaosChecks: Sendable {
         report.numbers["questions_withdrawn_before_delivery"] = Double(withdrawnFirst)
         report.numbers["orders_at_broker"] = Double(atBroker)
         return report
+    }
+
+    /// Every user's book equals their fills (recomputed from trade_orders), none is short, and
+    /// per symbol the books add up to the simulator's account position.
+    func books(_ report: inout ChaosReport, ledger: [String: Any]) async throws {
+        let (differing, short, sums, positions, sells) = try await client.withConnection { db in
+            var differing: [String] = [], short: [String] = [], positions = 0
+            for key in try await BookStore.bookKeys(on: db, logger: logger) {
+                let found = try await BookStore.compare(key.uid, symbol: key.symbol, on: db, logger: logger)
+                let book = found.stored?.position
+                if book?.qty != found.recomputed.qty || book?.costBasis != found.recomputed.costBasis
+                    || book?.realizedPnL != found.recomputed.realizedPnL {
+                    differing.append("\(key.uid)/\(key.symbol): book \(book.map { "\($0.qty)" } ?? "missing"), fills \(found.recomputed.qty)")
+                }
+                if found.recomputed.qty < 0 { short.append("\(key.uid)/\(key.symbol) \(found.recomputed.qty)") }
+                if found.recomputed.qty != 0 { positions += 1 }
+            }
+            let sells = try await self.int("SELECT count(*)::int FROM trade_orders WHERE side = 'sell' AND filled_qty > 0")
+            return (differing, short, try await BookStore.accountSum(on: db, logger: logger), positions, sells)
+        }
+        report.check("users' books that differ from their fills (of \(positions) open positions; \(sells) sells filled)",
+                     "\(differing.count)", differing.isEmpty)
+        if !differing.isEmpty { note("books differing: \(differing.prefix(5))") }
+        report.check("users left short", "\(short.count)", short.isEmpty)
+        if !short.isEmpty { note("short: \(short.prefix(5))") }
+        var account: [String: Decimal] = [:]
+        for case let held as [String: String] in (ledger["positions"] as? [String: Any] ?? [:]).values {
+            for (symbol, qty) in held { account[symbol, default: 0] += Decimal(string: qty) ?? 0 }
+        }
+        let drift = OrderReconciliation.positionDrift(books: sums, account: account, settling: [])
+        report.check("symbols whose books do not add up to the simulator's account", "\(drift.count)", drift.isEmpty)
+        if !drift.isEmpty { note("drift: \(drift.prefix(5).map { $0.detail })") }
+        report.numbers["books_differing"] = Double(differing.count)
+        report.numbers["books_short"] = Double(short.count)
+        report.numbers["books_drift_symbols"] = Double(drift.count)
+        report.numbers["sells_filled"] = Double(sells)
     }
 }

@@ -47,11 +47,14 @@ actor Switchboard {
 
 extension ChaosLoops {
     static let synRuleID = "syn_dip"
+    static let takeProfitID = "syn_take_profit"
+    static let stopLossID = "syn_stop_loss"
 
     func synSymbol(_ n: Int) -> String { "SYN0\(1 + n % max(1, min(9, options.syntheticSymbols)))" }
 
     /// A user's override (through `PUT /v1/me/trading/config`): the template's SPY dip rule
-    /// and a dip rule on one SYNnn, short cooldowns, and caps that bind; as the variant says.
+    /// and a dip rule on one SYNnn, exits on what the SYNnn buys bring (take-profit +1 % selling
+    /// all, stop-loss −1 % selling half), short cooldowns, and caps that bind; as the variant says.
     func override(_ n: Int, _ variant: UserVariant) -> [String: Any] {
         let syn = synSymbol(n)
         let input: [String: Any] = ["id": "primary_watchlist", "symbols": ["SPY", syn], "poll_interval_seconds": 1]
@@ -63,9 +66,15 @@ extension ChaosLoops {
             "question_template": "{{symbol}} is down {{pct}}%. Swipe +10 to buy $\(variant.notional), -10 to skip.",
             "on_answer_match": ["action": "propose_order", "side": "buy", "notional_usd": variant.notional],
         ]
+        func exit(_ id: String, _ type: String, _ threshold: Double, pct: Int) -> [String: Any] {
+            ["id": id, "type": type, "symbol": syn, "threshold_pct": threshold, "cooldown_seconds": 60, "max_staleness_seconds": 180,
+             "question_template": "{{symbol}} is {{change_pct}}% from your entry {{ref}}. Swipe +10 to sell, -10 to keep.",
+             "on_answer_match": ["action": "propose_order", "side": "sell", "position_pct": pct]]
+        }
+        let exits = [exit(Self.takeProfitID, "position_gain_pct", 1, pct: 100), exit(Self.stopLossID, "position_loss_pct", -1, pct: 50)]
         let guardrails: [String: Any] = ["max_orders_per_day": 2 + n % 3, "max_notional_usd_per_4h": [25, 40, 100][n % 3],
                                          "max_open_questions": 2, "symbols_blocklist": variant.synBlocked ? [syn] : []]
-        return ["enabled": variant.enabled, "data_inputs": [input], "rules": variant.synRemoved ? [spy] : [spy, synRule],
+        return ["enabled": variant.enabled, "data_inputs": [input], "rules": (variant.synRemoved ? [spy] : [spy, synRule]) + exits,
                 "guardrails": guardrails]
     }
 
