@@ -3,7 +3,8 @@ import NIOCore
 
 /// `GET /approve`: a page for people without the app. Sign in with an ID token (the demo
 /// prints a link with one), watch questions arrive live over the hub, approve or skip, see
-/// orders and fills. Plain HTML and a small SignalR JSON-protocol client; no external files.
+/// orders and fills, and the user's own positions and P&L. Plain HTML and a small SignalR
+/// JSON-protocol client; no external files.
 enum ApprovalPage {
     static func add(to router: Router<APIContext>, hubPath: String) {
         let html = page.replacingOccurrences(of: "__HUB_PATH__", with: hubPath)
@@ -32,6 +33,9 @@ enum ApprovalPage {
 <div class="row"><input id="token" placeholder="Firebase ID token" autocomplete="off"><button id="signin">Sign in</button></div>
 <p id="status" class="muted">Not signed in.</p>
 <h2>Questions</h2><div id="questions"><p class="muted" id="no-questions">No open questions.</p></div>
+<h2>Positions</h2>
+<p id="pnl" class="muted">No positions.</p>
+<table id="positions"><thead><tr><th>Symbol</th><th>Qty</th><th>Avg cost</th><th>Price</th><th>Unrealized</th><th>Realized</th><th>Today</th></tr></thead><tbody></tbody></table>
 <h2>Orders</h2>
 <table id="orders"><thead><tr><th>When</th><th>Symbol</th><th>Side</th><th>Size</th><th>Status</th><th>Filled</th></tr></thead><tbody></tbody></table>
 <script>
@@ -63,6 +67,10 @@ function showQuestion(q) {
     const rows = [["Order", o.side + " " + size + " of " + o.symbol], ["Type", o.order_type + " (" + o.time_in_force + ")"],
                   ["Price", o.price != null ? "$" + o.price + (o.reference != null ? " vs $" + o.reference + " (" + o.ref_metric + ")" : "") : "-"],
                   ["Data", age || "-"], ["Expires in", ""]];
+    // A sell shows the position it sells from (the user's own book when asked).
+    const p = (q.metadata || {}).position;
+    if (p) rows.splice(1, 0, ["Position", p.qty + " " + o.symbol + " at avg $" + Number(p.avg_cost).toFixed(2)],
+                       ["P&L", p.unrealized_pnl != null ? money(p.unrealized_pnl) : "-"]);
     for (const [label, value] of rows) {
       const dt = document.createElement("dt"); dt.textContent = label; card.appendChild(dt);
       const dd = document.createElement("dd"); dd.textContent = value; dd.dataset.field = label.toLowerCase().replace(/ /g, "-"); card.appendChild(dd);
@@ -101,10 +109,32 @@ function withdraw(w) {
   const note = document.createElement("p"); note.className = "muted"; note.textContent = "Withdrawn: " + w.reason; div.appendChild(note);
   status("A question was withdrawn: " + w.reason);
 }
+const money = (v) => v == null ? "-" : (Number(v) < 0 ? "-$" : "+$") + Math.abs(Number(v)).toFixed(2);
+// The user's own book: positions valued at the newest price, and the totals.
+let positionsRequest = 0;
+function loadPositions() {
+  const mine = ++positionsRequest;
+  return api("/v1/me/trading/positions").then((r) => {
+    if (mine !== positionsRequest) return;
+    const body = $("positions").querySelector("tbody"); body.innerHTML = "";
+    for (const p of r.positions) {
+      const tr = document.createElement("tr"); tr.dataset.symbol = p.symbol; tr.dataset.qty = p.qty;
+      const cells = [p.symbol, String(p.qty), "$" + Number(p.avg_cost).toFixed(2), p.price != null ? "$" + p.price : "-",
+                     money(p.unrealized_pnl_usd), money(p.realized_pnl_usd), money(p.day_pnl_usd)];
+      for (const cell of cells) { const td = document.createElement("td"); td.textContent = cell; tr.appendChild(td); }
+      body.appendChild(tr);
+    }
+    const t = r.pnl;
+    $("pnl").textContent = r.positions.length === 0 && Number(t.realized_pnl_usd) === 0 ? "No positions."
+      : "Cost $" + Number(t.cost_basis_usd).toFixed(2) + ", unrealized " + money(t.unrealized_pnl_usd) + ", realized " + money(t.realized_pnl_usd)
+        + ", today (" + t.trading_day + ") " + money(t.day_pnl_usd);
+  });
+}
 // Refreshes can overlap (the answer's own and a ReceiveTradeUpdate's): only the newest is shown,
 // so a slower, older response never puts a stale status back.
 let ordersRequest = 0;
 function loadOrders() {
+  loadPositions().catch((e) => status("Positions failed: " + e.message));
   const mine = ++ordersRequest;
   return api("/v1/me/trading/orders?limit=20").then((r) => {
     if (mine !== ordersRequest) return;

@@ -47,6 +47,13 @@ import TradingJobs
             // The server agrees: the answer is recorded, one order, filled, and one at the simulator.
             let orders = try await api.farm.rows("SELECT status FROM trade_orders WHERE firebase_uid = '\(Farm.uid)'")
             #expect(orders == ["filled"], "\(orders)")
+            // The page shows the user's own position: the shares the fill bought, and the P&L line.
+            let filledQty = try await api.farm.rows("SELECT filled_qty::text FROM trade_orders WHERE firebase_uid = '\(Farm.uid)'")
+            let positions = (result["positions"] as? [[String: Any]]) ?? []
+            #expect(positions.count == 1 && positions.first?["symbol"] as? String == "SPY", "\(positions)")
+            #expect(positions.first.flatMap { $0["qty"] as? String }.flatMap { Decimal(string: $0) } == filledQty.first.flatMap { Decimal(string: $0) },
+                    "\(positions) vs \(filledQty)")
+            #expect((result["pnl_text"] as? String)?.hasPrefix("Cost $10.00, unrealized") == true, "\(result["pnl_text"] ?? "")")
             #expect(rows.first?["id"] as? String != nil)
             let answers = try await api.farm.int("SELECT count(*)::int FROM answers WHERE question_id = '\(question.uuidString.lowercased())'")
             #expect(answers == 1)

@@ -101,6 +101,15 @@ with sync_playwright() as playwright:
         if time.time() > deadline:
             fail("ReceiveTradeUpdate with status filled on the page's WebSocket", page)
         page.wait_for_timeout(50)
+    # The user's own book: the position the fill opened.
+    try:
+        page.wait_for_selector('#positions tbody tr[data-symbol]', timeout=timeout_ms)
+    except PlaywrightTimeout:
+        fail("the position to show in the positions table", page)
+    result["positions"] = page.eval_on_selector_all(
+        "#positions tbody tr",
+        "rows => rows.map(r => ({symbol: r.dataset.symbol, qty: r.dataset.qty, cells: Array.from(r.cells).map(c => c.textContent)}))")
+    result["pnl_text"] = page.text_content("#pnl")
     rows = page.eval_on_selector_all(
         "#orders tbody tr",
         "rows => rows.map(r => ({id: r.dataset.id, status: r.dataset.status, cells: Array.from(r.cells).map(c => c.textContent)}))")
