@@ -120,11 +120,24 @@ public enum BookStore {
     /// write): what the rebuild compares. `stored` is nil when the row is missing.
     public static func compare(_ uid: String, symbol: String, on db: PostgresConnection,
                                logger: Logger) async throws -> (stored: StoredPosition?, recomputed: BookPosition, orders: Int) {
-        let stored = try await decodePositions(db.query("""
-            SELECT \(unescaped: positionColumns) FROM user_positions WHERE firebase_uid = \(uid) AND symbol = \(symbol)
-            """, logger: logger)).first
+        let stored = try await position(of: uid, symbol: symbol, on: db, logger: logger)
         let fills = try await fills(of: uid, symbol: symbol, on: db, logger: logger)
         return (stored, PositionBook.replay(symbol: symbol, fills: fills).position, fills.count)
+    }
+
+    /// One position row of a user's (nil when they never had a fill in the symbol).
+    public static func position(of uid: String, symbol: String, on db: PostgresConnection, logger: Logger) async throws -> StoredPosition? {
+        try await decodePositions(db.query("""
+            SELECT \(unescaped: positionColumns) FROM user_positions WHERE firebase_uid = \(uid) AND symbol = \(symbol)
+            """, logger: logger)).first
+    }
+
+    /// Books that are short (the broker filled a sell beyond what the book held).
+    public static func shortPositions(on db: PostgresConnection, logger: Logger) async throws -> [(uid: String, symbol: String, qty: Decimal)] {
+        let rows = try await db.query("SELECT firebase_uid, symbol, qty FROM user_positions WHERE qty < 0 ORDER BY 1, 2", logger: logger)
+        var result: [(uid: String, symbol: String, qty: Decimal)] = []
+        for try await row in rows.decode((String, String, Decimal).self) { result.append(row) }
+        return result
     }
 
     /// A user's positions, open ones (and with `includeFlat`, those closed, for their realized P&L).

@@ -298,9 +298,8 @@ extension OrderStore {
         if let value = order.statusReason { fields["status_reason"] = .string(String(value.prefix(500))) }
         if let value = order.alpacaOrderID { fields["alpaca_order_id"] = .string(value) }
         // The user's position after the fill (booked in this transaction).
-        if (order.filledQty ?? 0) > 0, let held = try await BookStore.positions(of: [order.firebaseUID], includeFlat: true, on: db,
-                                                                                  logger: logger)[order.firebaseUID]?
-            .first(where: { $0.symbol == order.symbol }) {
+        if (order.filledQty ?? 0) > 0,
+           let held = try await BookStore.position(of: order.firebaseUID, symbol: order.symbol, on: db, logger: logger) {
             fields["position_qty"] = .number(held.position.qty)
             fields["position_cost_basis"] = .number(Money.rounded(held.position.costBasis, scale: 2))
             if let average = held.position.averageCost { fields["position_avg_cost"] = .number(Money.rounded(average, scale: 4)) }

@@ -370,13 +370,20 @@ extension OrderReconciliation {
     /// `settling` (an order of ours still open in it: its fill may be at the broker and not yet
     /// in the books) is judged at the next run. Symbols the account holds that no book ever
     /// held (bought by hand, say) are not the farm's and are not judged.
-    public static func positionDrift(books: [String: Decimal], account: [String: Decimal], settling: Set<String>) -> [Finding] {
-        books.keys.sorted().compactMap { symbol in
+    /// A user's book that is short (`short`: user, symbol, quantity) is a finding too: this
+    /// server never proposes such a sell, so the broker filled one beyond the book.
+    public static func positionDrift(books: [String: Decimal], account: [String: Decimal], settling: Set<String>,
+                                     short: [(uid: String, symbol: String, qty: Decimal)] = []) -> [Finding] {
+        let sums: [Finding] = books.keys.sorted().compactMap { symbol in
             let held = books[symbol] ?? 0, broker = account[symbol] ?? 0
             guard held != broker, !settling.contains(symbol) else { return nil }
             return Finding(kind: .positionDrift, clientOrderID: nil,
                            differences: [Difference(field: "qty", book: "\(held)", broker: "\(broker)")],
                            detail: "\(symbol): the users' books hold \(held) in sum; the account holds \(broker)")
+        }
+        return sums + short.map { entry in
+            Finding(kind: .positionDrift, clientOrderID: nil, differences: [Difference(field: "qty", book: "\(entry.qty)", broker: nil)],
+                    detail: "\(entry.symbol): user \(entry.uid)'s book is short \(entry.qty)")
         }
     }
 }

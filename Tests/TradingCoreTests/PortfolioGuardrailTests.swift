@@ -94,6 +94,17 @@ import Testing
         #expect(check(Fixture.buy(10), holding(1, dayPnL: nil), config: Fixture.config()) == [], "no limit set: nothing to judge")
     }
 
+    @Test func theBooksMustAddUpToTheAccount() {
+        let books: [String: Decimal] = ["SPY": Decimal(string: "0.158")!, "QQQ": 0, "AAPL": 2]
+        let account: [String: Decimal] = ["SPY": Decimal(string: "0.158")!, "AAPL": 3, "TSLA": 5]
+        let drift = OrderReconciliation.positionDrift(books: books, account: account, settling: [])
+        // AAPL differs; QQQ (flat everywhere) agrees; TSLA was never in a book: not the farm's.
+        #expect(drift.map(\.detail) == ["AAPL: the users' books hold 2 in sum; the account holds 3"])
+        #expect(OrderReconciliation.positionDrift(books: books, account: account, settling: ["AAPL"]).isEmpty, "settling: judged next run")
+        let short = OrderReconciliation.positionDrift(books: ["SPY": 1], account: ["SPY": 1], settling: [], short: [("u1", "SPY", -1)])
+        #expect(short.map(\.detail) == ["SPY: user u1's book is short -1"])
+    }
+
     // MARK: exit rules
 
     func exitRule(_ type: RuleType, _ threshold: Decimal) -> Rule {

@@ -214,8 +214,9 @@ public struct ReconcileOrdersHandler: TradingJobHandler {
     /// Do the users' books add up to the account? The settling symbols and the books are read
     /// before the account, so a fill that lands in between shows as settling, not as drift.
     func positionDrift(logger: Logger) async throws -> [OrderReconciliation.Finding] {
-        let (settling, books) = try await client.withConnection { db in
-            (try await BookStore.settlingSymbols(on: db, logger: logger), try await BookStore.accountSum(on: db, logger: logger))
+        let (settling, books, short) = try await client.withConnection { db in
+            (try await BookStore.settlingSymbols(on: db, logger: logger), try await BookStore.accountSum(on: db, logger: logger),
+             try await BookStore.shortPositions(on: db, logger: logger))
         }
         guard !books.isEmpty else { return [] }
         var account: [String: Decimal] = [:]
@@ -223,7 +224,7 @@ public struct ReconcileOrdersHandler: TradingJobHandler {
             let qty = Decimal(string: position.qty) ?? 0
             account[position.symbol] = position.side == "short" && qty > 0 ? -qty : qty
         }
-        let drift = OrderReconciliation.positionDrift(books: books, account: account, settling: settling)
+        let drift = OrderReconciliation.positionDrift(books: books, account: account, settling: settling, short: short)
         ReconcileMetrics.positionDrift(symbols: drift.count)
         return drift
     }
