@@ -178,6 +178,43 @@ public enum BookStore {
         return result
     }
 
+    /// A high-water mark to keep: the highest price of the position that opened at `openedAt`,
+    /// known up to `through` (older prices need not be read again).
+    public struct HighWaterMark: Sendable {
+        public var uid: String
+        public var symbol: String
+        public var openedAt: Date
+        public var price: Decimal
+        public var through: Date
+
+        public init(uid: String, symbol: String, openedAt: Date, price: Decimal, through: Date) {
+            self.uid = uid
+            self.symbol = symbol
+            self.openedAt = openedAt
+            self.price = price
+            self.through = through
+        }
+    }
+
+    /// Stores high-water marks so that the next `highWater` reads only prices since `through`:
+    /// only forward, only up, only for the same open position (a recompute that reopened it in
+    /// between has reset the mark). Rows are locked in key order; the marks are a cache of what
+    /// the snapshots say, so a caller may ignore a failure.
+    public static func keepHighWater(_ marks: [HighWaterMark], on db: PostgresConnection, logger: Logger) async throws {
+        guard !marks.isEmpty else { return }
+        try await db.query("""
+            WITH m AS (SELECT * FROM unnest(\(marks.map(\.uid))::text[], \(marks.map(\.symbol))::text[], \(marks.map(\.openedAt))::timestamptz[],
+                                            \(marks.map { "\($0.price)" })::text[], \(marks.map(\.through))::timestamptz[])
+                       AS m(uid, symbol, opened, price, through)),
+                 locked AS (SELECT p.firebase_uid, p.symbol FROM user_positions p JOIN m ON p.firebase_uid = m.uid AND p.symbol = m.symbol
+                            ORDER BY p.firebase_uid, p.symbol FOR UPDATE OF p)
+            UPDATE user_positions p SET high_water_price = m.price::numeric, high_water_at = m.through
+              FROM m JOIN locked l ON l.firebase_uid = m.uid AND l.symbol = m.symbol
+             WHERE p.firebase_uid = m.uid AND p.symbol = m.symbol AND p.qty > 0 AND p.opened_at = m.opened
+               AND p.high_water_at < m.through AND coalesce(p.high_water_price, 0) <= m.price::numeric
+            """, logger: logger)
+    }
+
     /// What each user's fills did since `start` (the US/Eastern day's start), per symbol.
     public static func activity(of uids: [String], since start: Date, on db: PostgresConnection,
                                 logger: Logger) async throws -> [String: [String: DayActivity]] {

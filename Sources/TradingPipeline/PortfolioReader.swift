@@ -64,6 +64,21 @@ public enum PortfolioReader {
         return books
     }
 
+    /// Marks that let the next read of these books' highs start from `now` less `lagSeconds`
+    /// (prices stored late, up to that lag, are still read): for positions whose stored mark is
+    /// older than a minute.
+    public static func highWaterMarks(_ books: [String: UserBook], now: Date, lagSeconds: Double = 300) -> [BookStore.HighWaterMark] {
+        let through = now.addingTimeInterval(-lagSeconds)
+        return books.keys.sorted().flatMap { uid -> [BookStore.HighWaterMark] in
+            guard let book = books[uid] else { return [] }
+            return book.positions.compactMap { stored in
+                guard stored.position.qty > 0, let opened = stored.position.openedAt, let high = book.held[stored.symbol]?.highWater,
+                      let at = stored.highWaterAt, through.timeIntervalSince(at) > 60 else { return nil }
+                return BookStore.HighWaterMark(uid: uid, symbol: stored.symbol, openedAt: opened, price: high, through: through)
+            }
+        }
+    }
+
     public static func book(of uid: String, now: Date, excludingOrder: UUID? = nil, on db: PostgresConnection,
                             logger: Logger) async throws -> UserBook {
         try await books(of: [uid], now: now, excludingOrder: excludingOrder, on: db, logger: logger)[uid] ?? .empty(now: now)

@@ -98,6 +98,13 @@ import TradingPipeline
             print("exit \(exit["type"].map { $0.canonicalString() } ?? "") fired at \(firedAt.map(AlpacaTime.utc) ?? "never") after \(steps) minutes; entry \(average), high \(high)")
             #expect(firedAt != nil, "the exit never fired between \(from) and \(to)")
             #expect(steps > 1, "the walk must see the condition not hold first")
+            // The stored high-water mark moved forward with the walk (the next read starts there),
+            // and it never exceeds the highest price seen.
+            let marks = try await farm.rows(
+                "SELECT (high_water_at > opened_at)::text || ' ' || high_water_price::text FROM user_positions WHERE firebase_uid = '\(Self.holder)'")
+            #expect(marks.first?.hasPrefix("true ") == true, "\(marks)")
+            let stored = marks.first.flatMap { Decimal(string: String($0.dropFirst(5))) } ?? 0
+            #expect(stored <= high && stored >= average, "stored high \(stored), seen \(high)")
         }
     }
 }

@@ -201,6 +201,13 @@ public struct EvaluateUserHandler: TradingJobHandler {
             // Positions only for users whose rules measure from them (exits, sells by position_pct).
             let holders = configs.filter { $0.config.readsPositions }.map(\.uid)
             let books = try await PortfolioReader.books(of: holders, now: now, on: db, logger: logger)
+            // Trailing stops read prices since the stored high: keep it moving forward so that
+            // the read stays short however long a position is held. A cache: a failure is harmless.
+            do {
+                try await BookStore.keepHighWater(PortfolioReader.highWaterMarks(books, now: now), on: db, logger: logger)
+            } catch {
+                logger.debug("high-water marks not kept this time", metadata: ["error": "\(String(reflecting: error))"])
+            }
             var pending: [PendingDecision] = []
             for (uid, view, config) in configs {
                 let snapshots = config.watchlist.sorted().flatMap { bySymbol[$0] ?? [] }
