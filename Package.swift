@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "hybridhub-jobs-lab", targets: ["JobsLab"]),
         .executable(name: "alpaca-sim", targets: ["AlpacaSimCommand"]),
         .executable(name: "hybridhub-pipeline-bench", targets: ["PipelineBench"]),
+        .executable(name: "hybridhub-books-bench", targets: ["BooksBench"]),
         .executable(name: "hybridhub-ops", targets: ["OpsCLI"]),
         .executable(name: "hybridhub-chaos", targets: ["ChaosRunner"]),
     ],
@@ -205,6 +206,17 @@ let package = Package(
             name: "PipelineBench",
             dependencies: [
                 "HybridHubApp", "HybridStore", "JobEngine", "TradingCore", "TradingPipeline", "ProcessKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
+        // The books benchmark's driver (apart from the tests; ops/bench/books/run.sh).
+        .executableTarget(
+            name: "BooksBench",
+            dependencies: [
+                "HybridStore", "TradingCore", "ProcessKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

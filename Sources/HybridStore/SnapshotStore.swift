@@ -81,11 +81,16 @@ public enum SnapshotStore {
                                        on db: PostgresConnection, logger: Logger) async throws -> [SnapshotRow] {
         let rows: PostgresRowSequence
         if let asOf {
+            // One index probe per (symbol, metric) on (symbol, metric, feed, as_of DESC): the
+            // cost does not grow with the history stored (a DISTINCT ON would read all of it).
+            let metrics = Metric.allCases.map(\.rawValue)
             rows = try await db.query("""
-                SELECT DISTINCT ON (symbol, metric) symbol, metric, price, as_of
-                FROM market_data_snapshots
-                WHERE symbol = ANY(\(symbols)) AND feed = \(feed) AND as_of <= \(asOf)
-                ORDER BY symbol, metric, as_of DESC
+                SELECT s.symbol, s.metric, s.price, s.as_of
+                FROM unnest(\(symbols)::text[]) AS q(symbol) CROSS JOIN unnest(\(metrics)::text[]) AS m(metric)
+                CROSS JOIN LATERAL (
+                    SELECT symbol, metric, price, as_of FROM market_data_snapshots
+                    WHERE symbol = q.symbol AND metric = m.metric AND feed = \(feed) AND as_of <= \(asOf)
+                    ORDER BY as_of DESC LIMIT 1) s
                 """, logger: logger)
         } else {
             rows = try await db.query("""
