@@ -48,6 +48,9 @@ struct ChaosFarm: Sendable {
     static let keyID = "chaos-key", secret = "chaos-secret"
     /// 13:39:50 ET: SPY (and every SYNnn) is 1.56 % below the previous close.
     static let start = Date(timeIntervalSince1970: 1_300_297_190)
+    /// The replay clock jumps over 14:40:30–15:29:10 ET (SPY above the dip line: nothing to ask).
+    static let gapStart = Date(timeIntervalSince1970: 1_300_300_830)   // 18:40:30Z
+    static let gapEnd = Date(timeIntervalSince1970: 1_300_303_750)     // 19:29:10Z
 
     static func start(_ options: ChaosOptions, bin: URL, logs: URL, logger: Logger) async throws -> ChaosFarm {
         let supervisor = Supervisor(bin: bin, logs: logs)

@@ -21,8 +21,7 @@ struct ChaosLoops: Sendable {
     /// Steps the stepped replay clock `clockRate` seconds per second, jumping over
     /// 14:41–15:29 ET (SPY above the dip line) and stopping before the close.
     func clock(until stop: ContinuousClock.Instant) async {
-        let gapStart = Date(timeIntervalSince1970: 1_300_300_830)   // 18:40:30Z
-        let gapEnd = Date(timeIntervalSince1970: 1_300_303_750)     // 19:29:10Z
+        let (gapStart, gapEnd) = (ChaosFarm.gapStart, ChaosFarm.gapEnd)
         let last = Date(timeIntervalSince1970: 1_300_305_570)       // 19:59:30Z
         var now = ChaosFarm.start
         while ContinuousClock.now < stop {
