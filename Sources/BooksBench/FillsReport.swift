@@ -50,23 +50,12 @@ struct FillsVerification {
             for (uid, symbol) in keys {
                 let found = try await BookStore.compare(uid, symbol: symbol, on: db, logger: logger)
                 let expectedCost = universe.firstIndex(of: symbol).map { FillsBench.qty * (prices[$0] + FillsBench.markup) }
-                guard let stored = found.stored else {
-                    differences.append("\(uid) \(symbol): no position row")
-                    continue
-                }
-                let held = stored.position, again = found.recomputed
-                let openedApart: Bool
-                switch (held.openedAt, again.openedAt) {
-                case let (a?, b?): openedApart = abs(a.timeIntervalSince(b)) > 0.001
-                case (nil, nil): openedApart = false
-                default: openedApart = true
-                }
-                if held.qty != again.qty || held.costBasis != again.costBasis || held.realizedPnL != again.realizedPnL
-                    || stored.orders != found.orders || openedApart {
-                    differences.append("\(uid) \(symbol): stored \(held.qty) @ \(held.costBasis) (\(stored.orders) orders), "
-                                       + "recomputed \(again.qty) @ \(again.costBasis) (\(found.orders) orders)")
-                } else if held.qty != FillsBench.qty || held.costBasis != expectedCost {
-                    differences.append("\(uid) \(symbol): \(held.qty) shares cost \(held.costBasis), filled \(FillsBench.qty) costing "
+                let book = found.recomputed
+                if !found.differences.isEmpty {
+                    differences.append("\(uid) \(symbol): " + found.differences.map { "\($0.field) \($0.stored) ≠ recomputed \($0.recomputed)" }
+                        .joined(separator: ", "))
+                } else if book.qty != FillsBench.qty || book.costBasis != expectedCost {
+                    differences.append("\(uid) \(symbol): \(book.qty) shares cost \(book.costBasis), filled \(FillsBench.qty) costing "
                                        + (expectedCost.map { "\($0)" } ?? "?"))
                 }
             }

@@ -188,10 +188,9 @@ struct ChaosChecks: Sendable {
             var differing: [String] = [], short: [String] = [], positions = 0
             for key in try await BookStore.bookKeys(on: db, logger: logger) {
                 let found = try await BookStore.compare(key.uid, symbol: key.symbol, on: db, logger: logger)
-                let book = found.stored?.position
-                if book?.qty != found.recomputed.qty || book?.costBasis != found.recomputed.costBasis
-                    || book?.realizedPnL != found.recomputed.realizedPnL {
-                    differing.append("\(key.uid)/\(key.symbol): book \(book.map { "\($0.qty)" } ?? "missing"), fills \(found.recomputed.qty)")
+                let fields = found.differences.filter { ["row", "qty", "cost_basis", "realized_pnl"].contains($0.field) }
+                if !fields.isEmpty {
+                    differing.append("\(key.uid)/\(key.symbol): " + fields.map { "\($0.field) \($0.stored) ≠ fills \($0.recomputed)" }.joined(separator: ", "))
                 }
                 if found.recomputed.qty < 0 { short.append("\(key.uid)/\(key.symbol) \(found.recomputed.qty)") }
                 if found.recomputed.qty != 0 { positions += 1 }

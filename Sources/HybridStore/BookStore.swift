@@ -56,15 +56,12 @@ public enum BookStore {
 
     /// Recomputes the book of (user, symbol) from its orders, under the position's row lock;
     /// in the caller's transaction (the one that recorded the fill). Idempotent.
-    @discardableResult
-    public static func recompute(_ uid: String, symbol: String, on db: PostgresConnection, logger: Logger) async throws -> StoredPosition {
+    public static func recompute(_ uid: String, symbol: String, on db: PostgresConnection, logger: Logger) async throws {
         try await db.query("""
             INSERT INTO user_positions (firebase_uid, symbol) VALUES (\(uid), \(symbol))
             ON CONFLICT (firebase_uid, symbol) DO NOTHING
             """, logger: logger)
-        guard let before = try await decodePositions(db.query("""
-            SELECT \(unescaped: positionColumns) FROM user_positions WHERE firebase_uid = \(uid) AND symbol = \(symbol) FOR UPDATE
-            """, logger: logger)).first else {
+        guard let before = try await position(of: uid, symbol: symbol, lock: true, on: db, logger: logger) else {
             throw BookStoreError("the position row of \(symbol) vanished under its lock")
         }
         let fills = try await fills(of: uid, symbol: symbol, on: db, logger: logger)
@@ -85,8 +82,6 @@ public enum BookStore {
              WHERE firebase_uid = \(uid) AND symbol = \(symbol)
             """, logger: logger)
         try await writeLedger(uid, symbol: symbol, fills: fills, realized: realized, on: db, logger: logger)
-        return StoredPosition(firebaseUID: uid, position: position, highWaterPrice: high, highWaterAt: highAt, orders: fills.count,
-                              updatedAt: before.updatedAt)
     }
 
     /// `book_orders` for (user, symbol) made equal to `fills`: rows changed or new upserted,
@@ -116,19 +111,23 @@ public enum BookStore {
             """, logger: logger)
     }
 
-    /// The stored book of (user, symbol) beside the book its orders give now (no lock, no
-    /// write): what the rebuild compares. `stored` is nil when the row is missing.
+    /// Where the stored book of (user, symbol) differs from the book its orders give now (no
+    /// lock, no write): what the rebuild and the chaos run check. `recomputed` is that book.
     public static func compare(_ uid: String, symbol: String, on db: PostgresConnection,
-                               logger: Logger) async throws -> (stored: StoredPosition?, recomputed: BookPosition, orders: Int) {
+                               logger: Logger) async throws -> (differences: [BookDifference], recomputed: BookPosition) {
         let stored = try await position(of: uid, symbol: symbol, on: db, logger: logger)
         let fills = try await fills(of: uid, symbol: symbol, on: db, logger: logger)
-        return (stored, PositionBook.replay(symbol: symbol, fills: fills).position, fills.count)
+        let recomputed = PositionBook.replay(symbol: symbol, fills: fills).position
+        return (BookDifference.between(uid, symbol, stored: stored, recomputed: recomputed, orders: fills.count), recomputed)
     }
 
-    /// One position row of a user's (nil when they never had a fill in the symbol).
-    public static func position(of uid: String, symbol: String, on db: PostgresConnection, logger: Logger) async throws -> StoredPosition? {
+    /// One position row of a user's (nil when they never had a fill in the symbol); with `lock`,
+    /// locked for the rest of the transaction.
+    public static func position(of uid: String, symbol: String, lock: Bool = false, on db: PostgresConnection,
+                                logger: Logger) async throws -> StoredPosition? {
         try await decodePositions(db.query("""
             SELECT \(unescaped: positionColumns) FROM user_positions WHERE firebase_uid = \(uid) AND symbol = \(symbol)
+            \(unescaped: lock ? "FOR UPDATE" : "")
             """, logger: logger)).first
     }
 
@@ -140,19 +139,10 @@ public enum BookStore {
         return result
     }
 
-    /// A user's positions, open ones (and with `includeFlat`, those closed, for their realized P&L).
-    public static func positions(of uid: String, includeFlat: Bool = false, on db: PostgresConnection,
-                                 logger: Logger) async throws -> [StoredPosition] {
-        try await positions(of: [uid], includeFlat: includeFlat, on: db, logger: logger)[uid] ?? []
-    }
-
-    /// `positions(of:)` for several users at once, by symbol.
-    public static func positions(of uids: [String], includeFlat: Bool = false, on db: PostgresConnection,
-                                 logger: Logger) async throws -> [String: [StoredPosition]] {
+    /// The users' position rows, by user: open ones and flat ones (whose realized P&L counts).
+    public static func positions(of uids: [String], on db: PostgresConnection, logger: Logger) async throws -> [String: [StoredPosition]] {
         let rows = try await db.query("""
-            SELECT \(unescaped: positionColumns) FROM user_positions
-            WHERE firebase_uid = ANY(\(uids)) AND (qty <> 0 OR \(includeFlat))
-            ORDER BY firebase_uid, symbol
+            SELECT \(unescaped: positionColumns) FROM user_positions WHERE firebase_uid = ANY(\(uids)) ORDER BY firebase_uid, symbol
             """, logger: logger)
         return Dictionary(grouping: try await decodePositions(rows), by: \.firebaseUID)
     }
@@ -290,6 +280,33 @@ extension BookStore {
         var symbols: Set<String> = []
         for try await symbol in rows.decode(String.self) { symbols.insert(symbol) }
         return symbols
+    }
+}
+
+/// One field in which a stored position differs from its recomputed book (exact decimals).
+public struct BookDifference: Sendable, Hashable {
+    public var uid: String
+    public var symbol: String
+    public var field: String
+    public var stored: String
+    public var recomputed: String
+
+    /// Every field of `stored` that differs from `recomputed` (a missing row is one difference).
+    static func between(_ uid: String, _ symbol: String, stored: StoredPosition?, recomputed: BookPosition, orders: Int) -> [BookDifference] {
+        guard let stored else {
+            return [BookDifference(uid: uid, symbol: symbol, field: "row", stored: "missing", recomputed: "\(recomputed.qty) shares")]
+        }
+        let time = { (date: Date?) in date.map { $0.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)) } ?? "-" }
+        let book = stored.position
+        return [
+            ("qty", "\(book.qty)", "\(recomputed.qty)"),
+            ("cost_basis", "\(book.costBasis)", "\(recomputed.costBasis)"),
+            ("realized_pnl", "\(book.realizedPnL)", "\(recomputed.realizedPnL)"),
+            ("opened_at", time(book.openedAt), time(recomputed.openedAt)),
+            ("orders", "\(stored.orders)", "\(orders)"),
+        ].compactMap { field, a, b in
+            a == b ? nil : BookDifference(uid: uid, symbol: symbol, field: field, stored: a, recomputed: b)
+        }
     }
 }
 

@@ -8,29 +8,19 @@ import TradingCore
 /// (the fills as recorded) and reports where the stored book differs; with `--apply` writes
 /// the recomputed book, each (user, symbol) in its own transaction under its position lock.
 public enum BooksRebuild {
-    /// One field of one position that differs.
-    public struct Difference: Sendable, Hashable {
-        public var uid: String
-        public var symbol: String
-        public var field: String
-        public var stored: String
-        public var recomputed: String
-    }
-
     public static func run(apply: Bool, client: PostgresClient, logger: Logger,
                            progress: @Sendable (Int, Int) -> Void = { _, _ in }) async throws -> BooksReport {
         let keys = try await client.withConnection { try await BookStore.bookKeys(on: $0, logger: logger) }
-        var differences: [Difference] = []
+        var differences: [BookDifference] = []
         var repaired = 0
         for (index, key) in keys.enumerated() {
-            let found = try await client.withConnection { db in
-                try await BookStore.compare(key.uid, symbol: key.symbol, on: db, logger: logger)
+            let diff = try await client.withConnection { db in
+                try await BookStore.compare(key.uid, symbol: key.symbol, on: db, logger: logger).differences
             }
-            let diff = Self.differences(key.uid, key.symbol, stored: found.stored, recomputed: found.recomputed, orders: found.orders)
             differences += diff
             if apply && !diff.isEmpty {
                 try await client.transaction(logger: logger) { db in
-                    _ = try await BookStore.recompute(key.uid, symbol: key.symbol, on: db, logger: logger)
+                    try await BookStore.recompute(key.uid, symbol: key.symbol, on: db, logger: logger)
                 }
                 repaired += 1
             }
@@ -38,30 +28,12 @@ public enum BooksRebuild {
         }
         return BooksReport(apply: apply, positions: keys.count, differences: differences, repaired: repaired)
     }
-
-    /// What differs between the stored row and the recomputed book (exact decimals).
-    static func differences(_ uid: String, _ symbol: String, stored: StoredPosition?, recomputed: BookPosition, orders: Int) -> [Difference] {
-        guard let stored else {
-            return [Difference(uid: uid, symbol: symbol, field: "row", stored: "missing", recomputed: "\(recomputed.qty) shares")]
-        }
-        var result: [Difference] = []
-        func compare(_ field: String, _ a: String, _ b: String) {
-            if a != b { result.append(Difference(uid: uid, symbol: symbol, field: field, stored: a, recomputed: b)) }
-        }
-        let book = stored.position
-        compare("qty", "\(book.qty)", "\(recomputed.qty)")
-        compare("cost_basis", "\(book.costBasis)", "\(recomputed.costBasis)")
-        compare("realized_pnl", "\(book.realizedPnL)", "\(recomputed.realizedPnL)")
-        compare("opened_at", book.openedAt.map(Output.iso) ?? "-", recomputed.openedAt.map(Output.iso) ?? "-")
-        compare("orders", "\(stored.orders)", "\(orders)")
-        return result
-    }
 }
 
 public struct BooksReport: OpsReport {
     public let apply: Bool
     public let positions: Int
-    public let differences: [BooksRebuild.Difference]
+    public let differences: [BookDifference]
     public let repaired: Int
 
     public var agreed: Bool { differences.isEmpty }

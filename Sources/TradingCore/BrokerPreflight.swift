@@ -114,9 +114,7 @@ public enum BrokerPreflight {
                 refusals.append(.insufficientBuyingPower(needed: needed, available: facts.buyingPower))
             }
         case .sell:
-            let needed: Decimal? = proposal.qty ?? proposal.notionalUSD.flatMap { notional in
-                proposal.referencePrice.flatMap { $0 > 0 ? notional / $0 : nil }
-            }
+            let needed = proposal.estimatedQty
             if let needed, needed > facts.positionQty {
                 refusals.append(.insufficientPosition(needed: needed, held: facts.positionQty))
             } else if needed == nil && facts.positionQty <= 0 {

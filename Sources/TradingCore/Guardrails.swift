@@ -17,6 +17,14 @@ public struct OrderProposal: Sendable, Hashable {
         self.referencePrice = referencePrice
     }
 
+    /// Shares the order would trade: its qty, or its notional at the reference price (nil when
+    /// unknowable). What a sell needs held.
+    public var estimatedQty: Decimal? {
+        if let qty { return qty }
+        guard let notionalUSD, let referencePrice, referencePrice > 0 else { return nil }
+        return notionalUSD / referencePrice
+    }
+
     /// Dollars at risk: the notional, or qty × reference price; nil when unknowable.
     public var estimatedNotionalUSD: Decimal? {
         if let notionalUSD { return notionalUSD }
@@ -161,20 +169,13 @@ public enum GuardrailPolicy {
         return refusals.isEmpty ? .allow : .refuse(refusals)
     }
 
-    /// Shares a sell would sell: its qty, or its notional at the reference price (nil when unknowable).
-    public static func sharesToSell(_ proposal: OrderProposal) -> Decimal? {
-        if let qty = proposal.qty { return qty }
-        guard let notional = proposal.notionalUSD, let price = proposal.referencePrice, price > 0 else { return nil }
-        return notional / price
-    }
-
     /// Why a sell may not go: it would sell shares the user's own book does not hold (another
     /// user's, on the shared account), or ones an open sell of theirs already sells. Never a short.
     static func sellRefusal(_ proposal: OrderProposal, portfolio: PortfolioState) -> String? {
         let symbol = proposal.symbol
         let held = portfolio.held(symbol), reserved = portfolio.reservedBySells(symbol)
         let sellable = held - reserved
-        guard let shares = sharesToSell(proposal), !shares.isNaN, !sellable.isNaN else {
+        guard let shares = proposal.estimatedQty, !shares.isNaN, !sellable.isNaN else {
             return "the shares this sell would sell cannot be computed, so it could leave you short"
         }
         guard shares > 0 else { return "nothing to sell: you hold no \(symbol) that is not already being sold" }

@@ -113,39 +113,30 @@ public enum RuleEngine {
             evaluation.outcome = .ruleDisabled
             return evaluation
         }
-        if rule.type.isExit {
-            return evaluateExit(rule: rule, snapshots: snapshots, now: now, cooldown: cooldown, position: position, evaluation)
-        }
         let price = latest(rule.symbol, rule.priceMetric, in: snapshots, now: now)
-        let reference = latest(rule.symbol, rule.refMetric, in: snapshots, now: now)
         evaluation.price = price?.price
         evaluation.priceAsOf = price?.asOf
-        evaluation.reference = reference?.price
         evaluation.priceAgeSeconds = price.map { age(of: $0, now: now) }
-        evaluation.referenceAgeSeconds = reference.map { age(of: $0, now: now) }
 
-        guard let price, let priceValue = price.price else {
-            evaluation.outcome = .missingPrice
+        // What the price is measured from: a market reference row, or the user's position.
+        let measured = rule.type.isExit ? positionReference(rule, price: price?.price, position: position)
+            : marketReference(rule, in: snapshots, now: now, evaluation: &evaluation)
+        let priceValue: Decimal, refValue: Decimal, referenceRow: SnapshotRow?
+        switch measured {
+        case .failure(let outcome):
+            evaluation.outcome = outcome.outcome
             return evaluation
+        case .success(let found):
+            (priceValue, refValue, referenceRow) = found
         }
-        guard let reference else {
-            evaluation.outcome = .missingReference
-            return evaluation
-        }
-        guard let refValue = reference.price, refValue > 0 else {
-            evaluation.outcome = .invalidReference
-            return evaluation
-        }
-        let change = Money.rounded((priceValue - refValue) / refValue * 100, scale: 4)
-        evaluation.changePct = change
+        evaluation.reference = refValue
+        evaluation.changePct = Money.rounded((priceValue - refValue) / refValue * 100, scale: 4)
 
-        let priceAge = age(of: price, now: now)
-        if priceAge > rule.maxStalenessSeconds {
+        if let price, case let priceAge = age(of: price, now: now), priceAge > rule.maxStalenessSeconds {
             evaluation.outcome = .stalePrice(ageSeconds: priceAge, maxSeconds: rule.maxStalenessSeconds)
             return evaluation
         }
-        let refAge = age(of: reference, now: now)
-        if refAge > rule.refMaxAgeSeconds {
+        if let referenceRow, case let refAge = age(of: referenceRow, now: now), refAge > rule.refMaxAgeSeconds {
             evaluation.outcome = .staleReference(ageSeconds: refAge, maxSeconds: rule.refMaxAgeSeconds)
             return evaluation
         }
@@ -161,40 +152,32 @@ public enum RuleEngine {
         return evaluation
     }
 
-    static func evaluateExit(rule: Rule, snapshots: [SnapshotRow], now: Date, cooldown: RuleCooldownState, position: HeldPosition?,
-                             _ evaluation: RuleEvaluation) -> RuleEvaluation {
-        var evaluation = evaluation
-        let price = latest(rule.symbol, rule.priceMetric, in: snapshots, now: now)
-        evaluation.price = price?.price
-        evaluation.priceAsOf = price?.asOf
-        evaluation.priceAgeSeconds = price.map { age(of: $0, now: now) }
-        guard let position, position.qty > 0 else {
-            evaluation.outcome = .noPosition
-            return evaluation
-        }
-        guard let price, let priceValue = price.price else {
-            evaluation.outcome = .missingPrice
-            return evaluation
-        }
-        let reference = rule.type == .trailingStopPct ? max(position.highWater ?? priceValue, priceValue) : position.averageCost
-        evaluation.reference = reference
-        guard reference > 0 else {
-            evaluation.outcome = .invalidReference
-            return evaluation
-        }
-        evaluation.changePct = Money.rounded((priceValue - reference) / reference * 100, scale: 4)
-        let priceAge = age(of: price, now: now)
-        if priceAge > rule.maxStalenessSeconds {
-            evaluation.outcome = .stalePrice(ageSeconds: priceAge, maxSeconds: rule.maxStalenessSeconds)
-            return evaluation
-        }
-        guard crossed(rule: rule, price: priceValue, reference: reference) else { return evaluation }
-        if let block = Cooldown.block(state: cooldown, now: now) {
-            evaluation.outcome = .blockedByCooldown(block)
-            return evaluation
-        }
-        evaluation.outcome = .fired
-        return evaluation
+    /// Why a rule cannot be judged (as an error, to travel in a `Result`).
+    struct Unjudged: Error {
+        var outcome: RuleEvaluation.Outcome
+    }
+
+    typealias Measured = Result<(price: Decimal, reference: Decimal, referenceRow: SnapshotRow?), Unjudged>
+
+    /// A market rule: the price against the newest reference row (previous close, …).
+    static func marketReference(_ rule: Rule, in snapshots: [SnapshotRow], now: Date, evaluation: inout RuleEvaluation) -> Measured {
+        let reference = latest(rule.symbol, rule.refMetric, in: snapshots, now: now)
+        evaluation.reference = reference?.price
+        evaluation.referenceAgeSeconds = reference.map { age(of: $0, now: now) }
+        guard let priceValue = evaluation.price else { return .failure(Unjudged(outcome: .missingPrice)) }
+        guard let reference else { return .failure(Unjudged(outcome: .missingReference)) }
+        guard let refValue = reference.price, refValue > 0 else { return .failure(Unjudged(outcome: .invalidReference)) }
+        return .success((priceValue, refValue, reference))
+    }
+
+    /// An exit rule: the price against the position's average cost, or for a trailing stop the
+    /// higher of its high-water mark and the price now; no position, no judgement.
+    static func positionReference(_ rule: Rule, price: Decimal?, position: HeldPosition?) -> Measured {
+        guard let position, position.qty > 0 else { return .failure(Unjudged(outcome: .noPosition)) }
+        guard let price else { return .failure(Unjudged(outcome: .missingPrice)) }
+        let reference = rule.type == .trailingStopPct ? max(position.highWater ?? price, price) : position.averageCost
+        guard reference > 0 else { return .failure(Unjudged(outcome: .invalidReference)) }
+        return .success((price, reference, nil))
     }
 
     /// The comparison is done on prices, not on the rounded percentage: price ≤ ref × (1 + t/100).

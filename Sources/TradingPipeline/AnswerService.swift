@@ -227,7 +227,7 @@ public struct AnswerService: Sendable {
         let prior = try await OrderStore.countedOrders(of: uid, around: now, on: db, logger: logger)
         // The user's own book under their lock: a sell only of what they still hold (another
         // sell of theirs may have filled since the question), the portfolio caps for a buy.
-        let book = try await PortfolioReader.book(of: uid, now: now, on: db, logger: logger)
+        let book = try await PortfolioReader.book(of: uid, now: now, highs: false, on: db, logger: logger)
         let check = GuardrailPolicy.check(proposal: proposal, config: config, gate: settings.gate, priorOrders: prior,
                                           portfolio: book.state, questionApproved: true, now: now)
         guard check.allowed else {

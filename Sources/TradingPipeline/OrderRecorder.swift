@@ -97,7 +97,7 @@ public struct OrderRecorder: Sendable {
         if filled > 0 {
             // A partial fill then a cancel or expiry: part of it did happen, and says so.
             let price = order.filledAvgPrice.map { " at $\(Money.format($0))" } ?? ""
-            text = "Your order to \(order.side) \(size) of \(order.symbol) was partly filled (\(NSDecimalNumber(decimal: filled).stringValue) shares\(price)); the rest did not go through: \(why). Swipe either way to dismiss."
+            text = "Your order to \(order.side) \(size) of \(order.symbol) was partly filled (\(Money.plain(filled)) shares\(price)); the rest did not go through: \(why). Swipe either way to dismiss."
         } else {
             text = "Your order to \(order.side) \(size) of \(order.symbol) did not go through: \(why). Swipe either way to dismiss."
         }

@@ -22,18 +22,19 @@ public struct UserBook: Sendable {
 /// high-water marks, open orders, today's fills, and the prices that value them.
 public enum PortfolioReader {
     /// The books of `uids` at the trading clock's `now`; `excludingOrder` leaves one open order
-    /// out (the order being re-checked just before its POST).
-    public static func books(of uids: [String], now: Date, excludingOrder: UUID? = nil, on db: PostgresConnection,
-                             logger: Logger) async throws -> [String: UserBook] {
+    /// out (the order being re-checked just before its POST). `highs: false` skips the
+    /// high-water read (only the trailing stop and the user's view need it, not the guardrails).
+    public static func books(of uids: [String], now: Date, excludingOrder: UUID? = nil, highs readHighs: Bool = true,
+                             on db: PostgresConnection, logger: Logger) async throws -> [String: UserBook] {
         guard !uids.isEmpty else { return [:] }
         // Open orders before positions (separate statements, READ COMMITTED): a fill committed in
         // between is then counted twice (a sell's shares reserved and gone, a buy's notional
         // open and held), never not at all, so every check errs on the safe side.
         let open = try await BookStore.openOrders(of: uids, excluding: excludingOrder, on: db, logger: logger)
-        let positions = try await BookStore.positions(of: uids, includeFlat: true, on: db, logger: logger)
+        let positions = try await BookStore.positions(of: uids, on: db, logger: logger)
         let dayStart = MarketTime.startOfTradingDay(now)
         let today = try await BookStore.activity(of: uids, since: dayStart, on: db, logger: logger)
-        let highs = positions.isEmpty ? [:] : try await BookStore.highWater(of: Array(positions.keys), asOf: now, on: db, logger: logger)
+        let highs = positions.isEmpty || !readHighs ? [:] : try await BookStore.highWater(of: Array(positions.keys), asOf: now, on: db, logger: logger)
         let symbols = Set(positions.values.flatMap { $0.map(\.symbol) }).union(today.values.flatMap(\.keys)).sorted()
         let rows = symbols.isEmpty ? [] : try await SnapshotStore.latestSnapshots(symbols: symbols, asOf: now, on: db, logger: logger)
         var prices: [String: PricePoint] = [:]
@@ -79,8 +80,8 @@ public enum PortfolioReader {
         }
     }
 
-    public static func book(of uid: String, now: Date, excludingOrder: UUID? = nil, on db: PostgresConnection,
+    public static func book(of uid: String, now: Date, excludingOrder: UUID? = nil, highs: Bool = true, on db: PostgresConnection,
                             logger: Logger) async throws -> UserBook {
-        try await books(of: [uid], now: now, excludingOrder: excludingOrder, on: db, logger: logger)[uid] ?? .empty(now: now)
+        try await books(of: [uid], now: now, excludingOrder: excludingOrder, highs: highs, on: db, logger: logger)[uid] ?? .empty(now: now)
     }
 }

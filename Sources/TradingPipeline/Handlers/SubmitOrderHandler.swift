@@ -171,7 +171,8 @@ public struct SubmitOrderHandler: TradingJobHandler {
         let prior = try await OrderStore.countedOrders(of: order.firebaseUID, around: now, excluding: order.id, on: db, logger: logger)
         // The user's own book just before the POST, without this order among the open ones: a
         // sell must still be covered by what they hold (never a short, never another user's shares).
-        let book = try await PortfolioReader.book(of: order.firebaseUID, now: now, excludingOrder: order.id, on: db, logger: logger)
+        let book = try await PortfolioReader.book(of: order.firebaseUID, now: now, excludingOrder: order.id, highs: false, on: db,
+                                                   logger: logger)
         // A qty order is priced at the freshest price again; the windows count from the approval.
         let proposal = OrderProposal(symbol: order.symbol, side: intent.side, notionalUSD: order.notionalUSD, qty: order.qty,
                                      referencePrice: latest ?? order.referencePrice)
